@@ -1,0 +1,183 @@
+//! The API client: one HTTP/1 request per connection over the daemon's Unix socket.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use legate_domain::api::ApiError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon is not reachable at the socket.
+    #[error("cannot connect to the legate daemon at {path}: {source}")]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Api(ApiError),
+    /// The exchange itself failed (connection dropped, bad response).
+    #[error("talking to the legate daemon failed: {0}")]
+    Protocol(String),
+}
+
+/// A client of one daemon socket.
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client for the daemon listening at `socket`.
+    pub fn new(socket: &Path) -> Self {
+        Client {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether a daemon answers on the socket.
+    pub async fn is_up(&self) -> bool {
+        UnixStream::connect(&self.socket).await.is_ok()
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "legate")
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    async fn error_of(resp: hyper::Response<Incoming>) -> ClientError {
+        let status = resp.status();
+        match resp.into_body().collect().await {
+            Ok(b) => match serde_json::from_slice::<ApiError>(&b.to_bytes()) {
+                Ok(e) => ClientError::Api(e),
+                Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
+            },
+            Err(e) => ClientError::Protocol(e.to_string()),
+        }
+    }
+
+    /// A JSON call.
+    pub async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let bytes = match body {
+            Some(b) => Bytes::from(
+                serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
+            ),
+            None => Bytes::new(),
+        };
+        let resp = self.send(method, path, bytes).await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .to_bytes();
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("bad JSON from the daemon: {e}")))
+    }
+
+    /// A GET returning JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(Method::GET, path, None).await
+    }
+
+    /// A POST of JSON returning JSON.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// A POST whose answer carries no body of interest.
+    pub async fn post_empty(&self, path: &str) -> Result<StatusCode, ClientError> {
+        let resp = self.send(Method::POST, path, Bytes::new()).await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        Ok(resp.status())
+    }
+
+    /// A GET whose body is streamed: each chunk is handed to `sink` as it arrives.
+    pub async fn stream(
+        &self,
+        path: &str,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), ClientError> {
+        let resp = self.send(Method::GET, path, Bytes::new()).await?;
+        if !resp.status().is_success() {
+            return Err(Self::error_of(resp).await);
+        }
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if let Some(data) = frame.data_ref() {
+                sink(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,51 @@
+//! The API server.
+
+mod errors;
+mod logs;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use legate_engine::Service;
+use tokio::net::UnixListener;
+use tokio::sync::Notify;
+
+/// Largest request body accepted: an 8 MiB prompt may grow several-fold when JSON-escaped.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub service: Service,
+    /// Notified when a client asks the daemon to stop.
+    pub stop: Arc<Notify>,
+    /// The socket path, for status output.
+    pub socket: String,
+}
+
+/// The routes, for serving on any listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/tasks", post(routes::submit).get(routes::list))
+        .route("/v1/tasks/cancel", post(routes::cancel))
+        .route("/v1/tasks/{id}", get(routes::show))
+        .route("/v1/tasks/{id}/log", get(logs::log))
+        .route("/v1/wait", post(routes::wait))
+        .route("/v1/agents", get(routes::agents))
+        .route("/v1/prune", post(routes::prune))
+        .route("/v1/events", get(routes::events))
+        .route("/v1/daemon", get(routes::status))
+        .route("/v1/daemon/stop", post(routes::stop))
+        .fallback(errors::no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until the future returned by `axum::serve` is dropped or fails.
+pub async fn serve(listener: UnixListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).await
+}

@@ -1,0 +1,134 @@
+//! JSON handlers: decode, call the service, encode.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use legate_domain::Task;
+use legate_domain::agent::AgentView;
+use legate_domain::api::{
+    ApiError, CancelRequest, CancelResponse, DaemonStatus, ErrorCode, ListQuery, PruneReport,
+    PruneRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
+};
+use legate_domain::{Event, id::IdPrefix};
+use serde::Deserialize;
+
+use super::AppState;
+use super::errors::{Failure, bad_json, bad_query};
+
+type Reply<T> = Result<Json<T>, Failure>;
+
+pub async fn submit(
+    State(s): State<AppState>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SubmitResponse>), Failure> {
+    let Json(req) = body.map_err(bad_json)?;
+    let res = s.service.submit(req).await?;
+    let code = if res.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(res)))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Reply<Vec<Task>> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(s.service.list(&q).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    #[serde(default)]
+    prompt: bool,
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
+) -> Reply<Task> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(s.service.get(&id, q.prompt).await?))
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    body: Result<Json<CancelRequest>, JsonRejection>,
+) -> Reply<CancelResponse> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok(Json(s.service.cancel(&req).await?))
+}
+
+pub async fn wait(
+    State(s): State<AppState>,
+    body: Result<Json<WaitRequest>, JsonRejection>,
+) -> Reply<WaitResponse> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok(Json(s.service.wait(&req).await?))
+}
+
+pub async fn agents(State(s): State<AppState>) -> Reply<Vec<AgentView>> {
+    Ok(Json(s.service.agents().await?))
+}
+
+pub async fn prune(
+    State(s): State<AppState>,
+    body: Result<Json<PruneRequest>, JsonRejection>,
+) -> Reply<PruneReport> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok(Json(s.service.prune(&req).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+pub async fn events(
+    State(s): State<AppState>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Reply<Vec<Event>> {
+    let Query(q) = q.map_err(bad_query)?;
+    let task = match &q.task {
+        Some(t) => {
+            IdPrefix::parse(t).map_err(|e| {
+                Failure(ApiError::new(ErrorCode::InvalidRequest, e.to_string(), ""))
+            })?;
+            Some(s.service.resolve(t).await?)
+        }
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    Ok(Json(
+        s.service
+            .events_after(q.after, limit, task.as_ref())
+            .await?,
+    ))
+}
+
+pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {
+    Ok(Json(DaemonStatus {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: s.service.started_at(),
+        socket: s.socket.clone(),
+        store: s.service.store_description(),
+        counts: s.service.counts().await?,
+    }))
+}
+
+pub async fn stop(State(s): State<AppState>) -> StatusCode {
+    s.stop.notify_one();
+    StatusCode::ACCEPTED
+}

@@ -1,0 +1,173 @@
+//! The command line, as clap derives it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+
+/// Delegate tasks to agents in the background; follow, wait for, cancel and collect them.
+#[derive(Debug, Parser)]
+#[command(name = "legate", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Print JSON instead of text (every command that reads).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Shown under `--help`.
+pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 error (bad input, unknown id, daemon unreachable); 2 usage; \
+for waited tasks: 3 failed, 4 canceled, 5 timed out, 6 interrupted; 8 wait --timeout passed first.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Delegate a task to an agent; prints its id at once (or waits with --wait).
+    #[command(visible_alias = "delegate")]
+    Run(RunArgs),
+    /// List tasks (newest last).
+    Ls(LsArgs),
+    /// Show everything about one task.
+    Show {
+        /// Task id or unique prefix.
+        id: String,
+        /// Include the prompt.
+        #[arg(long)]
+        prompt: bool,
+    },
+    /// Print a finished task's result.
+    Result {
+        /// Task id or unique prefix.
+        id: String,
+    },
+    /// Print a task's output log; -f follows it until the task ends.
+    Logs {
+        /// Task id or unique prefix.
+        id: String,
+        /// Keep printing new output until the task ends.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only stdout (the output log interleaves stdout and stderr).
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Wait for tasks to finish; exits with the outcome.
+    Wait(WaitArgs),
+    /// Cancel tasks (queued ones at once, running ones by ending their process tree).
+    Cancel {
+        /// Task ids or unique prefixes.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Cancel every queued or running task.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List agents: configured and built in, with availability.
+    Agents,
+    /// Remove finished tasks older than a cutoff, with their events and logs.
+    Prune {
+        /// Age cutoff, e.g. 7d, 12h, 30m.
+        #[arg(long, default_value = "7d")]
+        older_than: String,
+    },
+    /// Run the daemon in the foreground, or manage it.
+    Daemon(DaemonArgs),
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// `legate run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The agent (see `legate agents`).
+    pub agent: String,
+    /// The prompt; `-` reads it from stdin. Several words are joined with spaces.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub prompt: Vec<String>,
+    /// Read the prompt from a file.
+    #[arg(long, conflicts_with = "prompt")]
+    pub file: Option<PathBuf>,
+    /// A title (default: the prompt's first line).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Working directory for the agent (default: the current directory).
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Wall-clock limit, e.g. 90s, 10m, 2h; 0 for none (default: the agent's, else 1h).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// A label (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub priority: i32,
+    /// Dedupe key: an unfinished task with this key is returned instead of a new one.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Who the result goes back to (default: $LEGATE_ORIGIN, else cli:$USER).
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Wait for the result, print it, and exit with the task's outcome.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `legate ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only these statuses (comma-separated: queued,running,succeeded,failed,canceled,timed_out,interrupted).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only tasks with this label.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// At most this many (the newest).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// `legate wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Task ids or unique prefixes.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Return when the first task finishes instead of all.
+    #[arg(long)]
+    pub any: bool,
+    /// Give up after this long (e.g. 30s, 5m); exit code 8.
+    #[arg(long)]
+    pub timeout: Option<String>,
+}
+
+/// `legate daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Start it in the background and return once it is ready.
+    #[arg(long)]
+    pub detach: bool,
+    /// Start a new session first (used when legate starts its own daemon).
+    #[arg(long, hide = true)]
+    pub session: bool,
+    /// stop / status.
+    #[command(subcommand)]
+    pub action: Option<DaemonAction>,
+}
+
+/// `legate daemon stop|status`.
+#[derive(Debug, Subcommand)]
+pub enum DaemonAction {
+    /// Stop the running daemon (its running tasks are ended and marked interrupted).
+    Stop,
+    /// Is it running, where, and how busy.
+    Status,
+}

@@ -1,0 +1,151 @@
+//! `legate agents`, `prune`, `daemon stop|status|--detach` and `completions`.
+
+use anyhow::Result;
+use clap::CommandFactory;
+use clap_complete::Shell;
+use legate_api::{Client, ClientError};
+use legate_domain::agent::AgentView;
+use legate_domain::api::{DaemonStatus, PruneReport, PruneRequest};
+use legate_domain::size::parse_duration;
+
+use crate::cli::Cli;
+use crate::commands::print_json;
+use crate::connect::{connect, spawn_daemon, wait_ready};
+use crate::exit;
+use crate::paths::Paths;
+
+/// Lists agents with availability.
+pub async fn agents(paths: &Paths, json: bool) -> Result<i32> {
+    let client = connect(paths).await?;
+    let agents: Vec<AgentView> = client.get("/v1/agents").await?;
+    if json {
+        print_json(&agents)?;
+        return Ok(exit::OK);
+    }
+    for a in &agents {
+        let state = if a.available { "found" } else { "MISSING" };
+        let kind = if a.builtin { "built-in" } else { "config" };
+        println!("{:<12} {:<8} {:<8} {}", a.name, state, kind, a.description);
+        println!("{:<12} {}", "", a.program);
+    }
+    Ok(exit::OK)
+}
+
+/// Removes old finished tasks.
+pub async fn prune(paths: &Paths, older_than: &str, json: bool) -> Result<i32> {
+    let age = parse_duration(older_than).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?;
+    let client = connect(paths).await?;
+    let report: PruneReport = client
+        .post(
+            "/v1/prune",
+            &PruneRequest {
+                older_than_ms: age.as_millis() as u64,
+            },
+        )
+        .await?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "removed {} task(s), {} event(s) and {} bytes of logs",
+            report.tasks, report.events, report.log_bytes
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Stops the daemon if it runs.
+pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
+    let client = Client::new(&paths.socket);
+    let status: Result<DaemonStatus, ClientError> = client.get("/v1/daemon").await;
+    let Ok(status) = status else {
+        if json {
+            print_json(&serde_json::json!({"running": false}))?;
+        } else {
+            println!("no legate daemon is running");
+        }
+        return Ok(exit::OK);
+    };
+    client.post_empty("/v1/daemon/stop").await?;
+    // The daemon removes its socket first, then ends its tasks; wait for the process to exit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{}", status.pid)).exists()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if json {
+        print_json(&serde_json::json!({"running": false, "stopped_pid": status.pid}))?;
+    } else {
+        println!("stopped the legate daemon (pid {})", status.pid);
+    }
+    Ok(exit::OK)
+}
+
+/// Reports whether the daemon runs, without starting it.
+pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
+    let client = Client::new(&paths.socket);
+    match client.get::<DaemonStatus>("/v1/daemon").await {
+        Ok(s) => {
+            if json {
+                let mut v = serde_json::to_value(&s)?;
+                v["running"] = true.into();
+                print_json(&v)?;
+            } else {
+                println!(
+                    "running: pid {}, version {}, since {}",
+                    s.pid, s.version, s.started_at
+                );
+                println!("socket:  {}", s.socket);
+                println!("store:   {}", s.store);
+                let counts: Vec<String> = s
+                    .counts
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(st, n)| format!("{n} {st}"))
+                    .collect();
+                println!(
+                    "tasks:   {}",
+                    if counts.is_empty() {
+                        "none".into()
+                    } else {
+                        counts.join(", ")
+                    }
+                );
+            }
+            Ok(exit::OK)
+        }
+        Err(ClientError::Connect { .. }) => {
+            if json {
+                print_json(&serde_json::json!({"running": false, "socket": paths.socket}))?;
+            } else {
+                println!("not running (socket {})", paths.socket.display());
+            }
+            Ok(exit::ERROR)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Starts the daemon in the background and returns once it answers.
+pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
+    let client = Client::new(&paths.socket);
+    if !client.is_up().await {
+        let child = spawn_daemon(paths)?;
+        wait_ready(paths, child).await?;
+    }
+    let s: DaemonStatus = client.get("/v1/daemon").await?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!("legate daemon running (pid {}, socket {})", s.pid, s.socket);
+    }
+    Ok(exit::OK)
+}
+
+/// Prints completions for a shell.
+pub fn completions(shell: Shell) -> Result<i32> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "legate", &mut std::io::stdout());
+    Ok(exit::OK)
+}

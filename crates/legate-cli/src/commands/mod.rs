@@ -1,0 +1,53 @@
+//! One function per subcommand; [`dispatch`] is the single match over them.
+
+mod admin;
+mod cancel;
+mod logs;
+mod query;
+mod run;
+mod wait;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, DaemonAction};
+use crate::paths::Paths;
+
+/// Runs the command and returns the exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let paths = Paths::from_env()?;
+    if let Command::Daemon(d) = &cli.command
+        && d.action.is_none()
+        && !d.detach
+    {
+        return crate::daemon::run(&paths, d.session);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let json = cli.json;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run::run(&paths, args, json).await,
+            Command::Ls(args) => query::ls(&paths, args, json).await,
+            Command::Show { id, prompt } => query::show(&paths, &id, prompt, json).await,
+            Command::Result { id } => query::result(&paths, &id, json).await,
+            Command::Logs { id, follow, stdout } => logs::logs(&paths, &id, follow, stdout).await,
+            Command::Wait(args) => wait::wait(&paths, args, json).await,
+            Command::Cancel { ids, all } => cancel::cancel(&paths, ids, all, json).await,
+            Command::Agents => admin::agents(&paths, json).await,
+            Command::Prune { older_than } => admin::prune(&paths, &older_than, json).await,
+            Command::Daemon(d) => match d.action {
+                Some(DaemonAction::Stop) => admin::daemon_stop(&paths, json).await,
+                Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,
+                None => admin::daemon_detach(&paths, json).await,
+            },
+            Command::Completions { shell } => admin::completions(shell),
+        }
+    })
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

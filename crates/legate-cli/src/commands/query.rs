@@ -1,0 +1,85 @@
+//! `legate ls`, `show` and `result`.
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use legate_domain::Task;
+use legate_domain::api::{ListQuery, parse_task_ref};
+
+use crate::cli::LsArgs;
+use crate::commands::print_json;
+use crate::commands::wait::print_outcome;
+use crate::connect::connect;
+use crate::exit;
+use crate::paths::Paths;
+use crate::render;
+
+/// Lists tasks.
+pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
+    if let Some(s) = &args.status {
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            part.parse::<legate_domain::Status>()
+                .map_err(|m| anyhow::anyhow!("--status: {m}"))?;
+        }
+    }
+    let q = ListQuery {
+        status: args.status,
+        agent: args.agent,
+        label: args.label,
+        origin: None,
+        limit: Some(args.limit),
+    };
+    let client = connect(paths).await?;
+    let tasks: Vec<Task> = client
+        .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
+        .await?;
+    if json {
+        print_json(&tasks)?;
+    } else if std::io::stdout().is_terminal() {
+        println!("{}", render::table(&tasks));
+    } else {
+        for t in &tasks {
+            println!("{}\t{}\t{}\t{}", t.id, t.status, t.agent, t.title);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Shows one task.
+pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i32> {
+    parse_task_ref(id)?;
+    let client = connect(paths).await?;
+    let task: Task = client
+        .get(&format!("/v1/tasks/{id}?prompt={prompt}"))
+        .await?;
+    if json {
+        print_json(&task)?;
+    } else {
+        print!("{}", render::details(&task, &paths.logs_dir));
+    }
+    Ok(exit::OK)
+}
+
+/// Prints a finished task's result; exits with its outcome.
+pub async fn result(paths: &Paths, id: &str, json: bool) -> Result<i32> {
+    parse_task_ref(id)?;
+    let client = connect(paths).await?;
+    let task: Task = client.get(&format!("/v1/tasks/{id}")).await?;
+    if !task.status.is_terminal() {
+        bail!(
+            "task {} is still {}; wait for it with `legate wait {}` or follow it with `legate logs -f {}`",
+            task.id,
+            task.status,
+            task.id,
+            task.id
+        );
+    }
+    if json {
+        print_json(&serde_json::json!({
+            "id": task.id, "status": task.status, "result": task.result, "error": task.error,
+        }))?;
+    } else {
+        print_outcome(&task);
+    }
+    Ok(exit::for_status(task.status))
+}

@@ -1,0 +1,119 @@
+//! `legate run`: delegate a task.
+
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
+use legate_domain::size::parse_duration_opt;
+
+use crate::cli::RunArgs;
+use crate::commands::{print_json, wait};
+use crate::connect::connect;
+use crate::paths::Paths;
+
+/// Submits; prints the id (or, with `--wait`, the result) and returns the exit code.
+pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
+    let prompt = read_prompt(&args)?;
+    let req = SubmitRequest {
+        agent: args.agent.clone(),
+        prompt,
+        title: args.title.clone(),
+        cwd: Some(working_dir(args.cwd.as_deref())?),
+        labels: args.labels.clone(),
+        priority: args.priority,
+        timeout_ms: match &args.timeout {
+            Some(t) => Some(
+                parse_duration_opt(t)
+                    .map_err(|m| anyhow::anyhow!("--timeout: {m}"))?
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+            ),
+            None => None,
+        },
+        key: args.key.clone(),
+        origin: Some(origin(args.origin.as_deref())),
+        parent: std::env::var("LEGATE_TASK_ID")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        depth: depth_from_env()?,
+        metadata: None,
+    };
+    let client = connect(paths).await?;
+    let res: SubmitResponse = client.post("/v1/tasks", &req).await?;
+    if args.wait {
+        return wait::until_done(&client, &[res.task.id.to_string()], false, None, json, true)
+            .await;
+    }
+    if json {
+        print_json(&serde_json::json!({
+            "id": res.task.id,
+            "status": res.task.status,
+            "agent": res.task.agent,
+            "title": res.task.title,
+            "deduplicated": res.deduplicated,
+        }))?;
+    } else {
+        println!("{}", res.task.id);
+    }
+    Ok(crate::exit::OK)
+}
+
+fn read_prompt(args: &RunArgs) -> Result<String> {
+    let bytes = if let Some(f) = &args.file {
+        std::fs::read(f).with_context(|| format!("cannot read the prompt file {}", f.display()))?
+    } else if args.prompt.len() == 1 && args.prompt[0] == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .take(MAX_PROMPT_BYTES as u64 + 1)
+            .read_to_end(&mut buf)
+            .context("cannot read the prompt from stdin")?;
+        buf
+    } else {
+        args.prompt.join(" ").into_bytes()
+    };
+    if bytes.len() > MAX_PROMPT_BYTES {
+        bail!(
+            "the prompt is over the limit of {MAX_PROMPT_BYTES} bytes (8 MiB); put large material in a file in the task's working directory and refer to it"
+        );
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("the prompt is not valid UTF-8; legate prompts are text"))?;
+    if text.trim().is_empty() {
+        bail!("the prompt is empty; give it as arguments, with --file FILE, or on stdin with `-`");
+    }
+    Ok(text)
+}
+
+fn working_dir(given: Option<&std::path::Path>) -> Result<String> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    let dir = match given {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => here.join(p),
+        None => here,
+    };
+    Ok(dir.display().to_string())
+}
+
+/// The origin results go back to.
+pub(crate) fn origin(given: Option<&str>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("LEGATE_ORIGIN")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| {
+            let user = std::env::var("USER").unwrap_or_else(|_| nix::unistd::geteuid().to_string());
+            format!("cli:{user}")
+        })
+}
+
+fn depth_from_env() -> Result<u32> {
+    match std::env::var("LEGATE_DEPTH") {
+        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("LEGATE_DEPTH is '{v}', not a number; unset it or fix it")
+        }),
+        _ => Ok(0),
+    }
+}

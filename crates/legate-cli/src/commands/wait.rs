@@ -1,0 +1,131 @@
+//! `legate wait`, and the waiting behind `run --wait`.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use legate_api::Client;
+use legate_domain::api::{WaitMode, WaitRequest, WaitResponse};
+use legate_domain::size::parse_duration;
+use legate_domain::{Status, Task};
+
+use crate::cli::WaitArgs;
+use crate::commands::print_json;
+use crate::connect::connect;
+use crate::exit;
+use crate::paths::Paths;
+
+/// How often the progress line is refreshed on a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// `legate wait`.
+pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
+    let timeout = match &args.timeout {
+        Some(t) => Some(parse_duration(t).map_err(|m| anyhow::anyhow!("--timeout: {m}"))?),
+        None => None,
+    };
+    let client = connect(paths).await?;
+    until_done(&client, &args.ids, args.any, timeout, json, false).await
+}
+
+/// Waits (showing progress on a terminal), prints the outcome, returns the exit code.
+/// With `print_result` (for `run --wait`) the single task's result is printed as the answer.
+pub async fn until_done(
+    client: &Client,
+    ids: &[String],
+    any: bool,
+    timeout: Option<Duration>,
+    json: bool,
+    print_result: bool,
+) -> Result<i32> {
+    let mode = if any { WaitMode::Any } else { WaitMode::All };
+    let live = !json && std::io::stderr().is_terminal();
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let res = loop {
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let slice = if live {
+            Some(remaining.map_or(PROGRESS_EVERY, |r| r.min(PROGRESS_EVERY)))
+        } else {
+            remaining
+        };
+        let req = WaitRequest {
+            ids: ids.to_vec(),
+            mode,
+            timeout_ms: slice.map(|s| s.as_millis() as u64),
+        };
+        let res: WaitResponse = client.post("/v1/wait", &req).await?;
+        let expired = deadline.is_some_and(|d| Instant::now() >= d);
+        if !res.timed_out || expired {
+            break res;
+        }
+        if live {
+            progress(&res.tasks);
+        }
+    };
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    if print_result {
+        let task = &res.tasks[0];
+        if json {
+            print_json(task)?;
+        } else {
+            print_outcome(task);
+        }
+    } else if json {
+        print_json(&res)?;
+    } else {
+        for t in &res.tasks {
+            println!("{}\t{}\t{}", t.id, t.status, t.title);
+        }
+    }
+    if res.timed_out {
+        if !json {
+            eprintln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
+        }
+        return Ok(exit::WAIT_TIMEOUT);
+    }
+    let relevant: Vec<&Task> = if any {
+        res.tasks
+            .iter()
+            .filter(|t| t.status.is_terminal())
+            .take(1)
+            .collect()
+    } else {
+        res.tasks.iter().collect()
+    };
+    Ok(relevant
+        .iter()
+        .map(|t| exit::for_status(t.status))
+        .find(|&c| c != exit::OK)
+        .unwrap_or(exit::OK))
+}
+
+pub(crate) fn print_outcome(task: &Task) {
+    if let Some(r) = &task.result {
+        print!("{r}");
+        if !r.ends_with('\n') && !r.is_empty() {
+            println!();
+        }
+        let _ = std::io::stdout().flush();
+    }
+    if task.status != Status::Succeeded {
+        let why = task
+            .error
+            .as_ref()
+            .map(|e| format!("{} ({})", e.message, e.kind.as_str()))
+            .unwrap_or_default();
+        eprintln!("legate: task {} {}: {why}", task.id, task.status);
+    }
+}
+
+fn progress(tasks: &[Task]) {
+    let done = tasks.iter().filter(|t| t.status.is_terminal()).count();
+    let running = tasks.iter().filter(|t| t.status == Status::Running).count();
+    eprint!(
+        "\r\x1b[2Kwaiting: {done}/{} done, {running} running, {} queued",
+        tasks.len(),
+        tasks.len() - done - running
+    );
+    let _ = std::io::stderr().flush();
+}

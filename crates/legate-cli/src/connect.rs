@@ -1,0 +1,87 @@
+//! Reaching the daemon, starting it when it is not running.
+//!
+//! Race-free: every starter spawns `legate daemon`; the daemons race for an exclusive lock,
+//! one wins, the others exit with [`ALREADY_RUNNING`], and every starter waits for the
+//! winner's socket.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use legate_api::Client;
+
+use crate::paths::Paths;
+
+/// Exit code of a daemon that found another one holding the lock.
+pub const ALREADY_RUNNING: i32 = 75;
+
+/// How long a starter waits for the daemon's socket.
+const START_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A client of the running daemon, starting one if needed.
+pub async fn connect(paths: &Paths) -> Result<Client> {
+    let client = Client::new(&paths.socket);
+    if client.is_up().await {
+        return Ok(client);
+    }
+    let child = spawn_daemon(paths)?;
+    wait_ready(paths, child).await?;
+    Ok(client)
+}
+
+/// Starts a detached daemon process (its own session, output to the daemon log).
+pub fn spawn_daemon(paths: &Paths) -> Result<Child> {
+    if let Some(dir) = paths.daemon_log.parent() {
+        crate::paths::ensure_private_dir(dir)?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.daemon_log)
+        .with_context(|| format!("cannot open the daemon log {}", paths.daemon_log.display()))?;
+    let exe = std::env::current_exe().context("cannot find the legate executable")?;
+    Command::new(exe)
+        .args(["daemon", "--session"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start the legate daemon")
+}
+
+/// Waits for the daemon's socket to answer, or reports why the daemon died.
+pub async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
+    let client = Client::new(&paths.socket);
+    let deadline = Instant::now() + START_DEADLINE;
+    let mut exited_ok = false;
+    loop {
+        if client.is_up().await {
+            return Ok(());
+        }
+        if !exited_ok && let Some(status) = child.try_wait()? {
+            if status.code() == Some(ALREADY_RUNNING) {
+                // Another starter's daemon won the lock; its socket is coming.
+                exited_ok = true;
+            } else {
+                bail!(
+                    "the legate daemon failed to start:\n{}",
+                    last_lines(&paths.daemon_log, 8)
+                );
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the legate daemon did not come up within {}s; see {}",
+                START_DEADLINE.as_secs(),
+                paths.daemon_log.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn last_lines(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -1,0 +1,270 @@
+//! The shapes of the daemon API's requests and responses, shared by the server, the client and
+//! the engine so the three cannot drift apart. Requests refuse unknown fields: a misspelt
+//! option is an error, not a silent no-op.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Status, Task, TaskId, Timestamp};
+
+/// The largest prompt legate accepts (8 MiB).
+pub const MAX_PROMPT_BYTES: usize = 8 << 20;
+
+/// `POST /v1/tasks`: delegate a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// Agent name.
+    pub agent: String,
+    /// Prompt (at most [`MAX_PROMPT_BYTES`]).
+    pub prompt: String,
+    /// Title; defaults to the prompt's first line.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Working directory (absolute); the agent's cwd applies when absent.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Priority: higher first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Timeout in milliseconds; 0 means none; absent means the agent's or the global default.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Dedupe key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Origin; defaults to the API client's identity.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// The delegating task (a child's `LEGATE_TASK_ID`).
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The submitter's own depth (a child's `LEGATE_DEPTH`; 0 for a person).
+    #[serde(default)]
+    pub depth: u32,
+    /// Free-form JSON object kept with the task.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Answer to a submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    /// The task, durable by the time this is sent.
+    pub task: Task,
+    /// True when an unfinished task with the same key was returned instead of a new one.
+    pub deduplicated: bool,
+}
+
+/// `GET /v1/tasks` filters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only these statuses (comma-separated in the query string).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only this agent.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Only tasks with this label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Only this origin.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// At most this many (the newest); default 100.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Whether a wait returns when all tasks are done or when the first is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitMode {
+    /// Return when every task is terminal.
+    #[default]
+    All,
+    /// Return when any task is terminal.
+    Any,
+}
+
+/// `POST /v1/wait`: block until tasks finish (or the timeout passes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitRequest {
+    /// Task ids or unique prefixes.
+    pub ids: Vec<String>,
+    /// All or any.
+    #[serde(default)]
+    pub mode: WaitMode,
+    /// Give up after this many milliseconds (absent: wait as long as it takes).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// Answer to a wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitResponse {
+    /// The tasks, in the order asked, as they are now.
+    pub tasks: Vec<Task>,
+    /// True when the timeout passed before the condition held.
+    pub timed_out: bool,
+}
+
+/// `POST /v1/tasks/cancel`: cancel some tasks, or all unfinished ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Task ids or prefixes (ignored with `all`).
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Cancel every queued or running task.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Answer to a cancel: the tasks as they ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelResponse {
+    /// The canceled tasks.
+    pub tasks: Vec<Task>,
+}
+
+/// `POST /v1/prune`: remove finished tasks older than a cutoff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// Remove tasks that finished more than this many milliseconds ago.
+    pub older_than_ms: u64,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    /// Tasks deleted.
+    pub tasks: u64,
+    /// Events deleted.
+    pub events: u64,
+    /// Bytes of log files deleted.
+    pub log_bytes: u64,
+}
+
+/// `GET /v1/daemon`: who is serving and how busy it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// The daemon's pid.
+    pub pid: u32,
+    /// legate's version.
+    pub version: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Its API socket.
+    pub socket: String,
+    /// The store it uses.
+    pub store: String,
+    /// Tasks by status.
+    pub counts: Vec<(Status, u64)>,
+}
+
+/// Machine-readable API error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request is malformed or a value is invalid.
+    InvalidRequest,
+    /// No task has that id.
+    NotFound,
+    /// The prefix matches several tasks.
+    AmbiguousId,
+    /// No agent has that name.
+    UnknownAgent,
+    /// The agent's program cannot be found or run.
+    AgentUnavailable,
+    /// Delegation is nested deeper than `max_depth`.
+    DepthExceeded,
+    /// The prompt is too large.
+    PromptTooLarge,
+    /// The task already finished.
+    AlreadyFinished,
+    /// The config file is invalid.
+    ConfigInvalid,
+    /// The store failed (disk full, read-only, locked).
+    StoreUnavailable,
+    /// Anything else; a bug.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AmbiguousId => "ambiguous_id",
+            ErrorCode::UnknownAgent => "unknown_agent",
+            ErrorCode::AgentUnavailable => "agent_unavailable",
+            ErrorCode::DepthExceeded => "depth_exceeded",
+            ErrorCode::PromptTooLarge => "prompt_too_large",
+            ErrorCode::AlreadyFinished => "already_finished",
+            ErrorCode::ConfigInvalid => "config_invalid",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// The body of every API error: what went wrong and what to do about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// For scripts.
+    pub code: ErrorCode,
+    /// For people: what went wrong.
+    pub message: String,
+    /// For people: what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a hint.
+    pub fn new(code: ErrorCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        let hint: String = hint.into();
+        ApiError {
+            code,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\nhint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// A task id or prefix as it appears in a URL path or request, checked before any lookup.
+pub fn parse_task_ref(s: &str) -> Result<crate::id::IdPrefix, ApiError> {
+    crate::id::IdPrefix::parse(s).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            e.to_string(),
+            "list tasks with `legate ls`",
+        )
+    })
+}
+
+/// Helper for ids already known to be whole.
+pub fn ids_to_strings(ids: &[TaskId]) -> Vec<String> {
+    ids.iter().map(|i| i.to_string()).collect()
+}

@@ -1,0 +1,24 @@
+//! legate's domain: the words every other crate speaks.
+//!
+//! Task ids, tasks and their status machine, events, agent definitions, the configuration
+//! model and the request/response shapes of the API. Nothing here does I/O: the clock, the
+//! disk and the network belong to the store, runner, engine and frontends, so these types can
+//! be tested exhaustively and shared by the daemon and every client.
+
+pub mod agent;
+pub mod api;
+pub mod config;
+pub mod event;
+pub mod id;
+pub mod size;
+pub mod status;
+pub mod task;
+pub mod time;
+
+pub use agent::{AgentKind, AgentSpec, OutputCapPolicy, PromptMode};
+pub use config::{Config, ConfigError, Limits};
+pub use event::{Event, EventKind};
+pub use id::{IdError, TaskId};
+pub use status::{Status, TransitionError};
+pub use task::{ErrorKind, NewTask, Outcome, ProcessInfo, Task, TaskError};
+pub use time::Timestamp;

@@ -1,0 +1,173 @@
+//! The task status machine: every transition legate makes is checked here, in one place.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a task is in its life.
+///
+/// `queued → running → succeeded | failed | canceled | timed_out`, `queued → canceled`, and
+/// `running → interrupted` when the runner was lost (daemon crash, lapsed lease), after which
+/// the task is requeued (`interrupted → queued`) or stays interrupted, by the agent's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Accepted and durable, waiting for a slot.
+    Queued,
+    /// Claimed by a runner; its process may be alive.
+    Running,
+    /// The agent finished and reported success.
+    Succeeded,
+    /// The agent failed (see the task's error kind).
+    Failed,
+    /// Someone canceled it.
+    Canceled,
+    /// It ran past its timeout and was ended.
+    TimedOut,
+    /// Its runner was lost and it was not requeued.
+    Interrupted,
+}
+
+/// An illegal transition: a bug or a race lost against another writer; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a task cannot go from {from} to {to}")]
+pub struct TransitionError {
+    /// The status the task had.
+    pub from: Status,
+    /// The status that was asked for.
+    pub to: Status,
+}
+
+impl Status {
+    /// Every status, in lifecycle order (for help texts and exhaustive tests).
+    pub const ALL: [Status; 7] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::Canceled,
+        Status::TimedOut,
+        Status::Interrupted,
+    ];
+
+    /// Terminal statuses are final unless the task is requeued; `wait` returns on them.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::Queued | Status::Running)
+    }
+
+    /// Whether `self → to` is a legal move.
+    pub fn can_become(self, to: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, to),
+            (Queued, Running)
+                | (Queued, Canceled)
+                | (
+                    Running,
+                    Succeeded | Failed | Canceled | TimedOut | Interrupted
+                )
+                | (Interrupted, Queued)
+        )
+    }
+
+    /// The checked transition.
+    pub fn become_(self, to: Status) -> Result<Status, TransitionError> {
+        if self.can_become(to) {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
+
+    /// The name used in JSON, the CLI and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Canceled => "canceled",
+            Status::TimedOut => "timed_out",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown status '{s}'; use one of: {}", names.join(", "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::*;
+    use super::*;
+
+    #[test]
+    fn legal_transitions_are_exactly_these() {
+        let legal = [
+            (Queued, Running),
+            (Queued, Canceled),
+            (Running, Succeeded),
+            (Running, Failed),
+            (Running, Canceled),
+            (Running, TimedOut),
+            (Running, Interrupted),
+            (Interrupted, Queued),
+        ];
+        for from in Status::ALL {
+            for to in Status::ALL {
+                let expected = legal.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from} -> {to}");
+                assert_eq!(from.become_(to).is_ok(), expected, "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn finished_tasks_never_move_except_requeue_of_interrupted() {
+        for from in [Succeeded, Failed, Canceled, TimedOut] {
+            for to in Status::ALL {
+                assert_eq!(
+                    from.become_(to),
+                    Err(TransitionError { from, to }),
+                    "{from} must be final"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for st in Status::ALL {
+            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
+            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{st}\""));
+        }
+        assert!("done".parse::<Status>().unwrap_err().contains("timed_out"));
+    }
+
+    #[test]
+    fn terminal_statuses() {
+        assert!(!Queued.is_terminal());
+        assert!(!Running.is_terminal());
+        for st in [Succeeded, Failed, Canceled, TimedOut, Interrupted] {
+            assert!(st.is_terminal());
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The configuration as the daemon sees it: reloaded when the file changes, so editing the
+//! config takes effect at the next submission without restarting the daemon.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use legate_domain::{Config, ConfigError};
+
+/// The config file (if any) and the last good configuration read from it.
+#[derive(Debug)]
+pub struct ConfigSource {
+    path: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    stamp: Option<(SystemTime, u64)>,
+    good: Arc<Config>,
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Reads and parses a config file; a missing file means the defaults.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Config::parse(&text, Some(&path.display().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(ConfigError {
+            file: Some(path.display().to_string()),
+            line: None,
+            key: None,
+            message: format!("cannot read it: {e}"),
+        }),
+    }
+}
+
+impl ConfigSource {
+    /// Loads the file now; an invalid file is an error (the daemon refuses to start on it).
+    pub fn open(path: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let (config, st) = match &path {
+            Some(p) => (load(p)?, stamp(p)),
+            None => (Config::default(), None),
+        };
+        Ok(ConfigSource {
+            path,
+            state: Mutex::new(State {
+                stamp: st,
+                good: Arc::new(config),
+            }),
+        })
+    }
+
+    /// A fixed configuration (tests, embedding).
+    pub fn fixed(config: Config) -> Self {
+        ConfigSource {
+            path: None,
+            state: Mutex::new(State {
+                stamp: None,
+                good: Arc::new(config),
+            }),
+        }
+    }
+
+    /// The current configuration, re-read if the file changed. An invalid edit is reported
+    /// (so a submission fails with the file, line and key) while the daemon keeps running on
+    /// the last good configuration.
+    pub fn current(&self) -> Result<Arc<Config>, ConfigError> {
+        let Some(path) = &self.path else {
+            return Ok(self.last_good());
+        };
+        let now = stamp(path);
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if now == st.stamp {
+            return Ok(st.good.clone());
+        }
+        let config = Arc::new(load(path)?);
+        st.stamp = now;
+        st.good = config.clone();
+        Ok(config)
+    }
+
+    /// The last configuration that parsed (for the scheduler, which must keep going).
+    pub fn last_good(&self) -> Arc<Config> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .good
+            .clone()
+    }
+}

@@ -1,0 +1,25 @@
+//! legate's engine: everything between the API and the store.
+//!
+//! [`Service`] is the one facade every frontend calls (through the API server). It validates
+//! requests, writes through the store, and publishes each committed event on the [`EventBus`].
+//! The scheduler claims queued tasks within the caps whenever a submit or a task end wakes it;
+//! a supervisor runs each claimed task through the runner and records its outcome. Recovery
+//! at start takes back what a crashed daemon left running.
+
+mod agents;
+mod bus;
+mod config_source;
+mod error;
+mod logs;
+mod recovery;
+mod scheduler;
+mod service;
+mod submit;
+mod supervisor;
+mod wait;
+
+pub use bus::EventBus;
+pub use config_source::ConfigSource;
+pub use error::{ServiceError, from_store};
+pub use logs::LogStream;
+pub use service::{EngineSettings, Service};

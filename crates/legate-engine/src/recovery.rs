@@ -1,0 +1,66 @@
+//! Taking back tasks a dead daemon left running, and letting go of ours at shutdown.
+
+use std::collections::BTreeSet;
+
+use legate_runner::procfs;
+use legate_store::RescueScope;
+use tracing::{info, warn};
+
+use crate::error::{ServiceError, from_store};
+use crate::service::Service;
+
+impl Service {
+    /// At start: every task still `running` belongs to a previous daemon (this one holds the
+    /// only daemon lock). Each becomes `interrupted` — and `queued` again when its agent has
+    /// `retry_interrupted` — and whatever is left of its process tree is killed first.
+    pub(crate) async fn recover(&self) -> Result<(), ServiceError> {
+        let scope = RescueScope::NotOwnedBy(self.inner.settings.owner.clone());
+        let n = self
+            .rescue(&scope, "the daemon running it stopped (crash or restart)")
+            .await?;
+        if n > 0 {
+            info!("recovered {n} task(s) left running by a previous daemon");
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn interrupt_own(&self, reason: &str) {
+        let scope = RescueScope::OwnedBy(self.inner.settings.owner.clone());
+        if let Err(e) = self.rescue(&scope, reason).await {
+            warn!("marking running tasks interrupted at shutdown failed: {e}");
+        }
+    }
+
+    async fn rescue(&self, scope: &RescueScope, reason: &str) -> Result<usize, ServiceError> {
+        let requeue: BTreeSet<String> = self
+            .inner
+            .config
+            .last_good()
+            .agents
+            .values()
+            .filter(|a| a.retry_interrupted)
+            .map(|a| a.name.clone())
+            .collect();
+        let _w = self.inner.write_lock.lock().await;
+        let rescued = self
+            .inner
+            .store
+            .rescue(scope, &requeue, reason)
+            .await
+            .map_err(from_store)?;
+        for r in &rescued {
+            let p = r.process.map(|p| (p.pid, p.pgid, p.start_time));
+            let killed = procfs::kill_leftovers(r.task.id.as_str(), p);
+            if killed > 0 {
+                info!(task = %r.task.id, "killed {killed} leftover process(es)");
+            }
+            for ev in &r.events {
+                self.inner.bus.publish(ev.clone());
+            }
+        }
+        if !rescued.is_empty() {
+            self.inner.wake.notify_one();
+        }
+        Ok(rescued.len())
+    }
+}

@@ -1,0 +1,99 @@
+//! The scheduler: claims queued tasks within the caps when woken by a submit or a task end,
+//! and keeps its leases alive.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use legate_store::ClaimRequest;
+use tracing::{error, warn};
+
+use crate::service::Service;
+
+/// How many tasks one claim transaction may take.
+const CLAIM_BATCH: u32 = 16;
+
+impl Service {
+    pub(crate) fn spawn_scheduler(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move { svc.schedule_loop().await });
+    }
+
+    async fn schedule_loop(&self) {
+        let mut shutting = self.inner.shutting_down.subscribe();
+        loop {
+            if *shutting.borrow_and_update() {
+                return;
+            }
+            let config = self.inner.config.last_good();
+            let req = ClaimRequest {
+                owner: self.inner.settings.owner.clone(),
+                lease_ttl: self.inner.settings.lease_ttl,
+                max_running: config.limits.max_running,
+                agent_caps: config
+                    .agents
+                    .values()
+                    .filter_map(|a| a.max_running.map(|m| (a.name.clone(), m)))
+                    .collect::<BTreeMap<_, _>>(),
+                agents: None,
+                max_claims: CLAIM_BATCH,
+            };
+            let claimed = {
+                let _w = self.inner.write_lock.lock().await;
+                match self.inner.store.claim(&req).await {
+                    Ok(c) => {
+                        for cl in &c {
+                            self.inner.bus.publish(cl.event.clone());
+                        }
+                        Ok(c)
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            match claimed {
+                Ok(claims) => {
+                    let full = claims.len() as u32 == CLAIM_BATCH;
+                    for c in claims {
+                        self.spawn_supervisor(c);
+                    }
+                    if full {
+                        continue;
+                    }
+                    tokio::select! {
+                        _ = self.inner.wake.notified() => {}
+                        _ = shutting.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    error!("claiming tasks failed: {e}; retrying");
+                    tokio::select! {
+                        _ = self.inner.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutting.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn spawn_heartbeat(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let every = svc.inner.settings.lease_ttl / 3;
+            let mut shutting = svc.inner.shutting_down.subscribe();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutting.changed() => return,
+                }
+                let s = &svc.inner;
+                if let Err(e) = s
+                    .store
+                    .heartbeat(&s.settings.owner, s.settings.lease_ttl)
+                    .await
+                {
+                    warn!("lease heartbeat failed: {e}");
+                }
+            }
+        });
+    }
+}

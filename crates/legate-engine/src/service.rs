@@ -1,0 +1,269 @@
+//! The service: the single entry point for every frontend.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use legate_domain::api::{
+    ApiError, ErrorCode, ListQuery, PruneReport, PruneRequest, parse_task_ref,
+};
+use legate_domain::{Status, Task, TaskId, Timestamp};
+use legate_runner::StopReason;
+use legate_store::{Store, TaskFilter};
+use tokio::sync::{Mutex as AsyncMutex, Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::bus::EventBus;
+use crate::config_source::ConfigSource;
+use crate::error::{ServiceError, from_store};
+
+/// Where the engine keeps files and how it leases work.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// One directory per task under here holds its logs.
+    pub logs_dir: PathBuf,
+    /// This engine's instance id (lease owner).
+    pub owner: String,
+    /// How long a claim lasts without a heartbeat.
+    pub lease_ttl: Duration,
+}
+
+/// The engine's shared state.
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub bus: EventBus,
+    /// Held across every event-producing write and its publication, so events reach the bus
+    /// in sequence order and only after their commit.
+    pub write_lock: AsyncMutex<()>,
+    pub config: ConfigSource,
+    pub settings: EngineSettings,
+    pub wake: Notify,
+    pub running: Mutex<HashMap<TaskId, watch::Sender<Option<StopReason>>>>,
+    pub supervisors: Mutex<JoinSet<()>>,
+    pub shutting_down: watch::Sender<bool>,
+    pub started_at: Timestamp,
+}
+
+/// The engine facade. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Service {
+    /// Builds the engine, takes back what a previous daemon left running, and starts the
+    /// scheduler and heartbeat on the current tokio runtime.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: ConfigSource,
+        settings: EngineSettings,
+    ) -> Result<Service, ServiceError> {
+        std::fs::create_dir_all(&settings.logs_dir).map_err(|e| {
+            ApiError::new(
+                ErrorCode::StoreUnavailable,
+                format!(
+                    "cannot create the logs directory {}: {e}",
+                    settings.logs_dir.display()
+                ),
+                "check the permissions of legate's data directory, or set LEGATE_HOME",
+            )
+        })?;
+        let (shutting_down, _) = watch::channel(false);
+        let service = Service {
+            inner: Arc::new(Inner {
+                store,
+                bus: EventBus::new(4096),
+                write_lock: AsyncMutex::new(()),
+                config,
+                settings,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+                supervisors: Mutex::new(JoinSet::new()),
+                shutting_down,
+                started_at: Timestamp(chrono_now()),
+            }),
+        };
+        service.recover().await?;
+        service.spawn_scheduler();
+        service.spawn_heartbeat();
+        Ok(service)
+    }
+
+    /// The event bus, for followers.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// The store's description.
+    pub fn store_description(&self) -> String {
+        self.inner.store.describe()
+    }
+
+    /// When the engine started.
+    pub fn started_at(&self) -> Timestamp {
+        self.inner.started_at
+    }
+
+    /// Resolves an id or unique prefix.
+    pub async fn resolve(&self, reference: &str) -> Result<TaskId, ServiceError> {
+        let prefix = parse_task_ref(reference)?;
+        let ids = self
+            .inner
+            .store
+            .ids_with_prefix(&prefix, 6)
+            .await
+            .map_err(from_store)?;
+        match ids.as_slice() {
+            [] => Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no task matches '{reference}'"),
+                "list tasks with `legate ls`",
+            )),
+            [one] => Ok(one.clone()),
+            many => {
+                let shown: Vec<String> = many.iter().take(5).map(|i| i.to_string()).collect();
+                Err(ApiError::new(
+                    ErrorCode::AmbiguousId,
+                    format!(
+                        "'{reference}' matches several tasks: {}{}",
+                        shown.join(", "),
+                        if many.len() > 5 { ", …" } else { "" }
+                    ),
+                    "type more characters of the id",
+                ))
+            }
+        }
+    }
+
+    /// One task by id or prefix.
+    pub async fn get(&self, reference: &str, with_prompt: bool) -> Result<Task, ServiceError> {
+        let id = self.resolve(reference).await?;
+        self.get_by_id(&id, with_prompt).await
+    }
+
+    pub(crate) async fn get_by_id(
+        &self,
+        id: &TaskId,
+        with_prompt: bool,
+    ) -> Result<Task, ServiceError> {
+        self.inner
+            .store
+            .get(id, with_prompt)
+            .await
+            .map_err(from_store)?
+            .ok_or_else(|| from_store(legate_store::StoreError::NotFound(id.clone())))
+    }
+
+    /// Tasks matching a filter, oldest first.
+    pub async fn list(&self, q: &ListQuery) -> Result<Vec<Task>, ServiceError> {
+        let mut statuses = Vec::new();
+        for s in q.status.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            if s.is_empty() {
+                continue;
+            }
+            statuses.push(
+                s.parse::<Status>()
+                    .map_err(|m| ApiError::new(ErrorCode::InvalidRequest, m, ""))?,
+            );
+        }
+        let filter = TaskFilter {
+            statuses,
+            agent: q.agent.clone(),
+            label: q.label.clone(),
+            origin: q.origin.clone(),
+            limit: q.limit.unwrap_or(100).clamp(1, 100_000),
+        };
+        self.inner.store.list(&filter).await.map_err(from_store)
+    }
+
+    /// Events after a sequence number, oldest first.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        task: Option<&TaskId>,
+    ) -> Result<Vec<legate_domain::Event>, ServiceError> {
+        self.inner
+            .store
+            .events_after(after, limit, task)
+            .await
+            .map_err(from_store)
+    }
+
+    /// Counts of tasks by status.
+    pub async fn counts(&self) -> Result<Vec<(Status, u64)>, ServiceError> {
+        self.inner.store.counts().await.map_err(from_store)
+    }
+
+    /// Removes finished tasks older than the cutoff, with their events and logs.
+    pub async fn prune(&self, req: &PruneRequest) -> Result<PruneReport, ServiceError> {
+        let before = Timestamp(chrono_now() - req.older_than_ms.min(i64::MAX as u64) as i64);
+        let pruned = {
+            let _w = self.inner.write_lock.lock().await;
+            self.inner.store.prune(before).await.map_err(from_store)?
+        };
+        let mut log_bytes = 0;
+        for id in &pruned.tasks {
+            let dir = self.task_dir(id);
+            log_bytes += dir_size(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(PruneReport {
+            tasks: pruned.tasks.len() as u64,
+            events: pruned.events,
+            log_bytes,
+        })
+    }
+
+    /// The directory holding a task's logs.
+    pub fn task_dir(&self, id: &TaskId) -> PathBuf {
+        self.inner.settings.logs_dir.join(id.as_str())
+    }
+
+    /// Stops the engine: ends every running agent's process tree, marks those tasks
+    /// interrupted (requeued by policy at the next start), and stops scheduling.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutting_down.send(true);
+        self.inner.wake.notify_one();
+        let senders: Vec<_> = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for s in senders {
+            let _ = s.send(Some(StopReason::Shutdown));
+        }
+        let mut set = std::mem::take(
+            &mut *self
+                .inner
+                .supervisors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        while set.join_next().await.is_some() {}
+        self.interrupt_own("the daemon was stopped while the task ran")
+            .await;
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(crate) fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

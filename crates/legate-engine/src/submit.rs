@@ -1,0 +1,184 @@
+//! Accepting a task: validate everything first, then one durable insert.
+
+use std::path::Path;
+
+use legate_domain::api::{ApiError, ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
+use legate_domain::task::default_title;
+use legate_domain::{AgentSpec, Config, NewTask, TaskId};
+use legate_runner::exec::resolve_program;
+
+use crate::error::{ServiceError, from_store};
+use crate::service::Service;
+
+fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
+    ApiError::new(ErrorCode::InvalidRequest, message, hint)
+}
+
+impl Service {
+    /// Validates and stores a task; returns once it is durable. Nothing is stored when any
+    /// check fails.
+    pub async fn submit(&self, req: SubmitRequest) -> Result<SubmitResponse, ServiceError> {
+        let config = self.inner.config.current().map_err(|e| {
+            ApiError::new(
+                ErrorCode::ConfigInvalid,
+                e.to_string(),
+                "fix the config file; the daemon keeps using the last valid configuration",
+            )
+        })?;
+        let new = validate(&config, req)?;
+        let inserted = {
+            let _w = self.inner.write_lock.lock().await;
+            let inserted = self.inner.store.insert(new).await.map_err(from_store)?;
+            if let Some(ev) = &inserted.event {
+                self.inner.bus.publish(ev.clone());
+            }
+            inserted
+        };
+        if !inserted.deduplicated {
+            self.inner.wake.notify_one();
+        }
+        Ok(SubmitResponse {
+            task: inserted.task,
+            deduplicated: inserted.deduplicated,
+        })
+    }
+}
+
+/// Finds an agent or explains which ones exist.
+pub(crate) fn find_agent<'c>(
+    config: &'c Config,
+    name: &str,
+) -> Result<&'c AgentSpec, ServiceError> {
+    config.agents.get(name).ok_or_else(|| {
+        let list: Vec<String> = config
+            .agents
+            .values()
+            .map(|a| {
+                if a.description.is_empty() {
+                    a.name.clone()
+                } else {
+                    format!("{} ({})", a.name, a.description)
+                }
+            })
+            .collect();
+        ApiError::new(
+            ErrorCode::UnknownAgent,
+            format!(
+                "unknown agent '{name}'; configured agents: {}",
+                list.join("; ")
+            ),
+            "pick one of those, or add [agents.NAME] to the config (see `legate agents`)",
+        )
+    })
+}
+
+fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError> {
+    let spec = find_agent(config, &req.agent)?;
+    if req.prompt.trim().is_empty() {
+        return Err(invalid(
+            "the prompt is empty",
+            "give the task as arguments, with --file FILE, or on stdin with `-`",
+        ));
+    }
+    if req.prompt.len() > MAX_PROMPT_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PromptTooLarge,
+            format!(
+                "the prompt is {} bytes; the limit is {MAX_PROMPT_BYTES} bytes (8 MiB)",
+                req.prompt.len()
+            ),
+            "put large material in a file in the task's working directory and refer to it in the prompt",
+        ));
+    }
+    if let Some(problem) = spec.prompt_problem(&req.prompt) {
+        return Err(ApiError::new(ErrorCode::PromptTooLarge, problem, ""));
+    }
+    let depth = req.depth.saturating_add(1);
+    if depth > config.limits.max_depth {
+        return Err(ApiError::new(
+            ErrorCode::DepthExceeded,
+            format!(
+                "delegation is nested too deep: this task would run at depth {depth}, and max_depth is {}",
+                config.limits.max_depth
+            ),
+            "do the work in this agent instead of delegating further, or raise [limits] max_depth",
+        ));
+    }
+    let cwd = match &req.cwd {
+        Some(c) => {
+            let p = Path::new(c);
+            if !p.is_absolute() {
+                return Err(invalid(
+                    format!("the working directory '{c}' is not an absolute path"),
+                    "pass an absolute path (the CLI resolves relative ones for you)",
+                ));
+            }
+            if !p.is_dir() {
+                return Err(invalid(
+                    format!("the working directory '{c}' does not exist or is not a directory"),
+                    "create it or pass another --cwd",
+                ));
+            }
+            Some(c.clone())
+        }
+        None => None,
+    };
+    let run_dir = cwd
+        .as_deref()
+        .map(Path::new)
+        .or(spec.cwd.as_deref().map(Path::new));
+    resolve_program(spec, run_dir).map_err(|m| {
+        ApiError::new(
+            ErrorCode::AgentUnavailable,
+            m,
+            "install the program or fix the agent's command in the config",
+        )
+    })?;
+    if req.labels.iter().any(|l| l.trim().is_empty()) {
+        return Err(invalid(
+            "a label is empty",
+            "labels are non-empty words such as --label review",
+        ));
+    }
+    if req.key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(invalid(
+            "the dedupe key is empty",
+            "pass a non-empty --key or none",
+        ));
+    }
+    let parent = match req.parent.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => Some(TaskId::parse(p).map_err(|e| invalid(format!("parent task: {e}"), ""))?),
+        None => None,
+    };
+    let metadata = match req.metadata {
+        None => serde_json::json!({}),
+        Some(m @ serde_json::Value::Object(_)) => m,
+        Some(_) => return Err(invalid("metadata must be a JSON object", "")),
+    };
+    let timeout_ms = match req.timeout_ms {
+        Some(0) => None,
+        Some(ms) => Some(ms),
+        None => spec
+            .timeout
+            .or(config.limits.default_timeout)
+            .map(|d| d.as_millis() as u64),
+    };
+    let title = req
+        .title
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| default_title(&req.prompt));
+    Ok(NewTask {
+        agent: spec.name.clone(),
+        title,
+        cwd,
+        labels: req.labels,
+        priority: req.priority,
+        timeout_ms,
+        dedupe_key: req.key,
+        parent,
+        origin: req.origin.unwrap_or_else(|| "api".into()),
+        depth,
+        metadata,
+        prompt: req.prompt,
+    })
+}

@@ -1,0 +1,126 @@
+//! A supervisor runs one claimed task: runner in, outcome recorded, scheduler woken.
+
+use std::time::Duration;
+
+use legate_domain::{ErrorKind, Outcome, Status};
+use legate_runner::{PlainParser, RunSettings, StopReason};
+use legate_store::{Claimed, Lease, StoreError};
+use tokio::sync::watch;
+use tracing::{error, warn};
+
+use crate::service::Service;
+
+impl Service {
+    pub(crate) fn spawn_supervisor(&self, claimed: Claimed) {
+        let (stop_tx, stop_rx) = watch::channel(None);
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(claimed.task.id.clone(), stop_tx);
+        let svc = self.clone();
+        let mut set = self
+            .inner
+            .supervisors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Reap finished supervisors so the set stays small.
+        while set.try_join_next().is_some() {}
+        set.spawn(async move { svc.supervise(claimed, stop_rx).await });
+    }
+
+    async fn supervise(&self, claimed: Claimed, stop: watch::Receiver<Option<StopReason>>) {
+        let Claimed { task, lease, .. } = claimed;
+        let outcome = self.run(&task, &lease, stop.clone()).await;
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&task.id);
+        if *stop.borrow() == Some(StopReason::Shutdown) {
+            // Left running in the store: shutdown marks it interrupted (and requeues by policy).
+            return;
+        }
+        self.record_finish(&lease, outcome).await;
+        self.inner.wake.notify_one();
+    }
+
+    async fn run(
+        &self,
+        task: &legate_domain::Task,
+        lease: &Lease,
+        stop: watch::Receiver<Option<StopReason>>,
+    ) -> Outcome {
+        let config = self.inner.config.last_good();
+        let Some(spec) = config.agents.get(&task.agent) else {
+            return Outcome::failed(
+                Status::Failed,
+                ErrorKind::SpawnFailed,
+                format!("agent '{}' is no longer configured", task.agent),
+            );
+        };
+        let dir = self.task_dir(&task.id);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return Outcome::failed(
+                Status::Failed,
+                ErrorKind::LogWriteFailed,
+                format!(
+                    "cannot create the task's log directory {}: {e}",
+                    dir.display()
+                ),
+            );
+        }
+        let settings = RunSettings {
+            task_dir: dir,
+            log_cap: config.limits.log_cap,
+            result_cap: config.limits.result_cap,
+            kill_grace: config.limits.kill_grace,
+            timeout: task.timeout_ms.map(Duration::from_millis),
+            depth: task.depth,
+        };
+        let prompt = task.prompt.as_deref().unwrap_or_default();
+        let cwd = task.cwd.as_deref().map(std::path::Path::new);
+        match legate_runner::spawn(spec, task.id.as_str(), prompt, cwd, settings) {
+            Err(outcome) => outcome,
+            Ok(spawned) => {
+                if let Err(e) = self
+                    .inner
+                    .store
+                    .record_process(lease, spawned.process())
+                    .await
+                {
+                    warn!(task = %task.id, "recording the agent's process failed: {e}");
+                }
+                spawned.wait(task.id.as_str(), stop, &PlainParser).await
+            }
+        }
+    }
+
+    /// Stores the outcome, retrying a failing store for a while (a full disk may clear); a
+    /// lost lease means someone else owns the task now, so the outcome is dropped.
+    async fn record_finish(&self, lease: &Lease, outcome: Outcome) {
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..12 {
+            let res = {
+                let _w = self.inner.write_lock.lock().await;
+                let res = self.inner.store.finish(lease, outcome.clone()).await;
+                if let Ok((_, ev)) = &res {
+                    self.inner.bus.publish(ev.clone());
+                }
+                res
+            };
+            match res {
+                Ok(_) => return,
+                Err(StoreError::LeaseLost(id)) => {
+                    warn!(task = %id, "finished a task whose lease was lost; the outcome is dropped");
+                    return;
+                }
+                Err(e) => {
+                    error!(task = %lease.task_id, "recording the outcome failed: {e}; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Waiting for tasks to finish, and canceling them.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use legate_domain::api::{
+    ApiError, CancelRequest, CancelResponse, ErrorCode, WaitMode, WaitRequest, WaitResponse,
+};
+use legate_domain::{EventKind, Status, Task, TaskId};
+use legate_runner::StopReason;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::error::{ServiceError, from_store};
+use crate::service::Service;
+
+impl Service {
+    /// Blocks until all (or any) of the tasks are terminal, or the timeout passes.
+    ///
+    /// Subscribes to the bus before reading the tasks, so a finish between the read and the
+    /// subscription cannot be missed; a lagging subscription re-reads from the store.
+    pub async fn wait(&self, req: &WaitRequest) -> Result<WaitResponse, ServiceError> {
+        if req.ids.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "no task ids to wait for",
+                "pass one or more ids, e.g. `legate wait ab12`",
+            ));
+        }
+        let mut rx = self.inner.bus.subscribe();
+        let mut ids = Vec::with_capacity(req.ids.len());
+        for r in &req.ids {
+            ids.push(self.resolve(r).await?);
+        }
+        let mut tasks: HashMap<TaskId, Task> = HashMap::new();
+        for id in &ids {
+            tasks.insert(id.clone(), self.get_by_id(id, false).await?);
+        }
+        let deadline = req
+            .timeout_ms
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let watched: HashSet<TaskId> = ids.iter().cloned().collect();
+        let done = |tasks: &HashMap<TaskId, Task>| match req.mode {
+            WaitMode::All => tasks.values().all(|t| t.status.is_terminal()),
+            WaitMode::Any => tasks.values().any(|t| t.status.is_terminal()),
+        };
+        let mut timed_out = false;
+        while !done(&tasks) {
+            let next = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        timed_out = true;
+                        break;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            match next {
+                Ok(ev) if watched.contains(&ev.task_id) && ev.kind == EventKind::Finished => {
+                    let t = self.get_by_id(&ev.task_id, false).await?;
+                    tasks.insert(ev.task_id.clone(), t);
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    for id in &ids {
+                        tasks.insert(id.clone(), self.get_by_id(id, false).await?);
+                    }
+                }
+                Err(RecvError::Closed) => {
+                    return Err(ApiError::new(
+                        ErrorCode::Internal,
+                        "the daemon is shutting down",
+                        "wait again once it is back",
+                    ));
+                }
+            }
+        }
+        let tasks = ids.iter().filter_map(|id| tasks.remove(id)).collect();
+        Ok(WaitResponse { tasks, timed_out })
+    }
+
+    /// Cancels tasks: queued ones at once, running ones by ending their process tree. Every
+    /// id is checked first, so a bad or finished one cancels nothing.
+    pub async fn cancel(&self, req: &CancelRequest) -> Result<CancelResponse, ServiceError> {
+        let ids: Vec<TaskId> = if req.all {
+            let q = legate_domain::api::ListQuery {
+                status: Some("queued,running".into()),
+                limit: Some(100_000),
+                ..Default::default()
+            };
+            self.list(&q).await?.into_iter().map(|t| t.id).collect()
+        } else {
+            if req.ids.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "no task ids to cancel",
+                    "pass ids, or --all to cancel every unfinished task",
+                ));
+            }
+            let mut ids = Vec::new();
+            for r in &req.ids {
+                let id = self.resolve(r).await?;
+                let t = self.get_by_id(&id, false).await?;
+                if t.status.is_terminal() {
+                    return Err(ApiError::new(
+                        ErrorCode::AlreadyFinished,
+                        format!(
+                            "task {id} already finished ({}); there is nothing to cancel",
+                            t.status
+                        ),
+                        "see its result with `legate result ID`",
+                    ));
+                }
+                ids.push(id);
+            }
+            ids
+        };
+        let mut rx = self.inner.bus.subscribe();
+        let mut pending: HashSet<TaskId> = HashSet::new();
+        for id in &ids {
+            let queued = {
+                let _w = self.inner.write_lock.lock().await;
+                let r = self
+                    .inner
+                    .store
+                    .cancel_queued(id)
+                    .await
+                    .map_err(from_store)?;
+                if let Some((_, ev)) = &r {
+                    self.inner.bus.publish(ev.clone());
+                }
+                r
+            };
+            if queued.is_some() {
+                continue;
+            }
+            {
+                let _w = self.inner.write_lock.lock().await;
+                if let Some(ev) = self
+                    .inner
+                    .store
+                    .request_cancel(id)
+                    .await
+                    .map_err(from_store)?
+                {
+                    self.inner.bus.publish(ev);
+                }
+            }
+            let stop = self
+                .inner
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(id)
+                .cloned();
+            if let Some(s) = stop {
+                let _ = s.send(Some(StopReason::Cancel));
+            }
+            pending.insert(id.clone());
+        }
+        // Give running tasks the grace period (and a margin) to end, so the answer shows them
+        // canceled; a task that takes longer is reported as it is.
+        let grace = self.inner.config.last_good().limits.kill_grace;
+        let deadline = Instant::now() + grace + Duration::from_secs(5);
+        while !pending.is_empty() {
+            for id in pending.clone() {
+                if self.get_by_id(&id, false).await?.status != Status::Running {
+                    pending.remove(&id);
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => break,
+                Ok(Err(RecvError::Closed)) => break,
+                Ok(_) => {}
+            }
+        }
+        let mut tasks = Vec::new();
+        for id in &ids {
+            tasks.push(self.get_by_id(id, false).await?);
+        }
+        Ok(CancelResponse { tasks })
+    }
+}

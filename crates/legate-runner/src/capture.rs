@@ -1,0 +1,103 @@
+//! Pumping an agent's stdout and stderr into its capped logs.
+
+use std::path::Path;
+
+use legate_domain::OutputCapPolicy;
+use tokio::io::AsyncReadExt;
+use tokio::process::{ChildStderr, ChildStdout};
+use tokio::sync::oneshot;
+
+use crate::log::CappedLog;
+
+/// Why the capture asks for the task to be ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Alarm {
+    /// A log write failed (full disk, I/O error).
+    LogFailed(String),
+    /// The output passed the cap and the agent's policy is to fail.
+    OverCap(u64),
+}
+
+/// What the capture did.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// Bytes of combined output dropped by the cap.
+    pub dropped: u64,
+    /// Whether stdout itself was cut.
+    pub stdout_truncated: bool,
+}
+
+/// The two logs of a task: everything as a terminal would show it, and stdout alone for the
+/// output parser.
+pub(crate) struct Logs {
+    pub output: CappedLog,
+    pub stdout: CappedLog,
+}
+
+impl Logs {
+    pub fn create(dir: &Path, cap: u64) -> std::io::Result<Self> {
+        Ok(Logs {
+            output: CappedLog::create(&dir.join("output.log"), cap)?,
+            stdout: CappedLog::create(&dir.join("stdout.log"), cap)?,
+        })
+    }
+}
+
+/// Reads both pipes to their end. After an alarm it keeps draining (so the agent never
+/// blocks on a full pipe before it is killed) but writes nothing more.
+pub(crate) async fn pump(
+    mut out: ChildStdout,
+    mut err: ChildStderr,
+    mut logs: Logs,
+    cap: u64,
+    policy: OutputCapPolicy,
+    alarm: oneshot::Sender<Alarm>,
+) -> Report {
+    let mut alarm = Some(alarm);
+    let mut broken = false;
+    let (mut out_open, mut err_open) = (true, true);
+    let mut a = vec![0u8; 64 * 1024];
+    let mut b = vec![0u8; 64 * 1024];
+    while out_open || err_open {
+        let (chunk, is_stdout) = tokio::select! {
+            r = out.read(&mut a), if out_open => match r {
+                Ok(0) | Err(_) => { out_open = false; continue; }
+                Ok(n) => (&a[..n], true),
+            },
+            r = err.read(&mut b), if err_open => match r {
+                Ok(0) | Err(_) => { err_open = false; continue; }
+                Ok(n) => (&b[..n], false),
+            },
+        };
+        if broken {
+            continue;
+        }
+        let written = logs.output.write(chunk).and_then(|rot| {
+            if is_stdout {
+                logs.stdout.write(chunk).map(|r2| rot || r2)
+            } else {
+                Ok(rot)
+            }
+        });
+        let raise = match written {
+            Err(e) => Some(Alarm::LogFailed(format!(
+                "writing the task's log failed: {e}"
+            ))),
+            Ok(true) if policy == OutputCapPolicy::Fail => Some(Alarm::OverCap(cap)),
+            Ok(_) => None,
+        };
+        if let Some(reason) = raise {
+            broken = true;
+            if let Some(tx) = alarm.take() {
+                let _ = tx.send(reason);
+            }
+        }
+    }
+    let stdout_truncated = logs.stdout.truncated();
+    let dropped = logs.output.finish().unwrap_or(0);
+    let _ = logs.stdout.finish();
+    Report {
+        dropped,
+        stdout_truncated,
+    }
+}

@@ -1,0 +1,316 @@
+//! The exec runner: one agent process from spawn to outcome.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use legate_domain::{AgentSpec, ErrorKind, Outcome, ProcessInfo, Status};
+use nix::sys::signal::Signal;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Child;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::capture::{self, Alarm, Logs, Report};
+use crate::command::{Invocation, prepare};
+use crate::log::{append_note, read_tail};
+use crate::parser::OutputParser;
+use crate::procfs;
+
+pub use crate::command::resolve_program;
+
+/// How to run one task.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The task's own directory for logs and the prompt file (created by the caller).
+    pub task_dir: PathBuf,
+    /// Cap on each log file.
+    pub log_cap: u64,
+    /// Cap on the result text.
+    pub result_cap: u64,
+    /// Time between TERM and KILL.
+    pub kill_grace: Duration,
+    /// Wall-clock limit.
+    pub timeout: Option<Duration>,
+    /// Delegation depth of the task (becomes the child's `LEGATE_DEPTH`).
+    pub depth: u32,
+}
+
+/// Why the runner is asked to stop a task early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Someone canceled it.
+    Cancel,
+    /// The daemon is shutting down: end it, it will be marked interrupted.
+    Shutdown,
+}
+
+/// A started agent process.
+pub struct Spawned {
+    child: Child,
+    info: ProcessInfo,
+    pump: JoinHandle<Report>,
+    alarm: oneshot::Receiver<Alarm>,
+    feeder: Option<JoinHandle<()>>,
+    prompt_file: Option<PathBuf>,
+    settings: RunSettings,
+}
+
+/// Starts the agent for a task. A failure to start is returned as the task's outcome
+/// (`failed` / `spawn_failed`), with the reason in the log.
+pub fn spawn(
+    spec: &AgentSpec,
+    task_id: &str,
+    prompt: &str,
+    cwd: Option<&std::path::Path>,
+    settings: RunSettings,
+) -> Result<Spawned, Outcome> {
+    let fail = |msg: String| {
+        let _ = append_note(&settings.task_dir.join("output.log"), &msg);
+        Outcome::failed(Status::Failed, ErrorKind::SpawnFailed, msg)
+    };
+    let logs = Logs::create(&settings.task_dir, settings.log_cap)
+        .map_err(|e| fail(format!("cannot create the task's log files: {e}")))?;
+    let mut prepared = prepare(&Invocation {
+        spec,
+        task_id,
+        prompt,
+        cwd,
+        depth: settings.depth,
+        task_dir: &settings.task_dir,
+    })
+    .map_err(fail)?;
+    let mut child = prepared
+        .cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start agent '{}': {e}", spec.name)))?;
+    let pid = child.id().unwrap_or(0) as i32;
+    let info = ProcessInfo {
+        pid,
+        pgid: pid,
+        start_time: procfs::stat(pid).map(|s| s.start_time).unwrap_or(0),
+    };
+    let feeder = match (child.stdin.take(), prepared.stdin_prompt.take()) {
+        (Some(mut stdin), Some(text)) => Some(tokio::spawn(async move {
+            let _ = stdin.write_all(text.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        })),
+        _ => None,
+    };
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (alarm_tx, alarm) = oneshot::channel();
+    let (cap, policy) = (settings.log_cap, spec.on_output_cap);
+    let pump = match (out, err) {
+        (Some(out), Some(err)) => {
+            tokio::spawn(capture::pump(out, err, logs, cap, policy, alarm_tx))
+        }
+        _ => return Err(fail("the agent's output pipes were not set up".into())),
+    };
+    Ok(Spawned {
+        child,
+        info,
+        pump,
+        alarm,
+        feeder,
+        prompt_file: prepared.prompt_file,
+        settings,
+    })
+}
+
+enum Ending {
+    Exited(ExitStatus),
+    TimedOut,
+    Stopped(StopReason),
+    Alarm(Alarm),
+}
+
+impl Spawned {
+    /// The process, to be recorded for crash recovery.
+    pub fn process(&self) -> ProcessInfo {
+        self.info
+    }
+
+    /// Waits for the agent to end (or ends it on timeout, stop request or output alarm),
+    /// makes sure nothing of its process tree is left, and builds the outcome.
+    pub async fn wait(
+        mut self,
+        task_id: &str,
+        mut stop: watch::Receiver<Option<StopReason>>,
+        parser: &dyn OutputParser,
+    ) -> Outcome {
+        let timeout = self.settings.timeout;
+        let sleep = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = async {
+            loop {
+                if let Some(r) = *stop.borrow_and_update() {
+                    return r;
+                }
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        // The capture drops its sender when the pipes close without trouble: that is no alarm.
+        let alarm = async {
+            match (&mut self.alarm).await {
+                Ok(a) => a,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let ending = tokio::select! {
+            st = self.child.wait() => match st {
+                Ok(st) => Ending::Exited(st),
+                Err(e) => Ending::Alarm(Alarm::LogFailed(format!("waiting for the agent failed: {e}"))),
+            },
+            _ = sleep => Ending::TimedOut,
+            r = stopped => Ending::Stopped(r),
+            a = alarm => Ending::Alarm(a),
+        };
+        let grace = self.settings.kill_grace;
+        let pgid = self.info.pgid;
+        let log = self.settings.task_dir.join("output.log");
+        match &ending {
+            Ending::Exited(_) => {}
+            Ending::TimedOut => {
+                let _ = append_note(
+                    &log,
+                    &format!(
+                        "timed out after {}; ending the agent's process tree",
+                        humanize(timeout.unwrap_or_default())
+                    ),
+                );
+            }
+            Ending::Stopped(r) => {
+                let _ = append_note(
+                    &log,
+                    &format!("{r:?}: ending the agent's process tree").to_lowercase(),
+                );
+            }
+            Ending::Alarm(_) => {}
+        }
+        // Whatever happened, nothing of the tree may outlive the task.
+        procfs::kill_group(pgid, grace).await;
+        for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let status = match &ending {
+            Ending::Exited(st) => Some(*st),
+            _ => self.child.wait().await.ok(),
+        };
+        if let Some(f) = self.feeder.take() {
+            f.abort();
+        }
+        let report = match tokio::time::timeout(Duration::from_secs(5), &mut self.pump).await {
+            Ok(Ok(r)) => r,
+            _ => {
+                self.pump.abort();
+                Report::default()
+            }
+        };
+        if let Some(p) = &self.prompt_file {
+            let _ = std::fs::remove_file(p);
+        }
+        let mut outcome = outcome_of(&ending, status, timeout);
+        let stdout = self.settings.task_dir.join("stdout.log");
+        if let Ok((tail, cut)) = read_tail(&stdout, self.settings.result_cap) {
+            let parsed = parser.parse(&tail, cut || report.stdout_truncated);
+            outcome.result = Some(parsed.result);
+            if let Some(s) = parsed.session_id {
+                outcome.metadata.insert("session_id".into(), s.into());
+            }
+            if let Some(u) = parsed.usage {
+                outcome.metadata.insert("usage".into(), u);
+            }
+        }
+        if report.dropped > 0 {
+            outcome
+                .metadata
+                .insert("output_dropped_bytes".into(), report.dropped.into());
+        }
+        outcome
+    }
+}
+
+fn outcome_of(ending: &Ending, status: Option<ExitStatus>, timeout: Option<Duration>) -> Outcome {
+    let mut o = match ending {
+        Ending::Exited(st) => match (st.code(), st.signal()) {
+            (Some(0), _) => Outcome {
+                status: Status::Succeeded,
+                exit_code: Some(0),
+                signal: None,
+                result: None,
+                error: None,
+                metadata: Default::default(),
+            },
+            (Some(code), _) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::ExitNonzero,
+                format!("the agent exited with code {code}"),
+            ),
+            (None, Some(sig)) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::Signaled,
+                format!("the agent was killed by signal {}", signal_name(sig)),
+            ),
+            (None, None) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::Signaled,
+                "the agent ended abnormally",
+            ),
+        },
+        Ending::TimedOut => Outcome::failed(
+            Status::TimedOut,
+            ErrorKind::TimedOut,
+            format!(
+                "the task ran past its timeout of {}; legate ended it",
+                humanize(timeout.unwrap_or_default())
+            ),
+        ),
+        Ending::Stopped(StopReason::Cancel) => Outcome::failed(
+            Status::Canceled,
+            ErrorKind::Canceled,
+            "canceled while running",
+        ),
+        Ending::Stopped(StopReason::Shutdown) => Outcome::failed(
+            Status::Interrupted,
+            ErrorKind::Interrupted,
+            "the daemon shut down while the task ran",
+        ),
+        Ending::Alarm(Alarm::LogFailed(msg)) => {
+            Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
+        }
+        Ending::Alarm(Alarm::OverCap(cap)) => Outcome::failed(
+            Status::Failed,
+            ErrorKind::OutputTooLarge,
+            format!(
+                "the agent wrote more than the output cap of {cap} bytes and its policy is on_output_cap = \"fail\""
+            ),
+        ),
+    };
+    if let Some(st) = status {
+        o.exit_code = st.code();
+        o.signal = st.signal();
+    }
+    o
+}
+
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| sig.to_string())
+}
+
+fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}

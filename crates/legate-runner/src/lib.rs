@@ -1,0 +1,17 @@
+//! legate's runners: they turn a claimed task into an agent process and its outcome.
+//!
+//! The exec runner starts the agent's argv (never through a shell) in its own process group
+//! with no stdin unless the prompt goes there, captures stdout and stderr into capped log files,
+//! enforces the timeout, honours cancel, and ends the whole process tree (TERM, grace, KILL).
+//! [`procfs`] finds and kills leftovers of a crashed daemon without touching unrelated
+//! processes that reused a pid.
+
+mod capture;
+mod command;
+pub mod exec;
+pub mod log;
+pub mod parser;
+pub mod procfs;
+
+pub use exec::{RunSettings, Spawned, StopReason, spawn};
+pub use parser::{OutputParser, Parsed, PlainParser};

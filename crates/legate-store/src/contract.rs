@@ -1,0 +1,172 @@
+//! The store contract shared by every backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use legate_domain::id::IdPrefix;
+use legate_domain::{Event, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp};
+
+use crate::StoreError;
+
+/// The result of an insert.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    /// The stored task (or the unfinished one sharing its dedupe key).
+    pub task: Task,
+    /// The `queued` event, absent when deduplicated.
+    pub event: Option<Event>,
+    /// Whether an existing task was returned.
+    pub deduplicated: bool,
+}
+
+/// Filters for listing tasks.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Any of these statuses (empty: all).
+    pub statuses: Vec<Status>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only tasks carrying this label.
+    pub label: Option<String>,
+    /// Only this origin.
+    pub origin: Option<String>,
+    /// The newest `limit` tasks (returned oldest first).
+    pub limit: u32,
+}
+
+/// A right to run one attempt of a task. `attempt` is the fencing token: a finish carrying an
+/// older attempt is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The task.
+    pub task_id: TaskId,
+    /// Who holds it (a daemon or worker instance id).
+    pub owner: String,
+    /// The attempt it covers.
+    pub attempt: u32,
+}
+
+/// What a claim may take.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// The claiming worker's instance id.
+    pub owner: String,
+    /// How long the lease lasts without a heartbeat.
+    pub lease_ttl: Duration,
+    /// Global cap on running tasks.
+    pub max_running: u32,
+    /// Per-agent caps.
+    pub agent_caps: BTreeMap<String, u32>,
+    /// Only these agents (`None`: any).
+    pub agents: Option<BTreeSet<String>>,
+    /// Claim at most this many now.
+    pub max_claims: u32,
+}
+
+/// One claimed task, now `running` under `lease`.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The task with its prompt.
+    pub task: Task,
+    /// The lease to finish it with.
+    pub lease: Lease,
+    /// The `started` event.
+    pub event: Event,
+}
+
+/// Which running tasks have lost their runner.
+#[derive(Debug, Clone)]
+pub enum RescueScope {
+    /// Every running task not leased by this owner (a single daemon at start: it holds the
+    /// only lock, so every other lease belongs to a dead predecessor).
+    NotOwnedBy(String),
+    /// Every running task whose lease expired before now (many workers).
+    Expired,
+    /// Every running task this owner holds (a worker shutting down after ending its runs).
+    OwnedBy(String),
+}
+
+/// A task taken from a lost runner.
+#[derive(Debug, Clone)]
+pub struct Rescued {
+    /// The task after rescue (`interrupted`, or `queued` again).
+    pub task: Task,
+    /// The process it had, whose leftovers must be killed.
+    pub process: Option<ProcessInfo>,
+    /// The events written.
+    pub events: Vec<Event>,
+}
+
+/// What a prune removed from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Pruned {
+    /// The removed tasks (their log files go too).
+    pub tasks: Vec<TaskId>,
+    /// How many events went with them.
+    pub events: u64,
+}
+
+/// The durable store. Every write that changes a task commits its events in the same
+/// transaction and returns them, so the caller can publish exactly what was committed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new task as `queued`, durably, before returning — unless an unfinished task has
+    /// the same dedupe key, which is returned instead.
+    async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError>;
+
+    /// One task; the prompt is included only when asked for.
+    async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError>;
+
+    /// Up to `max` ids starting with `prefix`.
+    async fn ids_with_prefix(&self, prefix: &IdPrefix, max: u32)
+    -> Result<Vec<TaskId>, StoreError>;
+
+    /// Tasks matching a filter, without prompts, oldest first.
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError>;
+
+    /// How many tasks are in each status.
+    async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError>;
+
+    /// Claims queued tasks by priority then FIFO, within the caps, atomically: caps hold
+    /// however many claimers race.
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Records the process running a claimed task.
+    async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError>;
+
+    /// Extends every lease `owner` holds; returns how many.
+    async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError>;
+
+    /// Ends a run, fenced on the lease.
+    async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError>;
+
+    /// Cancels a task still queued; `None` when it is not queued (any more).
+    async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError>;
+
+    /// Marks a running task as asked to cancel; `None` when it is not running.
+    async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError>;
+
+    /// Interrupts running tasks whose runner is lost; those whose agent is in `requeue` go
+    /// back to the queue.
+    async fn rescue(
+        &self,
+        scope: &RescueScope,
+        requeue: &BTreeSet<String>,
+        reason: &str,
+    ) -> Result<Vec<Rescued>, StoreError>;
+
+    /// Events after `after`, oldest first, at most `limit`, optionally for one task.
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        task: Option<&TaskId>,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Removes finished tasks (and their events) that finished before `before`.
+    async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError>;
+
+    /// A short description for status output (`sqlite:/path/legate.db`).
+    fn describe(&self) -> String;
+}

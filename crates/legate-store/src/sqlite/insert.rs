@@ -1,0 +1,82 @@
+//! Inserting tasks, with dedupe by key.
+
+use legate_domain::{EventKind, NewTask, Status, TaskId};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::{events, reads};
+use crate::{Inserted, StoreError, now_ms};
+
+pub(crate) async fn insert(
+    conn: &mut SqliteConnection,
+    new: NewTask,
+) -> Result<Inserted, StoreError> {
+    if let Some(key) = &new.dedupe_key {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE dedupe_key = ? AND status IN ('queued', 'running')",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = existing {
+            let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let task = reads::get(conn, &id, false)
+                .await?
+                .ok_or(StoreError::NotFound(id))?;
+            return Ok(Inserted {
+                task,
+                event: None,
+                deduplicated: true,
+            });
+        }
+    }
+    let id = loop {
+        let candidate = TaskId::generate();
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = ?")
+            .bind(candidate.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if taken.is_none() {
+            break candidate;
+        }
+    };
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
+         parent, origin, depth, status, created_at, metadata) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.as_str())
+    .bind(&new.agent)
+    .bind(&new.title)
+    .bind(&new.prompt)
+    .bind(&new.cwd)
+    .bind(serde_json::to_string(&new.labels).unwrap_or_else(|_| "[]".into()))
+    .bind(new.priority as i64)
+    .bind(new.timeout_ms.map(|v| v as i64))
+    .bind(&new.dedupe_key)
+    .bind(new.parent.as_ref().map(|p| p.as_str()))
+    .bind(&new.origin)
+    .bind(new.depth as i64)
+    .bind(Status::Queued.as_str())
+    .bind(now)
+    .bind(new.metadata.to_string())
+    .execute(&mut *conn)
+    .await?;
+    let event = events::append(
+        conn,
+        &id,
+        EventKind::Queued,
+        now,
+        json!({"agent": new.agent, "title": new.title, "origin": new.origin, "labels": new.labels}),
+    )
+    .await?;
+    let task = reads::get(conn, &id, false)
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
+    Ok(Inserted {
+        task,
+        event: Some(event),
+        deduplicated: false,
+    })
+}

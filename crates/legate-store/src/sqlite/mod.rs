@@ -1,0 +1,181 @@
+//! The embedded SQLite backend: one file, WAL, one writer connection and a few readers.
+//!
+//! Durability: the writer runs with `synchronous = FULL`, so every commit — and so every task
+//! id handed out — is on disk before the call returns. One writer connection serialises
+//! writes inside the process (SQLite allows one writer anyway), which also makes each claim's
+//! cap check atomic; readers never block it thanks to WAL.
+
+mod claim;
+mod events;
+mod insert;
+mod lifecycle;
+mod reads;
+mod rescue;
+mod rows;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use legate_domain::id::IdPrefix;
+use legate_domain::{Event, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{
+    ClaimRequest, Claimed, Inserted, Lease, Pruned, RescueScope, Rescued, Store, StoreError,
+    TaskFilter,
+};
+
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let base = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone().create_if_missing(true))
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .connect_with(base)
+            .await?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer,
+            reader,
+        })
+    }
+
+    /// Closes the pools, waiting for statements under way.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = insert::insert(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        reads::get(&mut conn, id, with_prompt).await
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        prefix: &IdPrefix,
+        max: u32,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        reads::ids_with_prefix(&mut conn, prefix, max).await
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        reads::list(&mut conn, filter).await
+    }
+
+    async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        reads::counts(&mut conn).await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let claimed = claim::claim(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        lifecycle::record_process(&mut conn, lease, process).await
+    }
+
+    async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        lifecycle::heartbeat(&mut conn, owner, ttl).await
+    }
+
+    async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = lifecycle::finish(&mut tx, lease, outcome).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = lifecycle::cancel_queued(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let ev = lifecycle::request_cancel(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(ev)
+    }
+
+    async fn rescue(
+        &self,
+        scope: &RescueScope,
+        requeue: &BTreeSet<String>,
+        reason: &str,
+    ) -> Result<Vec<Rescued>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let rescued = rescue::rescue(&mut tx, scope, requeue, reason).await?;
+        tx.commit().await?;
+        Ok(rescued)
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        task: Option<&TaskId>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        events::after(&mut conn, after, limit, task).await
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let pruned = rescue::prune(&mut tx, before).await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}

@@ -1,0 +1,136 @@
+//! Rescuing tasks whose runner was lost, and pruning old finished tasks.
+
+use std::collections::BTreeSet;
+
+use legate_domain::{ErrorKind, EventKind, Status, TaskId, Timestamp};
+use serde_json::json;
+use sqlx::SqliteConnection;
+
+use super::events;
+use super::lifecycle::finished_event;
+use super::rows::{COLUMNS, built, task_from_row};
+use crate::{Pruned, RescueScope, Rescued, StoreError, now_ms};
+
+pub(crate) async fn rescue(
+    conn: &mut SqliteConnection,
+    scope: &RescueScope,
+    requeue: &BTreeSet<String>,
+    reason: &str,
+) -> Result<Vec<Rescued>, StoreError> {
+    let now = now_ms();
+    let rows = match scope {
+        RescueScope::NotOwnedBy(owner) => {
+            sqlx::query(built(format!(
+                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_owner IS NOT ?"
+            )))
+            .bind(owner)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        RescueScope::OwnedBy(owner) => {
+            sqlx::query(built(format!(
+                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_owner = ?"
+            )))
+            .bind(owner)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        RescueScope::Expired => {
+            sqlx::query(built(format!(
+                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_expires_at < ?"
+            )))
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let before = task_from_row(&row, false)?;
+        Status::Running.become_(Status::Interrupted)?;
+        let mut evs = vec![
+            events::append(
+                conn,
+                &before.id,
+                EventKind::Interrupted,
+                now,
+                json!({"reason": reason, "attempt": before.attempt}),
+            )
+            .await?,
+        ];
+        let again = requeue.contains(&before.agent);
+        let sql = if again {
+            Status::Interrupted.become_(Status::Queued)?;
+            format!(
+                "UPDATE tasks SET status = 'queued', started_at = NULL, lease_owner = NULL, \
+                 lease_expires_at = NULL, cancel_requested = 0 WHERE id = ? RETURNING {COLUMNS}"
+            )
+        } else {
+            format!(
+                "UPDATE tasks SET status = 'interrupted', finished_at = ?2, error_kind = ?3, \
+                 error_message = ?4, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = ?1 RETURNING {COLUMNS}"
+            )
+        };
+        let row = sqlx::query(built(sql))
+            .bind(before.id.as_str())
+            .bind(now)
+            .bind(ErrorKind::Interrupted.as_str())
+            .bind(reason)
+            .fetch_one(&mut *conn)
+            .await?;
+        let task = task_from_row(&row, false)?;
+        if again {
+            evs.push(
+                events::append(
+                    conn,
+                    &task.id,
+                    EventKind::Requeued,
+                    now,
+                    json!({"after_attempt": before.attempt}),
+                )
+                .await?,
+            );
+        } else {
+            evs.push(finished_event(conn, &task, now).await?);
+        }
+        out.push(Rescued {
+            task,
+            process: before.process,
+            events: evs,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) async fn prune(
+    conn: &mut SqliteConnection,
+    before: Timestamp,
+) -> Result<Pruned, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? \
+         AND status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')",
+    )
+    .bind(before.millis())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events = 0;
+    for id in &ids {
+        events += sqlx::query("DELETE FROM events WHERE task_id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM tasks WHERE id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Pruned {
+        tasks: ids
+            .iter()
+            .map(|i| TaskId::parse(i).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<_, _>>()?,
+        events,
+    })
+}
