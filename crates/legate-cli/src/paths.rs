@@ -76,11 +76,18 @@ impl Paths {
     /// Creates the directories the daemon needs (mode 0700) and refuses any that another user
     /// owns: the socket and data would otherwise be readable or hijackable by them.
     pub fn prepare_private_dirs(&self) -> Result<()> {
-        for dir in [&self.data_dir, &self.logs_dir, &self.run_dir] {
+        let mut dirs = vec![
+            self.data_dir.clone(),
+            self.logs_dir.clone(),
+            self.run_dir.clone(),
+        ];
+        dirs.extend(self.daemon_log.parent().map(Path::to_path_buf));
+        // Check every existing directory before creating any, so a refusal changes nothing.
+        for dir in dirs.iter().filter(|d| d.exists()) {
             ensure_private_dir(dir)?;
         }
-        if let Some(parent) = self.daemon_log.parent() {
-            ensure_private_dir(parent)?;
+        for dir in &dirs {
+            ensure_private_dir(dir)?;
         }
         Ok(())
     }

@@ -77,12 +77,12 @@ impl IdPrefix {
         if s.is_empty() {
             return Err(IdError::Empty);
         }
-        if s.len() > ID_LEN {
-            return Err(IdError::TooLong(s.to_string()));
-        }
         let lower = s.to_ascii_lowercase();
         if !lower.bytes().all(|b| ALPHABET.contains(&b)) {
             return Err(IdError::BadChar(s.to_string()));
+        }
+        if s.len() > ID_LEN {
+            return Err(IdError::TooLong(s.to_string()));
         }
         Ok(Self(lower))
     }

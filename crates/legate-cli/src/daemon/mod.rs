@@ -28,8 +28,8 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
         let _ = nix::unistd::setsid();
     }
     init_tracing();
-    paths.prepare_private_dirs()?;
     let config = ConfigSource::open(Some(paths.config.clone())).map_err(|e| anyhow!("{e}"))?;
+    paths.prepare_private_dirs()?;
     let Some(_lock) = lock::acquire(&paths.lock)? else {
         eprintln!(
             "a legate daemon is already running (socket {})",

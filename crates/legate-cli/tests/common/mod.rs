@@ -1,0 +1,294 @@
+//! The end-to-end fixture: a private `LEGATE_HOME`, the real `legate` binary, the fake agent.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `legate` binary under test.
+pub fn legate_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_legate"))
+}
+
+/// The fake agent, built next to `legate` by `cargo test --workspace`.
+pub fn fake_agent() -> PathBuf {
+    let p = legate_bin().with_file_name("legate-fake-agent");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p legate-fake-agent`)",
+        p.display()
+    );
+    p
+}
+
+/// A temporary legate installation; its daemon is stopped (and its agents killed) on drop.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A home with the standard test config (`extra` is appended).
+    pub fn new(extra: &str) -> Home {
+        Home::with_max_running(4, extra)
+    }
+
+    /// The standard config with another global cap.
+    pub fn with_max_running(max_running: u32, extra: &str) -> Home {
+        let dir = tempfile::Builder::new().prefix("lg").tempdir().unwrap();
+        let home = Home { dir };
+        home.write_config(max_running, extra);
+        home
+    }
+
+    /// A home with exactly this config text.
+    pub fn with_config(text: &str) -> Home {
+        let dir = tempfile::Builder::new().prefix("lg").tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), text).unwrap();
+        Home { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The standard config: fake agents plus `extra`.
+    pub fn write_config(&self, max_running: u32, extra: &str) {
+        let fake = fake_agent().display().to_string();
+        let rec = self.records_path().display().to_string();
+        let text = format!(
+            r#"
+[limits]
+max_running = {max_running}
+kill_grace = "1s"
+
+[agents.fake]
+command = ["{fake}", "{{prompt}}"]
+env = {{ FAKE_AGENT_RECORD = "{rec}" }}
+description = "scripted fake agent"
+
+[agents.capped]
+command = ["{fake}", "{{prompt}}"]
+max_running = 2
+env = {{ FAKE_AGENT_RECORD = "{rec}" }}
+
+[agents.fake-stdin]
+command = ["{fake}", "--stdin"]
+prompt = "stdin"
+env = {{ FAKE_AGENT_RECORD = "{rec}" }}
+
+[agents.fake-file]
+command = ["{fake}", "--prompt-file", "{{prompt_file}}"]
+prompt = "file"
+
+[agents.echo]
+command = ["{fake}", "--dump", "{dump}", "--echo"]
+
+[agents.echo-stdin]
+command = ["{fake}", "--stdin", "--dump", "{dump}", "--echo"]
+prompt = "stdin"
+{extra}
+"#,
+            dump = self.dump_path().display()
+        );
+        std::fs::write(self.path().join("config.toml"), text).unwrap();
+    }
+
+    pub fn records_path(&self) -> PathBuf {
+        self.path().join("records.log")
+    }
+
+    pub fn dump_path(&self) -> PathBuf {
+        self.path().join("dump.txt")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("run").join("legate.sock")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("data").join("legate.db")
+    }
+
+    /// A `legate` command in this home, with a clean delegation environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(legate_bin());
+        c.args(args)
+            .env("LEGATE_HOME", self.path())
+            .env_remove("LEGATE_CONFIG")
+            .env_remove("LEGATE_DEPTH")
+            .env_remove("LEGATE_TASK_ID")
+            .env_remove("LEGATE_ORIGIN")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `legate ARGS` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs `legate ARGS`, asserting success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "legate {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Submits a task and returns its id.
+    pub fn submit(&self, agent: &str, prompt: &str) -> String {
+        self.ok(&["run", agent, prompt]).trim().to_string()
+    }
+
+    /// `legate show --json ID` parsed.
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["show", "--json", id])).unwrap()
+    }
+
+    /// `legate ls --json` parsed.
+    pub fn ls(&self, extra: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["ls", "--json", "--limit", "100000"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// Waits for tasks to finish (all) and returns their statuses by id.
+    pub fn wait_all(&self, ids: &[String]) -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(200) {
+            let mut args = vec!["wait", "--json", "--timeout", "120s"];
+            args.extend(chunk.iter().map(String::as_str));
+            let o = self.run(&args);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
+                panic!("wait gave no JSON: {}", String::from_utf8_lossy(&o.stderr))
+            });
+            assert_eq!(v["timed_out"], false, "tasks did not finish in time");
+            for t in v["tasks"].as_array().unwrap() {
+                out.insert(
+                    t["id"].as_str().unwrap().to_string(),
+                    t["status"].as_str().unwrap().to_string(),
+                );
+            }
+        }
+        out
+    }
+
+    /// The daemon's pid, if it runs.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        let out = self.run(&["daemon", "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["pid"].as_i64().map(|p| p as i32)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["daemon", "stop"]).output();
+        for pid in processes_of_home(self.path()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; true when it held.
+pub fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn environ_has(pid: i32, needle: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == needle))
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .unwrap_or(true)
+}
+
+fn pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Live processes (not zombies) started for the given task.
+pub fn processes_of_task(task_id: &str) -> Vec<i32> {
+    let needle = format!("LEGATE_TASK_ID={task_id}");
+    pids()
+        .into_iter()
+        .filter(|&p| environ_has(p, needle.as_bytes()) && !is_zombie(p))
+        .collect()
+}
+
+/// Live processes (daemon and agents) whose environment names this home.
+pub fn processes_of_home(home: &Path) -> Vec<i32> {
+    let needle = format!("LEGATE_HOME={}", home.display());
+    let me = std::process::id() as i32;
+    pids()
+        .into_iter()
+        .filter(|&p| p != me && environ_has(p, needle.as_bytes()) && !is_zombie(p))
+        .collect()
+}
+
+/// Start/end records written by the fake agent: (task, pid, start_ms, end_ms or None).
+pub fn records(path: &Path) -> Vec<(String, i32, i64, Option<i64>)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut starts: Vec<(String, i32, i64, Option<i64>)> = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 4 {
+            continue;
+        }
+        let (task, pid, ms) = (
+            f[1].to_string(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        );
+        match f[0] {
+            "start" => starts.push((task, pid, ms, None)),
+            "end" => {
+                if let Some(r) = starts.iter_mut().find(|r| r.1 == pid && r.3.is_none()) {
+                    r.3 = Some(ms);
+                }
+            }
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// The largest number of runs overlapping in time among `runs` (start, end) in ms.
+pub fn max_overlap(runs: &[(i64, i64)]) -> usize {
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for &(s, e) in runs {
+        edges.push((s, 1));
+        edges.push((e, -1));
+    }
+    // Ends sort before starts at the same millisecond: a slot freed and reused is no overlap.
+    edges.sort_by_key(|&(t, d)| (t, d));
+    let (mut cur, mut max) = (0i32, 0i32);
+    for (_, d) in edges {
+        cur += d;
+        max = max.max(cur);
+    }
+    max as usize
+}
