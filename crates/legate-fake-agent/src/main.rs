@@ -1,111 +1,155 @@
 //! `legate-fake-agent`: a deterministic stand-in for a model-backed agent.
 //!
-//! legate's tests and benchmarks drive it instead of a real model. Its behaviour is scripted
-//! by its prompt: steps separated by newlines or `;`.
+//! legate's tests and benchmarks run it instead of a real model. Its behaviour is scripted by
+//! its prompt.
+//!
+//! # Command line
+//!
+//! `legate-fake-agent [FLAGS] [PROMPT]`. Flags come before the prompt; the first argument that
+//! is not a flag (or everything after `--`) is positional, and the prompt is the last positional
+//! argument. Flags:
+//!
+//! - `--stdin`: read the whole prompt (bytes, any size) from standard input instead;
+//! - `--prompt-file PATH`: read the prompt from PATH instead;
+//! - `--dump PATH`: first write the exact prompt bytes received to PATH (create/truncate);
+//! - `--echo`: do not interpret the prompt; write it verbatim to stdout and exit 0.
+//!
+//! # Script
+//!
+//! The prompt is a list of steps separated by newlines or `;` (so no step can contain a `;`).
+//! Each step is trimmed and empty steps are skipped. A step is a word, then whitespace, then
+//! its argument. Steps run in order; when all have run, the agent exits 0.
 //!
 //! | step | effect |
 //! |---|---|
-//! | `print TEXT` / `eprint TEXT` | TEXT and a newline on stdout / stderr |
+//! | `print TEXT` | TEXT and `\n` on stdout (flushed) |
+//! | `eprint TEXT` | TEXT and `\n` on stderr |
 //! | `sleep MS` | sleep MS milliseconds |
-//! | `exit CODE` | exit with CODE |
-//! | `fail TEXT` | TEXT on stderr, exit 1 |
-//! | `signal NAME` | send itself TERM, KILL, SEGV, ABRT, INT or HUP |
-//! | `ignore-term` | ignore SIGTERM from now on |
-//! | `grandchild MS` | start a grandchild in the same process group that ignores TERM and lives MS ms; prints `grandchild PID` |
-//! | `flood BYTES` | write BYTES bytes of text to stdout |
+//! | `exit CODE` | exit with CODE at once |
+//! | `fail TEXT` | TEXT and `\n` on stderr, exit 1 |
+//! | `signal NAME` | send itself SIG`NAME`: `TERM`, `KILL`, `SEGV`, `ABRT`, `INT` or `HUP` (no core file); a TERM ignored by `ignore-term` lets the script go on |
+//! | `ignore-term` | ignore SIGTERM from now on (KILL still kills) |
+//! | `grandchild MS` | start a grandchild (same process group, TERM ignored from its first instruction, stdio on `/dev/null`) that lives MS ms; print `grandchild PID`; do not wait for it |
+//! | `flood BYTES` | write exactly BYTES bytes of 64-byte lines `flood-0123…ghij\n` to stdout, in 64 KiB chunks |
 //! | `hang` | sleep forever |
-//! | `invalid-utf8` | write bytes that are not UTF-8 |
-//! | `env NAME` | print `NAME=VALUE` |
+//! | `invalid-utf8` | write the bytes `b"bad \xff\xfe utf8\n"` to stdout |
+//! | `env NAME` | print `NAME=VALUE` (`NAME=` when unset) |
 //! | `cwd` | print the working directory |
-//! | `stdin` | print `stdin=closed` when stdin is at EOF, else `stdin=open` |
+//! | `stdin` | one read of stdin: print `stdin=closed` at EOF, else `stdin=open` |
 //!
-//! Flags before the prompt: `--stdin` (read the prompt from stdin), `--prompt-file PATH`,
-//! `--echo` (print the prompt verbatim instead of running it), `--dump PATH` (write the prompt
-//! received to PATH first). With `FAKE_AGENT_RECORD=PATH` it appends `start TASK PID MS` and
-//! `end TASK PID MS` lines (one `write` each, so concurrent agents never interleave).
+//! An unknown step prints `fake-agent: unknown step 'WORD'` on stderr and exits 2; a step with a
+//! missing or malformed number prints `fake-agent: bad step 'STEP'` and exits 2. A plain prompt
+//! like `hello world` is therefore an error: say `print hello world`.
+//!
+//! SIGTERM starts at its default action whatever the parent left, so the agent dies on TERM
+//! unless the script says `ignore-term`. A write error on stdout (e.g. a closed pipe) ends the
+//! agent quietly with status 0.
+//!
+//! # Records
+//!
+//! With `FAKE_AGENT_RECORD=PATH` the agent appends `start TASK PID UNIX_MS` once the prompt is
+//! read and `end TASK PID UNIX_MS` whenever it exits by itself (end of script, `exit`, `fail`, an
+//! error, a closed stdout). TASK is `$LEGATE_TASK_ID` or `-`. Each line is one `write` on an
+//! `O_APPEND` file, so concurrent agents never interleave. An agent killed by a signal writes no
+//! `end` line.
 
+mod out;
+mod script;
 mod sys;
 
-use std::io::{Read, Write};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::io::Read;
+use std::time::Duration;
+
+/// The hidden first argument that makes the process a grandchild (see `grandchild MS`).
+const GRANDCHILD: &str = "__grandchild";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("__grandchild") {
-        sys::ignore_term();
-        let ms = args.get(1).and_then(|m| m.parse().ok()).unwrap_or(60_000);
-        std::thread::sleep(Duration::from_millis(ms));
-        return;
+    if args.first().map(String::as_str) == Some(GRANDCHILD) {
+        grandchild(args.get(1).map(String::as_str));
     }
-    let opts = match Options::parse(&args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("fake-agent: {e}");
-            std::process::exit(2);
-        }
-    };
-    let prompt = match opts.read_prompt() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("fake-agent: cannot read the prompt: {e}");
-            std::process::exit(2);
-        }
-    };
-    if let Some(path) = &opts.dump {
-        std::fs::write(path, &prompt).expect("write --dump file");
-    }
-    record("start");
-    if opts.echo {
-        let _ = std::io::stdout().write_all(&prompt);
-        finish(0);
-    }
-    let text = String::from_utf8_lossy(&prompt).into_owned();
-    for step in text
-        .split(['\n', ';'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    sys::default_term();
+    let opts = Options::parse(&args).unwrap_or_else(|e| {
+        out::err(&format!("fake-agent: {e}"));
+        std::process::exit(2);
+    });
+    let prompt = opts.read_prompt().unwrap_or_else(|e| {
+        out::err(&format!("fake-agent: cannot read the prompt: {e}"));
+        std::process::exit(2);
+    });
+    if let Some(path) = &opts.dump
+        && let Err(e) = std::fs::write(path, &prompt)
     {
-        run_step(step);
+        out::err(&format!("fake-agent: cannot write {path}: {e}"));
+        std::process::exit(2);
     }
-    finish(0);
+    out::record("start");
+    if opts.echo {
+        out::stdout(&prompt);
+        out::finish(0);
+    }
+    script::run(&String::from_utf8_lossy(&prompt));
+    out::finish(0);
 }
 
+/// The grandchild's whole life: ignore TERM, sleep `ms` milliseconds, exit 0.
+fn grandchild(ms: Option<&str>) -> ! {
+    sys::ignore_term();
+    let ms = ms.and_then(|m| m.parse().ok()).unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::exit(0);
+}
+
+/// The command line, parsed.
+#[derive(Debug, Default)]
 struct Options {
+    /// `--stdin`: the prompt is standard input.
     stdin: bool,
+    /// `--prompt-file PATH`: the prompt is this file.
     prompt_file: Option<String>,
+    /// `--echo`: write the prompt back instead of running it.
     echo: bool,
+    /// `--dump PATH`: copy the prompt here first.
     dump: Option<String>,
+    /// The last positional argument.
     prompt: Option<String>,
 }
 
 impl Options {
+    /// Parses the arguments after the program name.
     fn parse(args: &[String]) -> Result<Options, String> {
-        let mut o = Options {
-            stdin: false,
-            prompt_file: None,
-            echo: false,
-            dump: None,
-            prompt: None,
-        };
+        let mut o = Options::default();
         let mut it = args.iter();
         while let Some(a) = it.next() {
+            let mut value = |flag: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a path"))
+            };
             match a.as_str() {
                 "--stdin" => o.stdin = true,
                 "--echo" => o.echo = true,
-                "--prompt-file" => {
-                    o.prompt_file = Some(it.next().ok_or("--prompt-file needs a path")?.clone())
+                "--prompt-file" => o.prompt_file = Some(value(a)?),
+                "--dump" => o.dump = Some(value(a)?),
+                "--" => {
+                    o.prompt = it.next_back().cloned().or(o.prompt);
+                    break;
                 }
-                "--dump" => o.dump = Some(it.next().ok_or("--dump needs a path")?.clone()),
-                _ => o.prompt = Some(a.clone()),
+                _ => {
+                    // The first positional argument ends the flags; the last one is the prompt.
+                    o.prompt = Some(it.next_back().unwrap_or(a).clone());
+                    break;
+                }
             }
         }
         Ok(o)
     }
 
+    /// Reads the prompt from where the options say.
     fn read_prompt(&self) -> std::io::Result<Vec<u8>> {
         if self.stdin {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf)?;
+            std::io::stdin().lock().read_to_end(&mut buf)?;
             Ok(buf)
         } else if let Some(f) = &self.prompt_file {
             std::fs::read(f)
@@ -115,99 +159,26 @@ impl Options {
     }
 }
 
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
+#[cfg(test)]
+mod tests {
+    use super::Options;
 
-fn record(what: &str) {
-    let Some(path) = std::env::var_os("FAKE_AGENT_RECORD") else {
-        return;
-    };
-    let task = std::env::var("LEGATE_TASK_ID").unwrap_or_else(|_| "-".into());
-    let line = format!("{what} {task} {} {}\n", std::process::id(), now_ms());
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = f.write_all(line.as_bytes());
+    fn parse(args: &[&str]) -> Options {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Options::parse(&args).unwrap()
     }
-}
 
-fn finish(code: i32) -> ! {
-    let _ = std::io::stdout().flush();
-    record("end");
-    std::process::exit(code);
-}
-
-fn out(bytes: &[u8]) {
-    let mut o = std::io::stdout().lock();
-    if o.write_all(bytes).and_then(|_| o.flush()).is_err() {
-        std::process::exit(0);
-    }
-}
-
-fn run_step(step: &str) {
-    let (word, rest) = step.split_once(' ').unwrap_or((step, ""));
-    let rest = rest.trim();
-    let num = |r: &str| r.parse::<u64>().unwrap_or(0);
-    match word {
-        "print" => out(format!("{rest}\n").as_bytes()),
-        "eprint" => eprintln!("{rest}"),
-        "sleep" => std::thread::sleep(Duration::from_millis(num(rest))),
-        "exit" => finish(rest.parse().unwrap_or(1)),
-        "fail" => {
-            eprintln!("{rest}");
-            finish(1);
-        }
-        "signal" => sys::raise(rest),
-        "ignore-term" => sys::ignore_term(),
-        "grandchild" => {
-            let exe = std::env::current_exe().expect("own path");
-            let child = std::process::Command::new(exe)
-                .args(["__grandchild", &num(rest).to_string()])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("spawn grandchild");
-            out(format!("grandchild {}\n", child.id()).as_bytes());
-        }
-        "flood" => {
-            let line = b"flood-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghij\n";
-            let chunk: Vec<u8> = line.iter().copied().cycle().take(64 * 1024).collect();
-            let mut left = num(rest) as usize;
-            while left > 0 {
-                let n = left.min(chunk.len());
-                out(&chunk[..n]);
-                left -= n;
-            }
-        }
-        "hang" => loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        },
-        "invalid-utf8" => out(b"bad \xff\xfe utf8\n"),
-        "env" => out(format!("{rest}={}\n", std::env::var(rest).unwrap_or_default()).as_bytes()),
-        "cwd" => out(format!(
-            "{}\n",
-            std::env::current_dir().unwrap_or_default().display()
-        )
-        .as_bytes()),
-        "stdin" => {
-            let mut b = [0u8; 1];
-            let open = matches!(std::io::stdin().read(&mut b), Ok(n) if n > 0);
-            out(if open {
-                b"stdin=open\n"
-            } else {
-                b"stdin=closed\n"
-            });
-        }
-        other => {
-            eprintln!("fake-agent: unknown step '{other}'");
-            std::process::exit(2);
-        }
+    #[test]
+    fn flags_come_first_and_the_prompt_is_the_last_positional() {
+        let o = parse(&["--dump", "d", "--echo", "a", "--stdin", "print x"]);
+        assert!(o.echo && !o.stdin);
+        assert_eq!(o.dump.as_deref(), Some("d"));
+        assert_eq!(o.prompt.as_deref(), Some("print x"));
+        assert_eq!(parse(&["--", "--echo"]).prompt.as_deref(), Some("--echo"));
+        assert_eq!(parse(&["--echo", "--"]).prompt, None);
+        let o = parse(&["--prompt-file", "f", "--stdin"]);
+        assert!(o.stdin && o.prompt.is_none());
+        assert_eq!(o.prompt_file.as_deref(), Some("f"));
+        assert!(Options::parse(&["--dump".to_string()]).is_err());
     }
 }

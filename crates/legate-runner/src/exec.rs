@@ -194,10 +194,14 @@ impl Spawned {
             }
             Ending::Alarm(_) => {}
         }
-        // Whatever happened, nothing of the tree may outlive the task.
-        procfs::kill_group(pgid, grace).await;
-        for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        // Whatever happened, nothing of the tree may outlive the task. A clean exit with an
+        // empty process group (the common case) needs no sweep of /proc.
+        let clean = matches!(ending, Ending::Exited(_)) && procfs::group_members(pgid).is_empty();
+        if !clean {
+            procfs::kill_group(pgid, grace).await;
+            for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
         }
         let status = match &ending {
             Ending::Exited(st) => Some(*st),

@@ -4,6 +4,7 @@ use legate_domain::{EventKind, NewTask, Status, TaskId};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
+use super::rows::{COLUMNS, built, task_from_row};
 use super::{events, reads};
 use crate::{Inserted, StoreError, now_ms};
 
@@ -30,39 +31,38 @@ pub(crate) async fn insert(
             });
         }
     }
-    let id = loop {
-        let candidate = TaskId::generate();
-        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = ?")
-            .bind(candidate.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if taken.is_none() {
-            break candidate;
+    let now = now_ms();
+    // A fresh id collides with a stored one about once in a trillion at a million tasks; the
+    // unique index catches it and another id is drawn.
+    let (id, task) = loop {
+        let id = TaskId::generate();
+        let row = sqlx::query(built(format!(
+            "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
+             parent, origin, depth, status, created_at, metadata) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+        )))
+        .bind(id.as_str())
+        .bind(&new.agent)
+        .bind(&new.title)
+        .bind(&new.prompt)
+        .bind(&new.cwd)
+        .bind(serde_json::to_string(&new.labels).unwrap_or_else(|_| "[]".into()))
+        .bind(new.priority as i64)
+        .bind(new.timeout_ms.map(|v| v as i64))
+        .bind(&new.dedupe_key)
+        .bind(new.parent.as_ref().map(|p| p.as_str()))
+        .bind(&new.origin)
+        .bind(new.depth as i64)
+        .bind(Status::Queued.as_str())
+        .bind(now)
+        .bind(new.metadata.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            break (id, task_from_row(&row, false)?);
         }
     };
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
-         parent, origin, depth, status, created_at, metadata) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id.as_str())
-    .bind(&new.agent)
-    .bind(&new.title)
-    .bind(&new.prompt)
-    .bind(&new.cwd)
-    .bind(serde_json::to_string(&new.labels).unwrap_or_else(|_| "[]".into()))
-    .bind(new.priority as i64)
-    .bind(new.timeout_ms.map(|v| v as i64))
-    .bind(&new.dedupe_key)
-    .bind(new.parent.as_ref().map(|p| p.as_str()))
-    .bind(&new.origin)
-    .bind(new.depth as i64)
-    .bind(Status::Queued.as_str())
-    .bind(now)
-    .bind(new.metadata.to_string())
-    .execute(&mut *conn)
-    .await?;
     let event = events::append(
         conn,
         &id,
@@ -71,9 +71,6 @@ pub(crate) async fn insert(
         json!({"agent": new.agent, "title": new.title, "origin": new.origin, "labels": new.labels}),
     )
     .await?;
-    let task = reads::get(conn, &id, false)
-        .await?
-        .ok_or(StoreError::NotFound(id))?;
     Ok(Inserted {
         task,
         event: Some(event),

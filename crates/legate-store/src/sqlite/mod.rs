@@ -1,7 +1,7 @@
 //! The embedded SQLite backend: one file, WAL, one writer connection and a few readers.
 //!
-//! Durability: the writer runs with `synchronous = FULL`, so every commit — and so every task
-//! id handed out — is on disk before the call returns. One writer connection serialises
+//! Durability: accepting a task commits with `synchronous = FULL`, so every task id handed out
+//! is on disk before the call returns (see `SqliteStore::writer` for the other writes). One writer connection serialises
 //! writes inside the process (SQLite allows one writer anyway), which also makes each claim's
 //! cap check atomic; readers never block it thanks to WAL.
 
@@ -16,13 +16,15 @@ mod rows;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use legate_domain::id::IdPrefix;
 use legate_domain::{Event, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp};
-use sqlx::SqlitePool;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, Sqlite, SqlitePool};
 
 use crate::{
     ClaimRequest, Claimed, Inserted, Lease, Pruned, RescueScope, Rescued, Store, StoreError,
@@ -37,6 +39,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Whether the writer connection is at `synchronous = FULL` right now.
+    sync_full: AtomicBool,
 }
 
 impl SqliteStore {
@@ -65,7 +69,32 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer,
             reader,
+            sync_full: AtomicBool::new(true),
         })
+    }
+
+    /// The writer connection, set for the kind of write to come (`None`: either will do, as for
+    /// claims, which recovery redoes anyway). `Some(true)` transactions (accepting a task) commit with
+    /// `synchronous = FULL`: the WAL is fsynced before the id is returned. The others (claims,
+    /// process records, finishes, cancels) use `NORMAL`: they survive a crash of the daemon
+    /// (the OS has the pages) and reach the disk with the next fsync — which every later FULL
+    /// commit or checkpoint performs, since the WAL is written in order. A power cut can undo
+    /// the last few of them; recovery then treats those tasks as running or queued again.
+    /// `Some(false)` is that cheaper mode.
+    async fn writer(&self, durable: Option<bool>) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        if let Some(durable) = durable
+            && self.sync_full.load(Ordering::Relaxed) != durable
+        {
+            let pragma = if durable {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            sqlx::query(pragma).execute(&mut *conn).await?;
+            self.sync_full.store(durable, Ordering::Relaxed);
+        }
+        Ok(conn)
     }
 
     /// Closes the pools, waiting for statements under way.
@@ -78,7 +107,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(true)).await?;
+        let mut tx = conn.begin().await?;
         let inserted = insert::insert(&mut tx, new).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -109,38 +139,47 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(None).await?;
+        let mut tx = conn.begin().await?;
         let claimed = claim::claim(&mut tx, req).await?;
         tx.commit().await?;
         Ok(claimed)
     }
 
     async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        lifecycle::record_process(&mut conn, lease, process).await
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
+        lifecycle::record_process(&mut tx, lease, process).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        lifecycle::heartbeat(&mut conn, owner, ttl).await
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
+        let n = lifecycle::heartbeat(&mut tx, owner, ttl).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
         let done = lifecycle::finish(&mut tx, lease, outcome).await?;
         tx.commit().await?;
         Ok(done)
     }
 
     async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
         let done = lifecycle::cancel_queued(&mut tx, id).await?;
         tx.commit().await?;
         Ok(done)
     }
 
     async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
         let ev = lifecycle::request_cancel(&mut tx, id).await?;
         tx.commit().await?;
         Ok(ev)
@@ -152,7 +191,8 @@ impl Store for SqliteStore {
         requeue: &BTreeSet<String>,
         reason: &str,
     ) -> Result<Vec<Rescued>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
         let rescued = rescue::rescue(&mut tx, scope, requeue, reason).await?;
         tx.commit().await?;
         Ok(rescued)
@@ -169,7 +209,8 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
         let pruned = rescue::prune(&mut tx, before).await?;
         tx.commit().await?;
         Ok(pruned)
