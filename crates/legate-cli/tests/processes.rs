@@ -77,11 +77,13 @@ fn cancel_ends_a_running_tree_and_a_queued_task_at_once() {
 
 #[test]
 fn a_daemon_killed_mid_run_loses_nothing_and_leaves_no_orphans() {
-    let home = Home::new(
+    // Two slots, both taken, so the six tasks behind them are surely still queued at the kill.
+    let home = Home::with_max_running(
+        2,
         "[agents.retry]\ncommand = [\"sleep\", \"{prompt}\"]\nretry_interrupted = true\n",
     );
     let a = home.submit("fake", "grandchild 600000; hang");
-    let b = home.submit("retry", "0.3");
+    let b = home.submit("retry", "2");
     let gc = grandchild_pid(&home, &a);
     assert!(poll_until(
         Duration::from_secs(10),
@@ -90,6 +92,13 @@ fn a_daemon_killed_mid_run_loses_nothing_and_leaves_no_orphans() {
     let queued: Vec<String> = (0..6)
         .map(|i| home.submit("fake", &format!("print q{i}")))
         .collect();
+    for q in &queued {
+        assert_eq!(
+            home.show(q)["status"],
+            "queued",
+            "the premise: still queued at the kill"
+        );
+    }
     let pid = home.daemon_pid().unwrap();
     nix_kill9(pid);
     assert!(poll_until(Duration::from_secs(10), || !alive(pid)));

@@ -10,6 +10,7 @@ mod agents;
 mod bus;
 mod config_source;
 mod error;
+mod intake;
 mod logs;
 mod recovery;
 mod scheduler;

@@ -11,7 +11,7 @@ use legate_domain::api::{
 use legate_domain::{Status, Task, TaskId, Timestamp};
 use legate_runner::StopReason;
 use legate_store::{Store, TaskFilter};
-use tokio::sync::{Mutex as AsyncMutex, Notify, watch};
+use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::bus::EventBus;
@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub supervisors: Mutex<JoinSet<()>>,
     pub shutting_down: watch::Sender<bool>,
     pub started_at: Timestamp,
+    /// Validated submissions on their way to a group commit.
+    pub intake: mpsc::Sender<crate::intake::Pending>,
 }
 
 /// The engine facade. Cheap to clone.
@@ -70,6 +72,7 @@ impl Service {
             )
         })?;
         let (shutting_down, _) = watch::channel(false);
+        let (intake, intake_rx) = mpsc::channel(1024);
         let service = Service {
             inner: Arc::new(Inner {
                 store,
@@ -82,9 +85,11 @@ impl Service {
                 supervisors: Mutex::new(JoinSet::new()),
                 shutting_down,
                 started_at: Timestamp(chrono_now()),
+                intake,
             }),
         };
         service.recover().await?;
+        service.spawn_intake(intake_rx);
         service.spawn_scheduler();
         service.spawn_heartbeat();
         Ok(service)

@@ -7,7 +7,7 @@ use legate_domain::task::default_title;
 use legate_domain::{AgentSpec, Config, NewTask, TaskId};
 use legate_runner::exec::resolve_program;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
@@ -26,17 +26,20 @@ impl Service {
             )
         })?;
         let new = validate(&config, req)?;
-        let inserted = {
-            let _w = self.inner.write_lock.lock().await;
-            let inserted = self.inner.store.insert(new).await.map_err(from_store)?;
-            if let Some(ev) = &inserted.event {
-                self.inner.bus.publish(ev.clone());
-            }
-            inserted
+        let (reply, stored) = tokio::sync::oneshot::channel();
+        let gone = || {
+            ApiError::new(
+                ErrorCode::Internal,
+                "the daemon is shutting down",
+                "submit again once it is back",
+            )
         };
-        if !inserted.deduplicated {
-            self.inner.wake.notify_one();
-        }
+        self.inner
+            .intake
+            .send((new, reply))
+            .await
+            .map_err(|_| gone())?;
+        let inserted = stored.await.map_err(|_| gone())??;
         Ok(SubmitResponse {
             task: inserted.task,
             deduplicated: inserted.deduplicated,

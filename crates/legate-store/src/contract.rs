@@ -115,6 +115,10 @@ pub trait Store: Send + Sync + 'static {
     /// the same dedupe key, which is returned instead.
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError>;
 
+    /// Stores several tasks in one durable transaction (one fsync for all: group commit), in
+    /// order, as if inserted one by one; all or none are stored.
+    async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError>;
+
     /// One task; the prompt is included only when asked for.
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError>;
 

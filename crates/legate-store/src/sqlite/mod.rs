@@ -114,6 +114,17 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
+    async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError> {
+        let mut conn = self.writer(Some(true)).await?;
+        let mut tx = conn.begin().await?;
+        let mut out = Vec::with_capacity(new.len());
+        for n in new {
+            out.push(insert::insert(&mut tx, n).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         reads::get(&mut conn, id, with_prompt).await

@@ -18,32 +18,19 @@ pub(crate) async fn rescue(
     reason: &str,
 ) -> Result<Vec<Rescued>, StoreError> {
     let now = now_ms();
-    let rows = match scope {
-        RescueScope::NotOwnedBy(owner) => {
-            sqlx::query(built(format!(
-                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_owner IS NOT ?"
-            )))
-            .bind(owner)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        RescueScope::OwnedBy(owner) => {
-            sqlx::query(built(format!(
-                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_owner = ?"
-            )))
-            .bind(owner)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        RescueScope::Expired => {
-            sqlx::query(built(format!(
-                "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_expires_at < ?"
-            )))
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await?
-        }
+    let (condition, value) = match scope {
+        RescueScope::NotOwnedBy(owner) => ("lease_owner IS NOT ?", owner.clone()),
+        RescueScope::OwnedBy(owner) => ("lease_owner = ?", owner.clone()),
+        RescueScope::Expired => ("lease_expires_at < ?", now.to_string()),
     };
+    // SQLite compares the text bound for `Expired` with the integer column numerically,
+    // thanks to the column's INTEGER affinity.
+    let rows = sqlx::query(built(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND {condition}"
+    )))
+    .bind(value)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut out = Vec::new();
     for row in rows {
         let before = task_from_row(&row, false)?;
