@@ -37,7 +37,7 @@ fn main() -> Result<()> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(300);
     let rt = tokio::runtime::Runtime::new()?;
-    let mut rows = Vec::new();
+    let mut rows = measure::process_floor(samples)?;
     rows.extend(rt.block_on(measure::submit_latency(samples))?);
     rows.extend(rt.block_on(measure::throughput(1000))?);
     rows.extend(rt.block_on(measure::wait_latency(30))?);

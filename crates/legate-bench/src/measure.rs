@@ -1,5 +1,6 @@
 //! The measurements.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -11,6 +12,39 @@ use crate::fixture::{Bench, fill, rss_mib};
 use crate::stats::{ms, summarise};
 
 const HOLD: &str = "[limits]\ndefault_timeout = \"none\"\n\n[agents.hold]\ncommand = [\"sleep\", \"3600\"]\nmax_running = 1\n";
+
+/// The floor under any CLI latency here: spawning `/bin/true`, and `legate --version` (the
+/// CLI's own start-up without touching the daemon).
+pub fn process_floor(samples: usize) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (what, program, args) in [
+        (
+            "process spawn floor: `/bin/true`",
+            PathBuf::from("/bin/true"),
+            vec![],
+        ),
+        (
+            "CLI start-up floor: `legate --version`",
+            crate::fixture::legate_bin()?,
+            vec!["--version"],
+        ),
+    ] {
+        let mut times = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let t = Instant::now();
+            std::process::Command::new(&program).args(&args).output()?;
+            times.push(t.elapsed());
+        }
+        let s = summarise(&mut times);
+        rows.push(Row {
+            what: format!("{what}: median / p99"),
+            value: format!("{} / {}", ms(s.median), ms(s.p99)),
+            target: String::new(),
+            met: None,
+        });
+    }
+    Ok(rows)
+}
 
 /// Submit latency (CLI start → id printed) at 0, 10k and 100k stored tasks; daemon RSS.
 pub async fn submit_latency(samples: usize) -> Result<Vec<Row>> {
