@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Status, Task, TaskId, Timestamp};
+use crate::{Status, Task, Timestamp};
 
 /// The largest prompt legate accepts (8 MiB).
 pub const MAX_PROMPT_BYTES: usize = 8 << 20;
@@ -262,9 +262,4 @@ pub fn parse_task_ref(s: &str) -> Result<crate::id::IdPrefix, ApiError> {
             "list tasks with `legate ls`",
         )
     })
-}
-
-/// Helper for ids already known to be whole.
-pub fn ids_to_strings(ids: &[TaskId]) -> Vec<String> {
-    ids.iter().map(|i| i.to_string()).collect()
 }
