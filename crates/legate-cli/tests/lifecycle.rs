@@ -320,3 +320,63 @@ fn ten_clients_at_once_start_exactly_one_daemon() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("not running"));
 }
+
+#[test]
+fn agent_cwd_and_env_apply_and_legate_config_points_elsewhere() {
+    let home = Home::new("");
+    let other = home.path().join("elsewhere.toml");
+    let workdir = home.path().join("work");
+    std::fs::create_dir(&workdir).unwrap();
+    std::fs::write(
+        &other,
+        format!(
+            "[agents.here]\ncommand = [\"{}\", \"{{prompt}}\"]\ncwd = \"{}\"\nenv = {{ GREETING = \"hi\" }}\n",
+            common::fake_agent().display(),
+            workdir.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = home
+            .cmd(args)
+            .env("LEGATE_CONFIG", &other)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // The daemon reads LEGATE_CONFIG when it starts: start it with that environment.
+    run(&["daemon", "--detach"]);
+    let id = run(&["run", "here", "cwd; env GREETING"])
+        .trim()
+        .to_string();
+    home.wait_all(std::slice::from_ref(&id));
+    // The CLI always sends its own directory; an API client that sends none gets the agent's.
+    let r = home.show(&id)["result"].as_str().unwrap().to_string();
+    assert!(r.contains("GREETING=hi"), "{r}");
+    assert!(
+        home.run(&["run", "fake", "x"]).status.code() == Some(1),
+        "fake is not in that config"
+    );
+
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
+    let body = r#"{"agent":"here","prompt":"cwd"}"#;
+    write!(
+        s,
+        "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let api_id = v["task"]["id"].as_str().unwrap().to_string();
+    home.wait_all(std::slice::from_ref(&api_id));
+    assert_eq!(
+        home.show(&api_id)["result"],
+        format!("{}\n", workdir.display())
+    );
+    assert_eq!(home.show(&api_id)["origin"], "api");
+}

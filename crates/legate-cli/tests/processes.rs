@@ -126,3 +126,34 @@ fn nix_kill9(pid: i32) {
             .success()
     );
 }
+
+#[test]
+fn stopping_the_daemon_ends_running_trees_and_marks_them_interrupted() {
+    let home = Home::new(
+        "[agents.retry]\ncommand = [\"sleep\", \"{prompt}\"]\nretry_interrupted = true\n",
+    );
+    let plain = home.submit("fake", "grandchild 600000; hang");
+    let retry = home.submit("retry", "600");
+    let gc = grandchild_pid(&home, &plain);
+    assert!(poll_until(
+        Duration::from_secs(10),
+        || home.show(&retry)["status"] == "running"
+    ));
+    home.ok(&["daemon", "stop"]);
+    assert!(!alive(gc), "stop left the grandchild behind");
+    assert!(processes_of_task(&plain).is_empty() && processes_of_task(&retry).is_empty());
+    // Reading starts a new daemon; nothing ran meanwhile.
+    assert_eq!(home.show(&plain)["status"], "interrupted");
+    assert!(
+        home.show(&plain)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped")
+    );
+    let r = home.show(&retry);
+    assert!(
+        r["status"] == "queued" || r["status"] == "running",
+        "requeued by policy: {r}"
+    );
+    home.ok(&["cancel", &retry]);
+}
