@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use legate_domain::{ErrorKind, Event, EventKind, Outcome, ProcessInfo, Status, Task, TaskId};
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::events;
 use super::rows::{COLUMNS, built, task_from_row};
@@ -53,29 +53,14 @@ pub(crate) async fn finish(
     lease: &Lease,
     outcome: Outcome,
 ) -> Result<(Task, Event), StoreError> {
-    let row = sqlx::query("SELECT status, lease_owner, attempt, metadata FROM tasks WHERE id = ?")
-        .bind(lease.task_id.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(lease.task_id.clone()))?;
-    let status: String = row.try_get("status")?;
-    let owner: Option<String> = row.try_get("lease_owner")?;
-    let attempt = row.try_get::<i64, _>("attempt")? as u32;
-    if status != Status::Running.as_str()
-        || owner.as_deref() != Some(lease.owner.as_str())
-        || attempt != lease.attempt
-    {
-        return Err(StoreError::LeaseLost(lease.task_id.clone()));
-    }
     Status::Running.become_(outcome.status)?;
-    let mut metadata: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&row.try_get::<String, _>("metadata")?).unwrap_or_default();
-    metadata.extend(outcome.metadata);
     let now = now_ms();
+    // The lease check is the WHERE clause: a stale or foreign lease updates nothing.
     let row = sqlx::query(built(format!(
         "UPDATE tasks SET status = ?, finished_at = ?, exit_code = ?, signal = ?, result = ?, \
-         error_kind = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, metadata = ? \
-         WHERE id = ? RETURNING {COLUMNS}"
+         error_kind = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL, \
+         metadata = json_patch(metadata, ?) \
+         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempt = ? RETURNING {COLUMNS}"
     )))
     .bind(outcome.status.as_str())
     .bind(now)
@@ -84,10 +69,22 @@ pub(crate) async fn finish(
     .bind(&outcome.result)
     .bind(outcome.error.as_ref().map(|e| e.kind.as_str()))
     .bind(outcome.error.as_ref().map(|e| e.message.as_str()))
-    .bind(serde_json::Value::Object(metadata).to_string())
+    .bind(serde_json::Value::Object(outcome.metadata).to_string())
     .bind(lease.task_id.as_str())
-    .fetch_one(&mut *conn)
+    .bind(&lease.owner)
+    .bind(lease.attempt as i64)
+    .fetch_optional(&mut *conn)
     .await?;
+    let Some(row) = row else {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = ?")
+            .bind(lease.task_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(match exists {
+            Some(_) => StoreError::LeaseLost(lease.task_id.clone()),
+            None => StoreError::NotFound(lease.task_id.clone()),
+        });
+    };
     let task = task_from_row(&row, false)?;
     let event = finished_event(conn, &task, now).await?;
     Ok((task, event))

@@ -157,19 +157,19 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
+    async fn record_process(
+        &self,
+        lease: &Lease,
+        process: ProcessInfo,
+    ) -> Result<(), StoreError> {
+        // One statement: it commits by itself, no explicit transaction needed.
         let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        lifecycle::record_process(&mut tx, lease, process).await?;
-        Ok(tx.commit().await?)
+        lifecycle::record_process(&mut conn, lease, process).await
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
         let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let n = lifecycle::heartbeat(&mut tx, owner, ttl).await?;
-        tx.commit().await?;
-        Ok(n)
+        lifecycle::heartbeat(&mut conn, owner, ttl).await
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
