@@ -39,21 +39,22 @@ impl Service {
             };
             let claimed = {
                 let _w = self.inner.write_lock.lock().await;
-                match self.inner.store.claim(&req).await {
-                    Ok(c) => {
-                        for cl in &c {
+                self.inner.store.claim(&req).await.map(|claims| {
+                    claims
+                        .into_iter()
+                        .map(|cl| {
                             self.inner.bus.publish(cl.event.clone());
-                        }
-                        Ok(c)
-                    }
-                    Err(e) => Err(e),
-                }
+                            let stop = self.register_running(&cl);
+                            (cl, stop)
+                        })
+                        .collect::<Vec<_>>()
+                })
             };
             match claimed {
                 Ok(claims) => {
                     let full = claims.len() as u32 == CLAIM_BATCH;
-                    for c in claims {
-                        self.spawn_supervisor(c);
+                    for (c, stop) in claims {
+                        self.spawn_supervisor(c, stop);
                     }
                     if full {
                         continue;

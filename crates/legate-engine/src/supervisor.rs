@@ -11,13 +11,27 @@ use tracing::{error, warn};
 use crate::service::Service;
 
 impl Service {
-    pub(crate) fn spawn_supervisor(&self, claimed: Claimed) {
-        let (stop_tx, stop_rx) = watch::channel(None);
+    /// Makes a claimed task cancelable: called under the write lock that claimed it, so a
+    /// cancel (which takes the same lock) always finds its stop channel.
+    pub(crate) fn register_running(
+        &self,
+        claimed: &Claimed,
+    ) -> watch::Receiver<Option<StopReason>> {
+        let already_stopping = *self.inner.shutting_down.borrow();
+        let (stop_tx, stop_rx) = watch::channel(already_stopping.then_some(StopReason::Shutdown));
         self.inner
             .running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(claimed.task.id.clone(), stop_tx);
+        stop_rx
+    }
+
+    pub(crate) fn spawn_supervisor(
+        &self,
+        claimed: Claimed,
+        stop_rx: watch::Receiver<Option<StopReason>>,
+    ) {
         let svc = self.clone();
         let mut set = self
             .inner
