@@ -1,16 +1,35 @@
-//! `legate-bench`: measures the real `legate` binary and daemon and prints a Markdown table
-//! (also written to `bench/results/core.md`). Figures are reported next to their targets;
-//! nothing here asserts on time.
+//! `legate-bench`: measures the release `legate` binary and its daemon (submit latency as the
+//! store grows, throughput, wait latency, daemon memory) and prints a Markdown table, also
+//! written to `bench/results/core.md` with a description of the machine. Each figure is shown
+//! next to its target with ✓ or ✗; nothing here asserts on time.
 //!
-//! Run: `cargo build --release -p legate-cli && cargo run -p legate-bench --release -- core`.
+//! Run: `cargo build --release -p legate-cli && cargo run -p legate-bench --release -- core`
+//! (`all` is the same for now; `--samples N` sets the submit-latency samples per store size).
 
 mod fixture;
-mod measure;
+mod floor;
+mod machine;
+mod memory;
 mod stats;
+mod submit;
+mod throughput;
+mod wait_latency;
 
 use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: legate-bench [core|all] [--samples N]\n\
+  core, all      submit latency, throughput, wait latency and memory (default: core)\n\
+  --samples N    submit-latency samples per store size (default 300)";
+
+/// Tasks in the throughput run.
+const THROUGHPUT_TASKS: usize = 1000;
+
+/// Samples in the wait-latency run.
+const WAIT_SAMPLES: usize = 30;
 
 /// One line of the results table.
 pub struct Row {
@@ -18,38 +37,122 @@ pub struct Row {
     pub what: String,
     /// The figure.
     pub value: String,
-    /// The target, if any.
+    /// The target, empty when there is none.
     pub target: String,
     /// Whether the target was met (`None`: no target).
     pub met: Option<bool>,
 }
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let which = args.first().map(String::as_str).unwrap_or("core");
-    if !matches!(which, "core" | "all") {
-        anyhow::bail!("usage: legate-bench [core|all] [--samples N]");
+impl Row {
+    /// A figure with a target.
+    pub fn target(
+        what: impl Into<String>,
+        value: impl Into<String>,
+        target: &str,
+        met: bool,
+    ) -> Row {
+        Row {
+            what: what.into(),
+            value: value.into(),
+            target: target.into(),
+            met: Some(met),
+        }
     }
-    let samples = args
-        .iter()
-        .position(|a| a == "--samples")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(300);
+
+    /// A figure for context, without a target.
+    pub fn info(what: impl Into<String>, value: impl Into<String>) -> Row {
+        Row {
+            what: what.into(),
+            value: value.into(),
+            target: String::new(),
+            met: None,
+        }
+    }
+}
+
+/// The parsed command line.
+struct Args {
+    samples: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut samples = 300;
+    let mut suite = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "core" | "all" if suite.is_none() => suite = Some(a),
+            "--samples" => {
+                let n = it.next().context("--samples needs a number")?;
+                samples = n
+                    .parse()
+                    .ok()
+                    .filter(|&n: &usize| n > 0)
+                    .with_context(|| format!("--samples: '{n}' is not a positive number"))?;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => bail!("unexpected argument '{a}'\n{USAGE}"),
+        }
+    }
+    Ok(Args { samples })
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("legate-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Measures everything, prints the report and writes it.
+fn run() -> Result<()> {
+    let args = parse_args()?;
+    fixture::legate_bin()?;
     let rt = tokio::runtime::Runtime::new()?;
-    let mut rows = measure::process_floor(samples)?;
-    rows.extend(rt.block_on(measure::submit_latency(samples))?);
-    rows.extend(rt.block_on(measure::throughput(1000))?);
-    rows.extend(rt.block_on(measure::wait_latency(30))?);
-    let table = render(&rows);
-    let report = format!("{}\n{table}", fixture::machine());
+    // Ctrl-C runs no drops: stop the daemons here so none outlives the run.
+    rt.spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("legate-bench: interrupted; stopping daemons");
+            fixture::stop_all();
+            std::process::exit(130);
+        }
+    });
+    let machine = machine::describe();
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    eprintln!("legate-bench: start-up floors");
+    rows.extend(floor::measure(args.samples)?);
+    eprintln!("legate-bench: submit latency");
+    rows.extend(rt.block_on(submit::measure(args.samples))?);
+    eprintln!("legate-bench: throughput");
+    rows.extend(rt.block_on(throughput::measure(THROUGHPUT_TASKS))?);
+    eprintln!("legate-bench: wait latency");
+    rows.extend(wait_latency::measure(WAIT_SAMPLES)?);
+    eprintln!("legate-bench: memory");
+    rows.extend(rt.block_on(memory::measure())?);
+    eprintln!(
+        "legate-bench: done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let report = format!("{machine}\n{}", render(&rows));
     println!("{report}");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("core.md"), &report)?;
+    let dir = dir.canonicalize()?;
+    let out = dir.join("core.md");
+    std::fs::write(&out, &report).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("legate-bench: wrote {}", out.display());
     Ok(())
 }
 
+/// The rows as a Markdown table.
 fn render(rows: &[Row]) -> String {
     let mut s = String::from("| measurement | result | target | met |\n|---|---|---|---|\n");
     for r in rows {

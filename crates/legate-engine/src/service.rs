@@ -113,6 +113,11 @@ impl Service {
     /// Resolves an id or unique prefix.
     pub async fn resolve(&self, reference: &str) -> Result<TaskId, ServiceError> {
         let prefix = parse_task_ref(reference)?;
+        if prefix.is_complete() {
+            // A whole id needs no prefix search; the read that follows finds it or says so.
+            return TaskId::parse(prefix.as_str())
+                .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string(), ""));
+        }
         let ids = self
             .inner
             .store

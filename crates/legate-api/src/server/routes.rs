@@ -105,7 +105,7 @@ pub async fn events(
             IdPrefix::parse(t).map_err(|e| {
                 Failure(ApiError::new(ErrorCode::InvalidRequest, e.to_string(), ""))
             })?;
-            Some(s.service.resolve(t).await?)
+            Some(s.service.get(t, false).await?.id)
         }
         None => None,
     };
