@@ -157,11 +157,7 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record_process(
-        &self,
-        lease: &Lease,
-        process: ProcessInfo,
-    ) -> Result<(), StoreError> {
+    async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
         // One statement: it commits by itself, no explicit transaction needed.
         let mut conn = self.writer(Some(false)).await?;
         lifecycle::record_process(&mut conn, lease, process).await

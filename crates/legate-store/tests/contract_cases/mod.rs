@@ -1,0 +1,9 @@
+//! The contract cases, grouped by the part of the `Store` trait they exercise.
+
+pub mod claims;
+pub mod inserts;
+pub mod lifecycle;
+pub mod listing;
+pub mod log;
+pub mod rescue;
+pub mod support;
