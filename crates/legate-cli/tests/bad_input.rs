@@ -2,10 +2,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-
-use common::Home;
+use common::{Home, raw};
 
 /// Runs legate, expects exit 1 and a stderr containing every needle; returns stderr.
 fn refused(home: &Home, args: &[&str], needles: &[&str]) -> String {
@@ -218,26 +215,6 @@ fn a_full_disk_fails_the_task_not_the_daemon() {
     assert!(home.daemon_pid().is_some());
     home.ok(&["ls"]);
     home.ok(&["daemon", "stop"]);
-}
-
-/// Sends a raw HTTP request to the daemon socket; returns (status, body).
-fn raw(home: &Home, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = UnixStream::connect(home.socket()).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: legate\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp).to_string();
-    let code = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (code, body)
 }
 
 #[test]

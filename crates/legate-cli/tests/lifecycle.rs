@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Home, poll_until, processes_of_home};
+use common::{Home, poll_until, processes_of_home, raw};
 use std::time::Duration;
 
 #[test]
@@ -359,19 +359,14 @@ fn agent_cwd_and_env_apply_and_legate_config_points_elsewhere() {
         "fake is not in that config"
     );
 
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
-    let body = r#"{"agent":"here","prompt":"cwd"}"#;
-    write!(
-        s,
-        "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(resp.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let (code, body) = raw(
+        &home,
+        "POST",
+        "/v1/tasks",
+        br#"{"agent":"here","prompt":"cwd"}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let api_id = v["task"]["id"].as_str().unwrap().to_string();
     home.wait_all(std::slice::from_ref(&api_id));
     assert_eq!(

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Home;
+use common::{Home, raw};
 
 #[test]
 fn a_flood_is_capped_keeping_the_tail_and_saying_so() {
@@ -92,17 +92,13 @@ fn agents_prune_completions_and_events() {
     assert!(bash.contains("legate") && bash.contains("wait"));
 
     // The event log tells the whole story of a task, in order.
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
-    write!(
-        s,
-        "GET /v1/events?after=0&task={live} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let body = resp.split_once("\r\n\r\n").unwrap().1;
-    let body = body.trim_start_matches(|c: char| c.is_ascii_hexdigit() || c == '\r' || c == '\n');
+    let (code, body) = raw(
+        &home,
+        "GET",
+        &format!("/v1/events?after=0&task={live}"),
+        b"",
+    );
+    assert_eq!(code, 200, "{body}");
     let end = body.rfind(']').unwrap();
     let events: Vec<serde_json::Value> = serde_json::from_str(&body[..=end]).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();

@@ -292,3 +292,24 @@ pub fn max_overlap(runs: &[(i64, i64)]) -> usize {
     }
     max as usize
 }
+
+/// Sends a raw HTTP request to the daemon socket; returns (status, body).
+pub fn raw(home: &Home, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: legate\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let code = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
