@@ -68,11 +68,6 @@ impl CappedLog {
         Ok(())
     }
 
-    /// Bytes dropped so far (0 when the output fit).
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
     /// Whether any output was dropped or is about to be joined from two segments.
     pub fn truncated(&self) -> bool {
         self.older_len > 0
