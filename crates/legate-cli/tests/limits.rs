@@ -58,7 +58,7 @@ fn caps_hold_for_200_submissions_from_20_concurrent_clients() {
 #[test]
 fn priority_runs_first_then_fifo() {
     let home = Home::with_max_running(1, "");
-    let blocker = home.submit("fake", "sleep 500");
+    let blocker = home.submit("fake", "sleep 2000");
     let low = home.submit("fake", "print low");
     let high = home
         .ok(&["run", "--priority", "5", "fake", "print high"])

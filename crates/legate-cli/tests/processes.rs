@@ -83,7 +83,7 @@ fn a_daemon_killed_mid_run_loses_nothing_and_leaves_no_orphans() {
         "[agents.retry]\ncommand = [\"sleep\", \"{prompt}\"]\nretry_interrupted = true\n",
     );
     let a = home.submit("fake", "grandchild 600000; hang");
-    let b = home.submit("retry", "2");
+    let b = home.submit("retry", "3");
     let gc = grandchild_pid(&home, &a);
     assert!(poll_until(
         Duration::from_secs(10),
