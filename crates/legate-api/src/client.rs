@@ -61,6 +61,16 @@ impl Client {
         path: &str,
         body: Bytes,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, String)],
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -74,11 +84,15 @@ impl Client {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "legate")
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
             .body(Full::new(body))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         sender
@@ -87,7 +101,7 @@ impl Client {
             .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    async fn error_of(resp: hyper::Response<Incoming>) -> ClientError {
+    pub(crate) async fn error_of(resp: hyper::Response<Incoming>) -> ClientError {
         let status = resp.status();
         match resp.into_body().collect().await {
             Ok(b) => match serde_json::from_slice::<ApiError>(&b.to_bytes()) {

@@ -6,6 +6,8 @@
 //! of [`legate_domain::api`], so they cannot disagree.
 
 pub mod client;
+pub mod events;
 pub mod server;
 
 pub use client::{Client, ClientError};
+pub use events::EventFeed;

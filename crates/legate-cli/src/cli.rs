@@ -66,11 +66,46 @@ pub enum Command {
     },
     /// List agents: configured and built in, with availability.
     Agents,
+    /// Print events as JSON lines; -f follows them live (resuming across daemon restarts).
+    Events(EventsArgs),
+    /// Finished tasks you have not acknowledged yet (--ack marks the ones shown as read).
+    Inbox {
+        /// Whose inbox (default: $LEGATE_ORIGIN, else cli:$USER).
+        #[arg(long)]
+        origin: Option<String>,
+        /// Acknowledge what is shown.
+        #[arg(long)]
+        ack: bool,
+        /// At most this many, oldest first.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Acknowledge inbox entries without showing them.
+    Ack {
+        /// Task ids or unique prefixes.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Acknowledge the whole inbox.
+        #[arg(long)]
+        all: bool,
+        /// Whose inbox (default: $LEGATE_ORIGIN, else cli:$USER).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Answer an agent host's hook (reads its JSON on stdin).
+    Hook {
+        /// The host.
+        #[arg(value_enum)]
+        host: HookHost,
+    },
     /// Remove finished tasks older than a cutoff, with their events and logs.
     Prune {
         /// Age cutoff, e.g. 7d, 12h, 30m.
         #[arg(long, default_value = "7d")]
         older_than: String,
+        /// Also remove results still unread in their origin's inbox.
+        #[arg(long)]
+        unacked: bool,
     },
     /// Run the daemon in the foreground, or manage it.
     Daemon(DaemonArgs),
@@ -116,6 +151,44 @@ pub struct RunArgs {
     /// Wait for the result, print it, and exit with the task's outcome.
     #[arg(long)]
     pub wait: bool,
+    /// Run this command when the task finishes, with the task's JSON on stdin (repeatable;
+    /// split like shell words but never run by a shell).
+    #[arg(long = "notify", value_name = "CMD")]
+    pub notify: Vec<String>,
+    /// POST the task's JSON to this URL when it finishes (repeatable).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+}
+
+/// `legate events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events as they happen.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Start after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    /// Only this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Only tasks from this origin.
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Only tasks with this label.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Only these kinds, comma-separated (queued, started, cancel_requested, progress, output,
+    /// finished, interrupted, requeued).
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+/// Hosts whose hooks `legate hook` answers.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HookHost {
+    /// Claude Code (`hooks` in settings.json).
+    ClaudeCode,
 }
 
 /// `legate ls`.

@@ -63,6 +63,8 @@ pub struct AgentSpec {
     pub for_models: bool,
     /// What to do past the output cap.
     pub on_output_cap: OutputCapPolicy,
+    /// Where this agent's finished tasks are announced (besides the global `[notify]`).
+    pub notify: Vec<crate::notify::NotifyTarget>,
     /// Built in rather than configured.
     pub builtin: bool,
 }
@@ -90,6 +92,7 @@ impl AgentSpec {
             retry_interrupted: false,
             for_models: false,
             on_output_cap: OutputCapPolicy::Truncate,
+            notify: Vec::new(),
             builtin: true,
         }]
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::agent::{AgentKind, AgentSpec, OutputCapPolicy, PromptMode};
+use crate::notify::{NotifySettings, NotifyTarget};
+use crate::sections::{HookSettings, RawHooks, RawNotify, RawRetention, Retention};
 use crate::size::{parse_duration, parse_duration_opt, parse_size};
 
 /// Global limits.
@@ -48,6 +50,12 @@ pub struct Config {
     pub limits: Limits,
     /// Agents by name.
     pub agents: BTreeMap<String, AgentSpec>,
+    /// Where every finished task is announced.
+    pub notify: NotifySettings,
+    /// Automatic pruning.
+    pub retention: Retention,
+    /// Claude Code hook behaviour.
+    pub hooks: HookSettings,
 }
 
 impl Default for Config {
@@ -58,6 +66,9 @@ impl Default for Config {
                 .into_iter()
                 .map(|a| (a.name.clone(), a))
                 .collect(),
+            notify: NotifySettings::default(),
+            retention: Retention::default(),
+            hooks: HookSettings::default(),
         }
     }
 }
@@ -100,6 +111,12 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     agents: BTreeMap<String, RawAgent>,
+    #[serde(default)]
+    notify: RawNotify,
+    #[serde(default)]
+    retention: RawRetention,
+    #[serde(default)]
+    hooks: RawHooks,
 }
 
 #[derive(Deserialize, Default)]
@@ -135,6 +152,8 @@ struct RawAgent {
     retry_interrupted: Option<bool>,
     for_models: Option<bool>,
     on_output_cap: Option<OutputCapPolicy>,
+    #[serde(default)]
+    notify: Vec<NotifyTarget>,
 }
 
 impl Config {
@@ -184,6 +203,15 @@ impl Config {
             l.default_timeout =
                 parse_duration_opt(&v).map_err(|m| err("limits", "default_timeout", m))?;
         }
+        config.notify = raw
+            .notify
+            .validate()
+            .map_err(|(k, m)| err("notify", k, m))?;
+        config.retention = raw
+            .retention
+            .validate()
+            .map_err(|(k, m)| err("retention", k, m))?;
+        config.hooks = raw.hooks.validate().map_err(|(k, m)| err("hooks", k, m))?;
         for (name, ra) in raw.agents {
             let table = format!("agents.{name}");
             if name.is_empty()
@@ -226,6 +254,9 @@ fn agent_from_raw(name: &str, ra: RawAgent) -> Result<AgentSpec, (&'static str, 
         Some(t) => parse_duration_opt(&t).map_err(|m| ("timeout", m))?,
         None => None,
     };
+    if let Some(p) = ra.notify.iter().find_map(NotifyTarget::problem) {
+        return Err(("notify", p));
+    }
     if ra.max_running == Some(0) {
         return Err(("max_running", "must be at least 1".to_string()));
     }
@@ -242,6 +273,7 @@ fn agent_from_raw(name: &str, ra: RawAgent) -> Result<AgentSpec, (&'static str, 
         retry_interrupted: ra.retry_interrupted.unwrap_or(false),
         for_models: ra.for_models.unwrap_or(true),
         on_output_cap: ra.on_output_cap.unwrap_or(OutputCapPolicy::Truncate),
+        notify: ra.notify,
         builtin: false,
     })
 }

@@ -16,6 +16,12 @@ pub struct Event {
     pub kind: EventKind,
     /// When.
     pub at: Timestamp,
+    /// Who delegated the task, so followers and inboxes can route without a lookup.
+    #[serde(default)]
+    pub origin: String,
+    /// The task's labels, for the same reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// Details (status, error, attempt, pid...), a JSON object.
     pub data: serde_json::Value,
 }
@@ -30,6 +36,10 @@ pub enum EventKind {
     Started,
     /// Someone asked to cancel it while it ran.
     CancelRequested,
+    /// The agent reported a step (a tool call, a message): data has `message`.
+    Progress,
+    /// A running task's latest output line, at most about once a second: data has `line`.
+    Output,
     /// It reached a terminal status (data has `status`, and `error` when it did not succeed).
     Finished,
     /// Its runner was lost.
@@ -40,10 +50,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::Queued,
         EventKind::Started,
         EventKind::CancelRequested,
+        EventKind::Progress,
+        EventKind::Output,
         EventKind::Finished,
         EventKind::Interrupted,
         EventKind::Requeued,
@@ -55,6 +67,8 @@ impl EventKind {
             EventKind::Queued => "queued",
             EventKind::Started => "started",
             EventKind::CancelRequested => "cancel_requested",
+            EventKind::Progress => "progress",
+            EventKind::Output => "output",
             EventKind::Finished => "finished",
             EventKind::Interrupted => "interrupted",
             EventKind::Requeued => "requeued",
@@ -67,9 +81,104 @@ impl EventKind {
     }
 }
 
+/// Which events a follower wants. Every field narrows; an empty filter takes everything.
+/// The store applies it to history and the engine to live events, with the same meaning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only this task.
+    pub task: Option<TaskId>,
+    /// Only tasks from this origin.
+    pub origin: Option<String>,
+    /// Only tasks carrying this label.
+    pub label: Option<String>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<EventKind>,
+}
+
+impl EventFilter {
+    /// Whether a live event passes.
+    pub fn matches(&self, e: &Event) -> bool {
+        self.task.as_ref().is_none_or(|t| *t == e.task_id)
+            && self.origin.as_ref().is_none_or(|o| *o == e.origin)
+            && self.label.as_ref().is_none_or(|l| e.labels.contains(l))
+            && (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+    }
+
+    /// Parses a comma-separated list of kinds, naming the valid ones on error.
+    pub fn parse_kinds(list: &str) -> Result<Vec<EventKind>, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                EventKind::parse(k).ok_or_else(|| {
+                    let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    format!("unknown event kind '{k}'; use one of {}", all.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(kind: EventKind, origin: &str, labels: &[&str]) -> Event {
+        Event {
+            seq: 1,
+            task_id: TaskId::parse("ABCDEFGH").unwrap(),
+            kind,
+            at: Timestamp(0),
+            origin: origin.into(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            data: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn filter_narrows_by_every_field() {
+        let e = event(EventKind::Finished, "cli:ann", &["ci"]);
+        assert!(EventFilter::default().matches(&e));
+        let f = |f: EventFilter| f.matches(&e);
+        assert!(f(EventFilter {
+            origin: Some("cli:ann".into()),
+            ..Default::default()
+        }));
+        assert!(!f(EventFilter {
+            origin: Some("cli:bob".into()),
+            ..Default::default()
+        }));
+        assert!(f(EventFilter {
+            label: Some("ci".into()),
+            ..Default::default()
+        }));
+        assert!(!f(EventFilter {
+            label: Some("nightly".into()),
+            ..Default::default()
+        }));
+        assert!(f(EventFilter {
+            kinds: vec![EventKind::Started, EventKind::Finished],
+            ..Default::default()
+        }));
+        assert!(!f(EventFilter {
+            kinds: vec![EventKind::Started],
+            ..Default::default()
+        }));
+        assert!(!f(EventFilter {
+            task: Some(TaskId::parse("ABCDEFGJ").unwrap()),
+            ..Default::default()
+        }));
+    }
+
+    #[test]
+    fn kinds_parse_from_a_list() {
+        assert_eq!(
+            EventFilter::parse_kinds("finished, output").unwrap(),
+            vec![EventKind::Finished, EventKind::Output]
+        );
+        let e = EventFilter::parse_kinds("finished,done").unwrap_err();
+        assert!(e.contains("'done'") && e.contains("progress"), "{e}");
+    }
 
     #[test]
     fn kinds_round_trip() {

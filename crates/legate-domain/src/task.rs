@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Status, TaskId, Timestamp};
+use crate::{NotifyTarget, Status, TaskId, Timestamp};
 
 /// Everything a task is. The prompt is omitted (`None`) in listings, where it could be megabytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,12 @@ pub struct Task {
     pub process: Option<ProcessInfo>,
     /// Free-form JSON object for frontends and parsers (session ids, usage, truncation notes).
     pub metadata: serde_json::Value,
+    /// Where it is announced when it finishes (besides its origin's inbox).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyTarget>,
+    /// When its origin acknowledged its result (`None`: still in the inbox once finished).
+    #[serde(default)]
+    pub acked_at: Option<Timestamp>,
 }
 
 /// Why a task did not succeed: a machine-readable kind and a message for people.
@@ -144,6 +150,8 @@ pub struct NewTask {
     pub depth: u32,
     /// Metadata object.
     pub metadata: serde_json::Value,
+    /// Notification targets.
+    pub notify: Vec<NotifyTarget>,
 }
 
 /// How a run ended, as the runner reports it to the store.

@@ -5,10 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use legate_domain::api::{
-    ApiError, ErrorCode, ListQuery, PruneReport, PruneRequest, parse_task_ref,
-};
-use legate_domain::{Status, Task, TaskId, Timestamp};
+use legate_domain::api::{ApiError, ErrorCode, ListQuery, parse_task_ref};
+use legate_domain::{EventFilter, Status, Task, TaskId, Timestamp};
 use legate_runner::StopReason;
 use legate_store::{Store, TaskFilter};
 use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc, watch};
@@ -27,7 +25,13 @@ pub struct EngineSettings {
     pub owner: String,
     /// How long a claim lasts without a heartbeat.
     pub lease_ttl: Duration,
+    /// How many live events the bus holds for each follower; one that falls further behind
+    /// catches up from the store instead of holding the daemon back.
+    pub event_buffer: usize,
 }
+
+/// The bus size the daemon uses.
+pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
 /// The engine's shared state.
 pub(crate) struct Inner {
@@ -45,6 +49,8 @@ pub(crate) struct Inner {
     pub started_at: Timestamp,
     /// Validated submissions on their way to a group commit.
     pub intake: mpsc::Sender<crate::intake::Pending>,
+    /// How many times in a row each origin's stop was blocked (see `stop_gate`).
+    pub stop_blocks: Mutex<HashMap<String, u32>>,
 }
 
 /// The engine facade. Cheap to clone.
@@ -76,7 +82,7 @@ impl Service {
         let service = Service {
             inner: Arc::new(Inner {
                 store,
-                bus: EventBus::new(4096),
+                bus: EventBus::new(settings.event_buffer.max(1)),
                 write_lock: AsyncMutex::new(()),
                 config,
                 settings,
@@ -86,12 +92,15 @@ impl Service {
                 shutting_down,
                 started_at: Timestamp(chrono_now()),
                 intake,
+                stop_blocks: Mutex::new(HashMap::new()),
             }),
         };
         service.recover().await?;
         service.spawn_intake(intake_rx);
         service.spawn_scheduler();
         service.spawn_heartbeat();
+        service.spawn_notifier();
+        service.spawn_retention();
         Ok(service)
     }
 
@@ -187,16 +196,16 @@ impl Service {
         self.inner.store.list(&filter).await.map_err(from_store)
     }
 
-    /// Events after a sequence number, oldest first.
+    /// Events after a sequence number that pass the filter, oldest first.
     pub async fn events_after(
         &self,
         after: i64,
         limit: u32,
-        task: Option<&TaskId>,
+        filter: &EventFilter,
     ) -> Result<Vec<legate_domain::Event>, ServiceError> {
         self.inner
             .store
-            .events_after(after, limit, task)
+            .events_after(after, limit, filter)
             .await
             .map_err(from_store)
     }
@@ -204,26 +213,6 @@ impl Service {
     /// Counts of tasks by status.
     pub async fn counts(&self) -> Result<Vec<(Status, u64)>, ServiceError> {
         self.inner.store.counts().await.map_err(from_store)
-    }
-
-    /// Removes finished tasks older than the cutoff, with their events and logs.
-    pub async fn prune(&self, req: &PruneRequest) -> Result<PruneReport, ServiceError> {
-        let before = Timestamp(chrono_now() - req.older_than_ms.min(i64::MAX as u64) as i64);
-        let pruned = {
-            let _w = self.inner.write_lock.lock().await;
-            self.inner.store.prune(before).await.map_err(from_store)?
-        };
-        let mut log_bytes = 0;
-        for id in &pruned.tasks {
-            let dir = self.task_dir(id);
-            log_bytes += dir_size(&dir);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        Ok(PruneReport {
-            tasks: pruned.tasks.len() as u64,
-            events: pruned.events,
-            log_bytes,
-        })
     }
 
     /// The directory holding a task's logs.
@@ -266,14 +255,4 @@ pub(crate) fn chrono_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }

@@ -158,6 +158,12 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
         Some(m @ serde_json::Value::Object(_)) => m,
         Some(_) => return Err(invalid("metadata must be a JSON object", "")),
     };
+    if let Some(p) = req.notify.iter().find_map(|t| t.problem()) {
+        return Err(invalid(
+            p,
+            "give a command as an argv list, e.g. {\"command\": [\"notify-send\", \"done\"]}, or an http(s) URL as {\"webhook\": \"https://…\"}",
+        ));
+    }
     let timeout_ms = match req.timeout_ms {
         Some(0) => None,
         Some(ms) => Some(ms),
@@ -182,6 +188,7 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
         origin: req.origin.unwrap_or_else(|| "api".into()),
         depth,
         metadata,
+        notify: req.notify,
         prompt: req.prompt,
     })
 }

@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
-use legate_domain::{ErrorKind, Outcome, Status};
-use legate_runner::{PlainParser, RunSettings, StopReason};
+use legate_domain::{ErrorKind, EventKind, Outcome, Status};
+use legate_runner::{LatestOutput, PlainParser, RunSettings, StopReason};
 use legate_store::{Claimed, Lease, StoreError};
+use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
 use crate::service::Service;
+
+/// How often a running task's latest output line becomes an `output` event.
+const OUTPUT_EVERY: Duration = Duration::from_secs(1);
 
 impl Service {
     /// Makes a claimed task cancelable: called under the write lock that claimed it, so a
@@ -105,7 +109,43 @@ impl Service {
                 {
                     warn!(task = %task.id, "recording the agent's process failed: {e}");
                 }
-                spawned.wait(task.id.as_str(), stop, &PlainParser).await
+                let latest = spawned.latest_output();
+                let waiting = spawned.wait(task.id.as_str(), stop, &PlainParser);
+                tokio::select! {
+                    outcome = waiting => outcome,
+                    never = self.report_output(lease, latest) => match never {},
+                }
+            }
+        }
+    }
+
+    /// Publishes an `output` event with the latest line at most once per interval while the
+    /// task runs, and only when something new was printed: a task shorter than the interval
+    /// costs nothing. Runs until the task ends (the caller drops it then).
+    async fn report_output(
+        &self,
+        lease: &Lease,
+        mut latest: watch::Receiver<LatestOutput>,
+    ) -> std::convert::Infallible {
+        let mut tick = tokio::time::interval(OUTPUT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if !latest.has_changed().unwrap_or(false) {
+                continue;
+            }
+            let now = latest.borrow_and_update().clone();
+            let data = json!({"line": now.line, "bytes": now.bytes});
+            let _w = self.inner.write_lock.lock().await;
+            match self
+                .inner
+                .store
+                .record_event(lease, EventKind::Output, data)
+                .await
+            {
+                Ok(ev) => self.inner.bus.publish(ev),
+                Err(e) => warn!(task = %lease.task_id, "recording output progress failed: {e}"),
             }
         }
     }

@@ -76,7 +76,22 @@ impl Service {
                 }
             }
         }
-        let tasks = ids.iter().filter_map(|id| tasks.remove(id)).collect();
+        let tasks: Vec<Task> = ids.iter().filter_map(|id| tasks.remove(id)).collect();
+        if let Some(origin) = &req.ack_origin {
+            // The waiter has seen these results: they leave its inbox.
+            let seen: Vec<TaskId> = tasks
+                .iter()
+                .filter(|t| t.status.is_terminal() && &t.origin == origin)
+                .map(|t| t.id.clone())
+                .collect();
+            if !seen.is_empty() {
+                self.inner
+                    .store
+                    .ack(origin, Some(&seen))
+                    .await
+                    .map_err(from_store)?;
+            }
+        }
         Ok(WaitResponse { tasks, timed_out })
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use legate_domain::OutputCapPolicy;
 use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdout};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::log::CappedLog;
 
@@ -25,6 +25,29 @@ pub(crate) struct Report {
     pub dropped: u64,
     /// Whether stdout itself was cut.
     pub stdout_truncated: bool,
+}
+
+/// What a running task has printed lately, for progress displays and `output` events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatestOutput {
+    /// The last non-empty line seen (at most 200 characters, invalid UTF-8 replaced).
+    pub line: String,
+    /// Bytes of output so far (stdout and stderr).
+    pub bytes: u64,
+}
+
+impl LatestOutput {
+    /// Takes in a chunk: counts it and keeps its last non-empty line, if it has one.
+    fn take(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len() as u64;
+        let last = chunk
+            .split(|b| *b == b'\n')
+            .map(|l| l.trim_ascii())
+            .rfind(|l| !l.is_empty());
+        if let Some(l) = last {
+            self.line = String::from_utf8_lossy(l).chars().take(200).collect();
+        }
+    }
 }
 
 /// The two logs of a task: everything as a terminal would show it, and stdout alone for the
@@ -52,6 +75,7 @@ pub(crate) async fn pump(
     cap: u64,
     policy: OutputCapPolicy,
     alarm: oneshot::Sender<Alarm>,
+    latest: watch::Sender<LatestOutput>,
 ) -> Report {
     let mut alarm = Some(alarm);
     let mut broken = false;
@@ -72,6 +96,7 @@ pub(crate) async fn pump(
         if broken {
             continue;
         }
+        latest.send_modify(|l| l.take(chunk));
         let written = logs.output.write(chunk).and_then(|rot| {
             if is_stdout {
                 logs.stdout.write(chunk).map(|r2| rot || r2)
@@ -99,5 +124,24 @@ pub(crate) async fn pump(
     Report {
         dropped,
         stdout_truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatestOutput;
+
+    #[test]
+    fn latest_output_keeps_the_last_non_empty_line() {
+        let mut l = LatestOutput::default();
+        l.take(b"one\ntwo\n\n");
+        assert_eq!(l.line, "two");
+        l.take(b"  ");
+        assert_eq!(l.line, "two");
+        l.take(b"partial \xff");
+        assert_eq!(l.line, "partial \u{fffd}");
+        l.take(&[b'x'; 500]);
+        assert_eq!(l.line.len(), 200);
+        assert_eq!(l.bytes, 9 + 2 + 9 + 500);
     }
 }

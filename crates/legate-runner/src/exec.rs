@@ -12,7 +12,7 @@ use tokio::process::Child;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::capture::{self, Alarm, Logs, Report};
+use crate::capture::{self, Alarm, LatestOutput, Logs, Report};
 use crate::command::{Invocation, prepare};
 use crate::log::{append_note, read_tail};
 use crate::parser::OutputParser;
@@ -55,6 +55,7 @@ pub struct Spawned {
     feeder: Option<JoinHandle<()>>,
     prompt_file: Option<PathBuf>,
     settings: RunSettings,
+    latest: watch::Receiver<LatestOutput>,
 }
 
 /// Starts the agent for a task. A failure to start is returned as the task's outcome
@@ -101,10 +102,11 @@ pub fn spawn(
     let (out, err) = (child.stdout.take(), child.stderr.take());
     let (alarm_tx, alarm) = oneshot::channel();
     let (cap, policy) = (settings.log_cap, spec.on_output_cap);
+    let (latest_tx, latest) = watch::channel(LatestOutput::default());
     let pump = match (out, err) {
-        (Some(out), Some(err)) => {
-            tokio::spawn(capture::pump(out, err, logs, cap, policy, alarm_tx))
-        }
+        (Some(out), Some(err)) => tokio::spawn(capture::pump(
+            out, err, logs, cap, policy, alarm_tx, latest_tx,
+        )),
         _ => return Err(fail("the agent's output pipes were not set up".into())),
     };
     Ok(Spawned {
@@ -115,6 +117,7 @@ pub fn spawn(
         feeder,
         prompt_file: prepared.prompt_file,
         settings,
+        latest,
     })
 }
 
@@ -129,6 +132,11 @@ impl Spawned {
     /// The process, to be recorded for crash recovery.
     pub fn process(&self) -> ProcessInfo {
         self.info
+    }
+
+    /// What the agent has printed lately; changes as output arrives.
+    pub fn latest_output(&self) -> watch::Receiver<LatestOutput> {
+        self.latest.clone()
     }
 
     /// Waits for the agent to end (or ends it on timeout, stop request or output alarm),

@@ -13,5 +13,6 @@ pub mod log;
 pub mod parser;
 pub mod procfs;
 
+pub use capture::LatestOutput;
 pub use exec::{RunSettings, Spawned, StopReason, spawn};
 pub use parser::{OutputParser, Parsed, PlainParser};

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use legate_domain::id::IdPrefix;
-use legate_domain::{Event, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp};
+use legate_domain::{
+    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
+};
 
 use crate::StoreError;
 
@@ -107,6 +109,15 @@ pub struct Pruned {
     pub events: u64,
 }
 
+/// Finished tasks old enough to prune, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct PruneCandidates {
+    /// Ids with their finish times.
+    pub tasks: Vec<(TaskId, Timestamp)>,
+    /// How many old enough were left out because their inbox entry is unread.
+    pub kept_unacked: u64,
+}
+
 /// The durable store. Every write that changes a task commits its events in the same
 /// transaction and returns them, so the caller can publish exactly what was committed.
 #[async_trait]
@@ -160,16 +171,50 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
     ) -> Result<Vec<Rescued>, StoreError>;
 
-    /// Events after `after`, oldest first, at most `limit`, optionally for one task.
+    /// Appends a progress or output event for a running task, fenced on the lease.
+    async fn record_event(
+        &self,
+        lease: &Lease,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<Event, StoreError>;
+
+    /// Events after `after` that pass `filter`, oldest first, at most `limit`.
     async fn events_after(
         &self,
         after: i64,
         limit: u32,
-        task: Option<&TaskId>,
+        filter: &EventFilter,
     ) -> Result<Vec<Event>, StoreError>;
 
-    /// Removes finished tasks (and their events) that finished before `before`.
-    async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError>;
+    /// Up to `limit` finished tasks of `origin` not yet acknowledged, in the order they
+    /// finished.
+    async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError>;
+
+    /// Acknowledges inbox entries of `origin` (`None`: all); returns those acknowledged now, so
+    /// acknowledging twice is harmless. A task that runs again re-enters the inbox when it ends.
+    async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Reads the inbox and acknowledges what it returns, in one transaction (ack on read).
+    async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError>;
+
+    /// Finished tasks that finished before `before` (`None`: any time), excluding unread inbox
+    /// entries unless `unacked`.
+    async fn prune_candidates(
+        &self,
+        before: Option<Timestamp>,
+        unacked: bool,
+    ) -> Result<PruneCandidates, StoreError>;
+
+    /// Removes finished tasks and their events; skips any not finished and, unless `unacked`,
+    /// any still unread.
+    async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError>;
+
+    /// The last event sequence number a named in-daemon consumer fully handled (0: none).
+    async fn cursor(&self, name: &str) -> Result<i64, StoreError>;
+
+    /// Moves a named consumer's cursor.
+    async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError>;
 
     /// A short description for status output (`sqlite:/path/legate.db`).
     fn describe(&self) -> String;

@@ -12,7 +12,8 @@ mod error;
 pub mod sqlite;
 
 pub use contract::{
-    ClaimRequest, Claimed, Inserted, Lease, Pruned, RescueScope, Rescued, Store, TaskFilter,
+    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
+    TaskFilter,
 };
 pub use error::StoreError;
 

@@ -92,4 +92,12 @@ contract! {
     listing::list_filters_by_status_agent_label_and_origin,
     listing::list_limit_returns_the_newest_oldest_first,
     listing::counts_give_every_status,
+    inbox::inbox_holds_an_origins_finished_tasks_in_finish_order,
+    inbox::ack_is_idempotent_and_scoped_to_its_origin,
+    inbox::take_inbox_reads_and_acknowledges_at_once,
+    inbox::a_requeued_task_reenters_the_inbox_when_it_ends_again,
+    inbox::events_carry_origin_and_labels_and_filter_by_them,
+    inbox::progress_events_are_fenced_on_the_lease,
+    inbox::prune_spares_unread_inbox_entries_unless_asked,
+    inbox::cursors_start_at_zero_and_keep_their_position,
 }

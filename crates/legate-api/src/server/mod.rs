@@ -1,6 +1,8 @@
 //! The API server.
 
 mod errors;
+mod events;
+mod inbox;
 mod logs;
 mod routes;
 
@@ -37,7 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wait", post(routes::wait))
         .route("/v1/agents", get(routes::agents))
         .route("/v1/prune", post(routes::prune))
-        .route("/v1/events", get(routes::events))
+        .route("/v1/events", get(events::events))
+        .route("/v1/inbox", get(inbox::inbox))
+        .route("/v1/inbox/ack", post(inbox::ack))
+        .route("/v1/stop-gate", post(inbox::stop_gate))
         .route("/v1/daemon", get(routes::status))
         .route("/v1/daemon/stop", post(routes::stop))
         .fallback(errors::no_route)

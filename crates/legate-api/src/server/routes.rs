@@ -7,10 +7,9 @@ use axum::http::StatusCode;
 use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    ApiError, CancelRequest, CancelResponse, DaemonStatus, ErrorCode, ListQuery, PruneReport,
-    PruneRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
+    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest,
+    SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
-use legate_domain::{Event, id::IdPrefix};
 use serde::Deserialize;
 
 use super::AppState;
@@ -82,39 +81,6 @@ pub async fn prune(
 ) -> Reply<PruneReport> {
     let Json(req) = body.map_err(bad_json)?;
     Ok(Json(s.service.prune(&req).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    task: Option<String>,
-    #[serde(default)]
-    limit: Option<u32>,
-}
-
-pub async fn events(
-    State(s): State<AppState>,
-    q: Result<Query<EventsQuery>, QueryRejection>,
-) -> Reply<Vec<Event>> {
-    let Query(q) = q.map_err(bad_query)?;
-    let task = match &q.task {
-        Some(t) => {
-            IdPrefix::parse(t).map_err(|e| {
-                Failure(ApiError::new(ErrorCode::InvalidRequest, e.to_string(), ""))
-            })?;
-            Some(s.service.get(t, false).await?.id)
-        }
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    Ok(Json(
-        s.service
-            .events_after(q.after, limit, task.as_ref())
-            .await?,
-    ))
 }
 
 pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {

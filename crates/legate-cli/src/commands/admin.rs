@@ -32,7 +32,7 @@ pub async fn agents(paths: &Paths, json: bool) -> Result<i32> {
 }
 
 /// Removes old finished tasks.
-pub async fn prune(paths: &Paths, older_than: &str, json: bool) -> Result<i32> {
+pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -> Result<i32> {
     let age = parse_duration(older_than).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?;
     let client = connect(paths).await?;
     let report: PruneReport = client
@@ -40,6 +40,7 @@ pub async fn prune(paths: &Paths, older_than: &str, json: bool) -> Result<i32> {
             "/v1/prune",
             &PruneRequest {
                 older_than_ms: age.as_millis() as u64,
+                unacked,
             },
         )
         .await?;
@@ -50,6 +51,12 @@ pub async fn prune(paths: &Paths, older_than: &str, json: bool) -> Result<i32> {
             "removed {} task(s), {} event(s) and {} bytes of logs",
             report.tasks, report.events, report.log_bytes
         );
+        if report.kept_unacked > 0 {
+            println!(
+                "kept {} finished task(s) whose results are still unread (see `legate inbox`; --unacked removes them too)",
+                report.kept_unacked
+            );
+        }
     }
     Ok(exit::OK)
 }

@@ -2,6 +2,9 @@
 
 mod admin;
 mod cancel;
+mod events;
+mod hook;
+mod inbox;
 mod logs;
 mod query;
 mod run;
@@ -35,7 +38,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Wait(args) => wait::wait(&paths, args, json).await,
             Command::Cancel { ids, all } => cancel::cancel(&paths, ids, all, json).await,
             Command::Agents => admin::agents(&paths, json).await,
-            Command::Prune { older_than } => admin::prune(&paths, &older_than, json).await,
+            Command::Events(args) => events::events(&paths, args).await,
+            Command::Inbox { origin, ack, limit } => {
+                inbox::inbox(&paths, origin.as_deref(), ack, limit, json).await
+            }
+            Command::Ack { ids, all, origin } => {
+                inbox::ack(&paths, ids, all, origin.as_deref(), json).await
+            }
+            Command::Hook { host } => hook::hook(&paths, host).await,
+            Command::Prune {
+                older_than,
+                unacked,
+            } => admin::prune(&paths, &older_than, unacked, json).await,
             Command::Daemon(d) => match d.action {
                 Some(DaemonAction::Stop) => admin::daemon_stop(&paths, json).await,
                 Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,

@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
+use legate_domain::NotifyTarget;
 use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
 use legate_domain::size::parse_duration_opt;
 
@@ -37,6 +38,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
             .filter(|s| !s.is_empty()),
         depth: depth_from_env()?,
         metadata: None,
+        notify: notify_targets(&args)?,
     };
     let client = connect(paths).await?;
     let res: SubmitResponse = client.post("/v1/tasks", &req).await?;
@@ -92,6 +94,30 @@ fn working_dir(given: Option<&std::path::Path>) -> Result<String> {
         None => here,
     };
     Ok(dir.display().to_string())
+}
+
+/// `--notify` commands (split like shell words, never run by a shell) and `--webhook` URLs.
+fn notify_targets(args: &RunArgs) -> Result<Vec<NotifyTarget>> {
+    let mut targets = Vec::new();
+    for cmd in &args.notify {
+        let argv = shlex::split(cmd).with_context(|| {
+            format!("--notify {cmd:?}: unbalanced quotes; quote the command like shell words")
+        })?;
+        if argv.is_empty() {
+            bail!(
+                "--notify: the command is empty; give a program, e.g. --notify 'notify-send done'"
+            );
+        }
+        targets.push(NotifyTarget::Command(argv));
+    }
+    for url in &args.webhooks {
+        let t = NotifyTarget::Webhook(url.clone());
+        if let Some(p) = t.problem() {
+            bail!("--webhook: {p}");
+        }
+        targets.push(t);
+    }
+    Ok(targets)
 }
 
 /// The origin results go back to.

@@ -52,6 +52,7 @@ pub async fn until_done(
             ids: ids.to_vec(),
             mode,
             timeout_ms: slice.map(|s| s.as_millis() as u64),
+            ack_origin: Some(super::run::origin(None)),
         };
         let res: WaitResponse = client.post("/v1/wait", &req).await?;
         let expired = deadline.is_some_and(|d| Instant::now() >= d);

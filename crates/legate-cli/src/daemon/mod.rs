@@ -57,6 +57,7 @@ async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> 
             legate_domain::TaskId::generate()
         ),
         lease_ttl: LEASE_TTL,
+        event_buffer: legate_engine::DEFAULT_EVENT_BUFFER,
     };
     let service = Service::start(Arc::new(store), config, settings)
         .await

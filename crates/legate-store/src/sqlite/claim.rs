@@ -66,7 +66,7 @@ pub(crate) async fn claim(
         Status::Queued.become_(Status::Running)?;
         let row = sqlx::query(built(format!(
             "UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = ?, \
-             lease_owner = ?, lease_expires_at = ?, cancel_requested = 0, pid = NULL, pgid = NULL, \
+             lease_owner = ?, lease_expires_at = ?, cancel_requested = 0, acked_at = NULL, pid = NULL, pgid = NULL, \
              proc_start = NULL WHERE id = ? AND status = 'queued' RETURNING {COLUMNS}, prompt"
         )))
         .bind(now)

@@ -1,11 +1,14 @@
 //! Appending to and reading the event log.
 
-use legate_domain::{Event, EventKind, TaskId, Timestamp};
+use legate_domain::{Event, EventFilter, EventKind, TaskId, Timestamp};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
+use super::rows::built;
 use crate::StoreError;
 
 /// Appends one event inside the caller's transaction and returns it with its sequence number.
+/// The task's origin and labels are copied onto it, for filtering without a join.
 pub(crate) async fn append(
     conn: &mut SqliteConnection,
     task_id: &TaskId,
@@ -13,65 +16,76 @@ pub(crate) async fn append(
     at: i64,
     data: serde_json::Value,
 ) -> Result<Event, StoreError> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO events (task_id, kind, at, data) VALUES (?, ?, ?, ?) RETURNING seq",
+    let row = sqlx::query(
+        "INSERT INTO events (task_id, kind, at, data, origin, labels) \
+         SELECT ?1, ?2, ?3, ?4, origin, labels FROM tasks WHERE id = ?1 \
+         RETURNING seq, task_id, kind, at, data, origin, labels",
     )
     .bind(task_id.as_str())
     .bind(kind.as_str())
     .bind(at)
     .bind(data.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Event {
-        seq,
-        task_id: task_id.clone(),
-        kind,
-        at: Timestamp(at),
-        data,
-    })
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(task_id.clone()))?;
+    event_from_row(&row)
 }
 
-/// Events after `after`, oldest first.
+/// Events after `after` that pass `filter`, oldest first.
 pub(crate) async fn after(
     conn: &mut SqliteConnection,
     after: i64,
     limit: u32,
-    task: Option<&TaskId>,
+    filter: &EventFilter,
 ) -> Result<Vec<Event>, StoreError> {
-    let rows = match task {
-        Some(t) => {
-            sqlx::query(
-                "SELECT seq, task_id, kind, at, data FROM events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            )
-            .bind(t.as_str())
-            .bind(after)
-            .bind(limit as i64)
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            sqlx::query("SELECT seq, task_id, kind, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
-                .bind(after)
-                .bind(limit as i64)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-    };
-    rows.iter()
-        .map(|r| {
-            let kind: String = r.try_get("kind")?;
-            let task_id: String = r.try_get("task_id")?;
-            let data: String = r.try_get("data")?;
-            Ok(Event {
-                seq: r.try_get("seq")?,
-                task_id: TaskId::parse(&task_id)
-                    .map_err(|e| StoreError::Corrupt(format!("event task id: {e}")))?,
-                kind: EventKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("event kind '{kind}'")))?,
-                at: Timestamp(r.try_get("at")?),
-                data: serde_json::from_str(&data)
-                    .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
-            })
-        })
-        .collect()
+    let mut sql = String::from(
+        "SELECT seq, task_id, kind, at, data, origin, labels FROM events WHERE seq > ?",
+    );
+    if filter.task.is_some() {
+        sql.push_str(" AND task_id = ?");
+    }
+    if filter.origin.is_some() {
+        sql.push_str(" AND origin = ?");
+    }
+    if filter.label.is_some() {
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(events.labels) WHERE value = ?)");
+    }
+    if !filter.kinds.is_empty() {
+        let marks = vec!["?"; filter.kinds.len()].join(", ");
+        sql.push_str(&format!(" AND kind IN ({marks})"));
+    }
+    sql.push_str(" ORDER BY seq LIMIT ?");
+    let mut q = sqlx::query(built(sql)).bind(after);
+    if let Some(t) = &filter.task {
+        q = q.bind(t.as_str());
+    }
+    if let Some(o) = &filter.origin {
+        q = q.bind(o);
+    }
+    if let Some(l) = &filter.label {
+        q = q.bind(l);
+    }
+    for k in &filter.kinds {
+        q = q.bind(k.as_str());
+    }
+    let rows = q.bind(limit as i64).fetch_all(&mut *conn).await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<Event, StoreError> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("event {what}: {e}"));
+    let kind: String = r.try_get("kind")?;
+    let task_id: String = r.try_get("task_id")?;
+    let data: String = r.try_get("data")?;
+    let labels: String = r.try_get("labels")?;
+    Ok(Event {
+        seq: r.try_get("seq")?,
+        task_id: TaskId::parse(&task_id).map_err(|e| corrupt("task id", &e))?,
+        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        at: Timestamp(r.try_get("at")?),
+        origin: r.try_get("origin")?,
+        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", &e))?,
+        data: serde_json::from_str(&data).map_err(|e| corrupt("data", &e))?,
+    })
 }

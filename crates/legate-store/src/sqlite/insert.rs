@@ -38,8 +38,8 @@ pub(crate) async fn insert(
         let id = TaskId::generate();
         let row = sqlx::query(built(format!(
             "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
-             parent, origin, depth, status, created_at, metadata) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             parent, origin, depth, status, created_at, metadata, notify) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
         )))
         .bind(id.as_str())
@@ -57,6 +57,7 @@ pub(crate) async fn insert(
         .bind(Status::Queued.as_str())
         .bind(now)
         .bind(new.metadata.to_string())
+        .bind(serde_json::to_string(&new.notify).unwrap_or_else(|_| "[]".into()))
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(row) = row {
@@ -68,7 +69,7 @@ pub(crate) async fn insert(
         &id,
         EventKind::Queued,
         now,
-        json!({"agent": new.agent, "title": new.title, "origin": new.origin, "labels": new.labels}),
+        json!({"agent": new.agent, "title": new.title}),
     )
     .await?;
     Ok(Inserted {

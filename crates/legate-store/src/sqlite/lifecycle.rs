@@ -103,11 +103,11 @@ pub(crate) async fn finished_event(
         at,
         json!({
             "status": task.status,
+            "title": task.title,
             "attempt": task.attempt,
             "exit_code": task.exit_code,
             "signal": task.signal,
             "error": task.error,
-            "origin": task.origin,
         }),
     )
     .await
@@ -150,4 +150,26 @@ pub(crate) async fn request_cancel(
     }
     let ev = events::append(conn, id, EventKind::CancelRequested, now_ms(), json!({})).await?;
     Ok(Some(ev))
+}
+
+/// Appends a progress or output event for a running task, fenced on its lease: a runner that
+/// lost the task cannot speak for it any more.
+pub(crate) async fn record_event(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    kind: EventKind,
+    data: serde_json::Value,
+) -> Result<Event, StoreError> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM tasks WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempt = ?",
+    )
+    .bind(lease.task_id.as_str())
+    .bind(&lease.owner)
+    .bind(lease.attempt as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if held.is_none() {
+        return Err(StoreError::LeaseLost(lease.task_id.clone()));
+    }
+    events::append(conn, &lease.task_id, kind, now_ms(), data).await
 }

@@ -6,9 +6,12 @@
 //! cap check atomic; readers never block it thanks to WAL.
 
 mod claim;
+mod cursors;
 mod events;
+mod inbox;
 mod insert;
 mod lifecycle;
+mod prune;
 mod reads;
 mod rescue;
 mod rows;
@@ -21,14 +24,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use legate_domain::id::IdPrefix;
-use legate_domain::{Event, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp};
+use legate_domain::{
+    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
+};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, SqlitePool};
 
 use crate::{
-    ClaimRequest, Claimed, Inserted, Lease, Pruned, RescueScope, Rescued, Store, StoreError,
-    TaskFilter,
+    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
+    StoreError, TaskFilter,
 };
 
 /// How long a statement waits for a lock held by another process before failing.
@@ -205,22 +210,77 @@ impl Store for SqliteStore {
         Ok(rescued)
     }
 
+    async fn record_event(
+        &self,
+        lease: &Lease,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<Event, StoreError> {
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
+        let ev = lifecycle::record_event(&mut tx, lease, kind, data).await?;
+        tx.commit().await?;
+        Ok(ev)
+    }
+
     async fn events_after(
         &self,
         after: i64,
         limit: u32,
-        task: Option<&TaskId>,
+        filter: &EventFilter,
     ) -> Result<Vec<Event>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        events::after(&mut conn, after, limit, task).await
+        events::after(&mut conn, after, limit, filter).await
     }
 
-    async fn prune(&self, before: Timestamp) -> Result<Pruned, StoreError> {
+    async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        inbox::unread(&mut conn, origin, limit).await
+    }
+
+    async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError> {
         let mut conn = self.writer(Some(false)).await?;
         let mut tx = conn.begin().await?;
-        let pruned = rescue::prune(&mut tx, before).await?;
+        let acked = inbox::ack(&mut tx, origin, ids).await?;
+        tx.commit().await?;
+        Ok(acked)
+    }
+
+    async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
+        let tasks = inbox::unread(&mut tx, origin, limit).await?;
+        let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+        inbox::ack(&mut tx, origin, Some(&ids)).await?;
+        tx.commit().await?;
+        Ok(tasks)
+    }
+
+    async fn prune_candidates(
+        &self,
+        before: Option<Timestamp>,
+        unacked: bool,
+    ) -> Result<PruneCandidates, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        prune::candidates(&mut conn, before, unacked).await
+    }
+
+    async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError> {
+        let mut conn = self.writer(Some(false)).await?;
+        let mut tx = conn.begin().await?;
+        let pruned = prune::remove(&mut tx, ids, unacked).await?;
         tx.commit().await?;
         Ok(pruned)
+    }
+
+    async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        cursors::cursor(&mut conn, name).await
+    }
+
+    async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        let mut conn = self.writer(Some(false)).await?;
+        cursors::set_cursor(&mut conn, name, seq).await
     }
 
     fn describe(&self) -> String {

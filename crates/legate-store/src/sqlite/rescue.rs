@@ -1,15 +1,15 @@
-//! Rescuing tasks whose runner was lost, and pruning old finished tasks.
+//! Rescuing tasks whose runner was lost.
 
 use std::collections::BTreeSet;
 
-use legate_domain::{ErrorKind, EventKind, Status, TaskId, Timestamp};
+use legate_domain::{ErrorKind, EventKind, Status};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::events;
 use super::lifecycle::finished_event;
 use super::rows::{COLUMNS, built, task_from_row};
-use crate::{Pruned, RescueScope, Rescued, StoreError, now_ms};
+use crate::{RescueScope, Rescued, StoreError, now_ms};
 
 pub(crate) async fn rescue(
     conn: &mut SqliteConnection,
@@ -88,36 +88,4 @@ pub(crate) async fn rescue(
         });
     }
     Ok(out)
-}
-
-pub(crate) async fn prune(
-    conn: &mut SqliteConnection,
-    before: Timestamp,
-) -> Result<Pruned, StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? \
-         AND status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')",
-    )
-    .bind(before.millis())
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut events = 0;
-    for id in &ids {
-        events += sqlx::query("DELETE FROM events WHERE task_id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM tasks WHERE id = ?")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(Pruned {
-        tasks: ids
-            .iter()
-            .map(|i| TaskId::parse(i).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect::<Result<_, _>>()?,
-        events,
-    })
 }

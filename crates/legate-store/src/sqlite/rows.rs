@@ -9,7 +9,7 @@ use crate::StoreError;
 /// Every task column but the prompt, in the order [`task_from_row`] reads them by name.
 pub(crate) const COLUMNS: &str = "id, agent, title, cwd, labels, priority, timeout_ms, dedupe_key, \
     parent, origin, depth, status, created_at, started_at, finished_at, exit_code, signal, result, \
-    error_kind, error_message, attempt, cancel_requested, pid, pgid, proc_start, metadata";
+    error_kind, error_message, attempt, cancel_requested, pid, pgid, proc_start, metadata, notify, acked_at";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -21,6 +21,7 @@ pub(crate) fn task_from_row(row: &SqliteRow, with_prompt: bool) -> Result<Task, 
     let status: String = row.try_get("status")?;
     let labels: String = row.try_get("labels")?;
     let metadata: String = row.try_get("metadata")?;
+    let notify: String = row.try_get("notify")?;
     let parent: Option<String> = row.try_get("parent")?;
     let error_kind: Option<String> = row.try_get("error_kind")?;
     let pid: Option<i64> = row.try_get("pid")?;
@@ -78,6 +79,8 @@ pub(crate) fn task_from_row(row: &SqliteRow, with_prompt: bool) -> Result<Task, 
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         process,
         metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", e))?,
+        notify: serde_json::from_str(&notify).map_err(|e| corrupt("notify", e))?,
+        acked_at: row.try_get::<Option<i64>, _>("acked_at")?.map(Timestamp),
     })
 }
 

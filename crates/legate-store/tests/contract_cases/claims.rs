@@ -259,7 +259,7 @@ pub async fn concurrent_claimers_respect_the_cap_and_claim_each_task_once(s: Arc
     assert_eq!(count(&*s, Status::Queued).await, 0);
     assert_eq!(count(&*s, Status::Running).await, 0);
     let started = s
-        .events_after(0, 100_000, None)
+        .events_after(0, 100_000, &legate_domain::EventFilter::default())
         .await
         .unwrap()
         .into_iter()

@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use legate_domain::{ErrorKind, Event, EventKind, Outcome, Status, TaskId, Timestamp};
+use legate_domain::{ErrorKind, Event, EventFilter, EventKind, Outcome, Status, TaskId, Timestamp};
 use legate_store::{Lease, RescueScope, Store};
 
 use super::support::{
-    agents, all_events, claim_agent, claim_one, claim_req, events_of, get, insert, kinds, new_task,
-    now, poll_until, process, success,
+    agents, all_events, claim_agent, claim_one, claim_req, events_of, for_task, get, insert, kinds,
+    new_task, now, poll_until, process, prune, success,
 };
 
 fn assert_gapless(events: &[Event]) {
@@ -90,27 +90,43 @@ pub async fn events_after_honours_limit_and_pages(s: Arc<dyn Store>) {
     assert_eq!(all.len(), 10);
     assert_gapless(&all);
 
-    assert_eq!(s.events_after(0, 3, None).await.unwrap(), all[..3]);
     assert_eq!(
-        s.events_after(all[2].seq, 3, None).await.unwrap(),
+        s.events_after(0, 3, &EventFilter::default()).await.unwrap(),
+        all[..3]
+    );
+    assert_eq!(
+        s.events_after(all[2].seq, 3, &EventFilter::default())
+            .await
+            .unwrap(),
         all[3..6]
     );
-    assert_eq!(s.events_after(all[8].seq, 3, None).await.unwrap(), all[9..]);
+    assert_eq!(
+        s.events_after(all[8].seq, 3, &EventFilter::default())
+            .await
+            .unwrap(),
+        all[9..]
+    );
     assert!(
-        s.events_after(all[9].seq, 3, None)
+        s.events_after(all[9].seq, 3, &EventFilter::default())
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.events_after(0, 0, None).await.unwrap().is_empty(),
+        s.events_after(0, 0, &EventFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
         "limit 0"
     );
 
     let mut paged = Vec::new();
     let mut after = 0;
     loop {
-        let page = s.events_after(after, 4, None).await.unwrap();
+        let page = s
+            .events_after(after, 4, &EventFilter::default())
+            .await
+            .unwrap();
         assert!(page.len() <= 4);
         let Some(last) = page.last() else { break };
         after = last.seq;
@@ -148,9 +164,12 @@ pub async fn events_after_filters_by_task(s: Arc<dyn Store>) {
     assert!(of_b.windows(2).all(|p| p[0].seq < p[1].seq));
 
     // `after` and `limit` apply within the filter, across the other task's events.
-    let next = s.events_after(of_a[0].seq, 1, Some(&a)).await.unwrap();
+    let next = s.events_after(of_a[0].seq, 1, &for_task(&a)).await.unwrap();
     assert_eq!(next, of_a[1..2]);
-    let rest = s.events_after(of_a[1].seq, 10, Some(&a)).await.unwrap();
+    let rest = s
+        .events_after(of_a[1].seq, 10, &for_task(&a))
+        .await
+        .unwrap();
     assert_eq!(rest, of_a[2..]);
 
     let mut unknown = TaskId::generate();
@@ -224,11 +243,11 @@ pub async fn prune_removes_only_old_terminal_tasks_and_their_events(s: Arc<dyn S
     }
     let total = all_events(&*s).await.len() as u64;
 
-    let nothing = s.prune(Timestamp(0)).await.unwrap();
+    let nothing = prune(&*s, Timestamp(0), true).await;
     assert!(nothing.tasks.is_empty());
     assert_eq!(nothing.events, 0);
 
-    let pruned = s.prune(cutoff).await.unwrap();
+    let pruned = prune(&*s, cutoff, true).await;
     let got: BTreeSet<TaskId> = pruned.tasks.iter().cloned().collect();
     assert_eq!(got.len(), pruned.tasks.len(), "each id once");
     assert_eq!(got, doomed.iter().cloned().collect::<BTreeSet<_>>());
@@ -256,11 +275,11 @@ pub async fn prune_removes_only_old_terminal_tasks_and_their_events(s: Arc<dyn S
     }
     assert_eq!(all_events(&*s).await.len() as u64, total - doomed_events);
     assert!(
-        s.prune(cutoff).await.unwrap().tasks.is_empty(),
+        prune(&*s, cutoff, true).await.tasks.is_empty(),
         "already pruned"
     );
 
-    let later = s.prune(Timestamp(i64::MAX)).await.unwrap();
+    let later = prune(&*s, Timestamp(i64::MAX), true).await;
     assert_eq!(
         later.tasks,
         [late],

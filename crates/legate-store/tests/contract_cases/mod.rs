@@ -1,6 +1,7 @@
 //! The contract cases, grouped by the part of the `Store` trait they exercise.
 
 pub mod claims;
+pub mod inbox;
 pub mod inserts;
 pub mod lifecycle;
 pub mod listing;

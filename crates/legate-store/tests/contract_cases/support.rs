@@ -5,9 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use legate_domain::task::default_title;
 use legate_domain::{
-    Event, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
+    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
 };
-use legate_store::{ClaimRequest, Claimed, Store, TaskFilter};
+use legate_store::{ClaimRequest, Claimed, Pruned, Store, TaskFilter};
 
 /// How long a poll waits for a condition before the case fails.
 const POLL_DEADLINE: Duration = Duration::from_secs(5);
@@ -29,6 +29,7 @@ pub fn new_task(agent: &str, prompt: &str) -> NewTask {
         origin: "test".into(),
         depth: 1,
         metadata: serde_json::json!({}),
+        notify: vec![],
     }
 }
 
@@ -122,12 +123,14 @@ pub async fn count(s: &dyn Store, status: Status) -> u64 {
 
 /// Every event in the log.
 pub async fn all_events(s: &dyn Store) -> Vec<Event> {
-    s.events_after(0, 100_000, None).await.unwrap()
+    s.events_after(0, 100_000, &EventFilter::default())
+        .await
+        .unwrap()
 }
 
 /// Every event of one task.
 pub async fn events_of(s: &dyn Store, id: &TaskId) -> Vec<Event> {
-    s.events_after(0, 100_000, Some(id)).await.unwrap()
+    s.events_after(0, 100_000, &for_task(id)).await.unwrap()
 }
 
 /// The kinds of some events, in order.
@@ -174,4 +177,19 @@ pub async fn poll_until<T>(what: &str, mut attempt: impl AsyncFnMut() -> Option<
         );
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// A filter for one task's events.
+pub fn for_task(id: &TaskId) -> EventFilter {
+    EventFilter {
+        task: Some(id.clone()),
+        ..EventFilter::default()
+    }
+}
+
+/// Prunes what finished before `before` the way the engine does: candidates, then removal.
+pub async fn prune(s: &dyn Store, before: Timestamp, unacked: bool) -> Pruned {
+    let c = s.prune_candidates(Some(before), unacked).await.unwrap();
+    let ids: Vec<TaskId> = c.tasks.into_iter().map(|(id, _)| id).collect();
+    s.remove(&ids, unacked).await.unwrap()
 }

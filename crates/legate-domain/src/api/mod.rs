@@ -6,7 +6,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Status, Task, Timestamp};
+use crate::{NotifyTarget, Status, Task, Timestamp};
+
+mod results;
+
+pub use results::{
+    AckRequest, AckResponse, EventsQuery, InboxQuery, InboxResponse, StopGateRequest,
+    StopGateResponse,
+};
 
 /// The largest prompt legate accepts (8 MiB).
 pub const MAX_PROMPT_BYTES: usize = 8 << 20;
@@ -49,6 +56,9 @@ pub struct SubmitRequest {
     /// Free-form JSON object kept with the task.
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
+    /// Where to announce this task when it finishes (besides the inbox).
+    #[serde(default)]
+    pub notify: Vec<NotifyTarget>,
 }
 
 /// Answer to a submission.
@@ -104,6 +114,10 @@ pub struct WaitRequest {
     /// Give up after this many milliseconds (absent: wait as long as it takes).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The waiter's origin: finished tasks it delegated are acknowledged in its inbox as they
+    /// are returned, since the waiter has now seen them.
+    #[serde(default)]
+    pub ack_origin: Option<String>,
 }
 
 /// Answer to a wait.
@@ -140,6 +154,9 @@ pub struct CancelResponse {
 pub struct PruneRequest {
     /// Remove tasks that finished more than this many milliseconds ago.
     pub older_than_ms: u64,
+    /// Also remove finished tasks still unacknowledged in their origin's inbox.
+    #[serde(default)]
+    pub unacked: bool,
 }
 
 /// What a prune removed.
@@ -151,6 +168,9 @@ pub struct PruneReport {
     pub events: u64,
     /// Bytes of log files deleted.
     pub log_bytes: u64,
+    /// Finished tasks that were old enough but kept because their inbox entry is unread.
+    #[serde(default)]
+    pub kept_unacked: u64,
 }
 
 /// `GET /v1/daemon`: who is serving and how busy it is.

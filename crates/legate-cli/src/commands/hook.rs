@@ -1,0 +1,193 @@
+//! `legate hook claude-code`: brings delegated results back into a Claude Code conversation
+//! and keeps a session from ending while its children still run.
+//!
+//! Claude Code runs the hook with a JSON payload on stdin (`session_id`, `hook_event_name`,
+//! ...). Tasks belong to the session through their origin `claude-code:SESSION`: the
+//! `SessionStart` hook exports `LEGATE_ORIGIN` for the session's shell commands, and the MCP
+//! server uses the same origin.
+
+use std::io::{Read, Write};
+
+use anyhow::{Context, Result, bail};
+use legate_domain::Task;
+use legate_domain::api::{InboxQuery, InboxResponse, StopGateRequest, StopGateResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::cli::HookHost;
+use crate::connect::connect;
+use crate::exit;
+use crate::paths::Paths;
+
+/// The fields of Claude Code's hook input that legate uses.
+#[derive(Debug, Deserialize)]
+struct HookInput {
+    session_id: String,
+    hook_event_name: String,
+}
+
+/// The origin of tasks delegated from a Claude Code session.
+pub fn claude_code_origin(session_id: &str) -> String {
+    format!("claude-code:{session_id}")
+}
+
+/// Answers one hook call.
+pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
+    let HookHost::ClaudeCode = host;
+    let mut raw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .context("reading the hook payload from stdin")?;
+    let input: HookInput = serde_json::from_str(&raw).context(
+        "the hook payload is not Claude Code hook JSON with `session_id` and `hook_event_name`; \
+         run this command only from Claude Code's hooks settings",
+    )?;
+    if input.session_id.trim().is_empty() {
+        bail!("the hook payload has an empty session_id");
+    }
+    let origin = claude_code_origin(&input.session_id);
+    let answer = match input.hook_event_name.as_str() {
+        "SessionStart" => {
+            export_origin(&origin)?;
+            None
+        }
+        event @ ("UserPromptSubmit" | "PostToolUse") => {
+            let client = connect(paths).await?;
+            let q = InboxQuery {
+                origin: origin.clone(),
+                ack: true,
+                limit: Some(20),
+            };
+            let inbox: InboxResponse = client
+                .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
+                .await?;
+            let chars = result_chars(paths);
+            (!inbox.tasks.is_empty()).then(|| {
+                json!({"hookSpecificOutput": {
+                    "hookEventName": event,
+                    "additionalContext": finished_text(&inbox.tasks, chars),
+                }})
+            })
+        }
+        "Stop" | "SubagentStop" => {
+            let client = connect(paths).await?;
+            let gate: StopGateResponse = client
+                .post(
+                    "/v1/stop-gate",
+                    &StopGateRequest {
+                        origin: origin.clone(),
+                        max_blocks: None,
+                    },
+                )
+                .await?;
+            gate.block.then(
+                || json!({"decision": "block", "reason": stop_reason(&gate, result_chars(paths))}),
+            )
+        }
+        // Other events carry nothing legate acts on.
+        _ => None,
+    };
+    if let Some(a) = answer {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, &a)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(exit::OK)
+}
+
+/// Makes the session's shell commands delegate with this session's origin.
+fn export_origin(origin: &str) -> Result<()> {
+    let Some(file) = std::env::var_os("CLAUDE_ENV_FILE") else {
+        return Ok(());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .with_context(|| format!("opening CLAUDE_ENV_FILE {}", file.to_string_lossy()))?;
+    let quoted = shlex::try_quote(origin).context("the session id cannot be quoted")?;
+    writeln!(f, "export LEGATE_ORIGIN={quoted}")?;
+    Ok(())
+}
+
+/// How much of each result to inject: `[hooks] result_chars` from the config file. A broken
+/// file is the daemon's to report; the hook falls back to the default.
+fn result_chars(paths: &Paths) -> usize {
+    std::fs::read_to_string(&paths.config)
+        .ok()
+        .and_then(|text| legate_domain::Config::parse(&text, None).ok())
+        .unwrap_or_default()
+        .hooks
+        .result_chars
+}
+
+fn capped(text: &str, chars: usize) -> String {
+    let count = text.chars().count();
+    if count <= chars {
+        return text.trim_end().to_string();
+    }
+    let tail: String = text.chars().skip(count - chars).collect();
+    format!(
+        "[…{} earlier characters left out]\n{}",
+        count - chars,
+        tail.trim_end()
+    )
+}
+
+/// The results, as the model should read them.
+fn finished_text(tasks: &[Task], chars: usize) -> String {
+    let mut s = format!(
+        "legate: {} task(s) you delegated finished since you last heard:\n",
+        tasks.len()
+    );
+    for t in tasks {
+        s.push_str(&format!(
+            "\n## {} [{}] {} (agent {})\n",
+            t.id, t.status, t.title, t.agent
+        ));
+        if let Some(e) = &t.error {
+            s.push_str(&format!("error ({}): {}\n", e.kind.as_str(), e.message));
+        }
+        if let Some(r) = t.result.as_deref().filter(|r| !r.trim().is_empty()) {
+            s.push_str(&capped(r, chars));
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "(full result: `legate result {id}`; output: `legate logs {id}`)\n",
+            id = t.id
+        ));
+    }
+    s
+}
+
+/// Why the stop is blocked, and what to do instead.
+fn stop_reason(gate: &StopGateResponse, chars: usize) -> String {
+    let mut s = String::new();
+    if !gate.unread.is_empty() {
+        s.push_str(&finished_text(&gate.unread, chars));
+        s.push_str("\nUse these results before you finish.\n");
+    }
+    if !gate.unfinished.is_empty() {
+        let ids: Vec<String> = gate.unfinished.iter().map(|t| t.id.to_string()).collect();
+        s.push_str(&format!(
+            "{} task(s) you delegated through legate have not finished:\n",
+            gate.unfinished.len()
+        ));
+        for t in &gate.unfinished {
+            s.push_str(&format!(
+                "- {} [{}] {} (agent {})\n",
+                t.id, t.status, t.title, t.agent
+            ));
+        }
+        s.push_str(&format!(
+            "Wait for their results before you finish: run `legate wait {}` (or call the MCP tool task_wait), then use them. \
+             If they are no longer needed, cancel them with `legate cancel ID`.\n",
+            ids.join(" ")
+        ));
+    }
+    s.push_str(&format!(
+        "(legate blocked this stop {} of at most {} times in a row.)",
+        gate.blocks, gate.max_blocks
+    ));
+    s
+}

@@ -1,0 +1,85 @@
+//! `legate inbox` and `legate ack`: results that came back and have not been read yet.
+
+use anyhow::Result;
+use legate_domain::api::{AckRequest, AckResponse, InboxQuery, InboxResponse};
+
+use crate::commands::print_json;
+use crate::commands::run::origin;
+use crate::connect::connect;
+use crate::exit;
+use crate::paths::Paths;
+
+/// Lists an origin's unread results (acknowledging them with `ack`).
+pub async fn inbox(
+    paths: &Paths,
+    who: Option<&str>,
+    ack: bool,
+    limit: u32,
+    json: bool,
+) -> Result<i32> {
+    let q = InboxQuery {
+        origin: origin(who),
+        ack,
+        limit: Some(limit),
+    };
+    let client = connect(paths).await?;
+    let res: InboxResponse = client
+        .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
+        .await?;
+    if json {
+        print_json(&res)?;
+        return Ok(exit::OK);
+    }
+    if res.tasks.is_empty() {
+        eprintln!("legate: nothing new for {}", res.origin);
+    }
+    for t in &res.tasks {
+        let first = t
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .or_else(|| {
+                t.result
+                    .as_deref()
+                    .and_then(|r| r.lines().find(|l| !l.trim().is_empty()))
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let first: String = first.chars().take(100).collect();
+        println!("{}\t{}\t{}\t{}", t.id, t.status, t.title, first);
+    }
+    if !ack && !res.tasks.is_empty() {
+        eprintln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
+    }
+    Ok(exit::OK)
+}
+
+/// Acknowledges entries.
+pub async fn ack(
+    paths: &Paths,
+    ids: Vec<String>,
+    all: bool,
+    who: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let req = AckRequest {
+        origin: origin(who),
+        ids,
+        all,
+    };
+    let client = connect(paths).await?;
+    let res: AckResponse = client.post("/v1/inbox/ack", &req).await?;
+    if json {
+        print_json(&res)?;
+    } else {
+        for id in &res.acked {
+            println!("{id}");
+        }
+        eprintln!(
+            "legate: acknowledged {} entr{}",
+            res.acked.len(),
+            if res.acked.len() == 1 { "y" } else { "ies" }
+        );
+    }
+    Ok(exit::OK)
+}

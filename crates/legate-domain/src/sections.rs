@@ -1,0 +1,195 @@
+//! The config sections beyond limits and agents: `[notify]`, `[retention]` and `[hooks]`.
+//! Each has its validated type (with defaults) and the raw TOML shape it is read from.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::notify::{NotifySettings, NotifyTarget};
+use crate::size::{parse_duration, parse_size};
+
+/// The `[retention]` section: automatic pruning of finished tasks. Unfinished tasks and
+/// finished ones still unacknowledged in their origin's inbox are never pruned automatically.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retention {
+    /// Prune finished tasks older than this (`None`: keep them however old).
+    pub max_age: Option<Duration>,
+    /// Prune the oldest finished tasks while their logs together exceed this many bytes
+    /// (`None`: no size limit).
+    pub max_total: Option<u64>,
+    /// How often to check.
+    pub interval: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age: Some(Duration::from_secs(14 * 24 * 3600)),
+            max_total: Some(1 << 30),
+            interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The `[hooks]` section: how `legate hook claude-code` behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookSettings {
+    /// How many times in a row a `Stop` may be blocked while delegated tasks run.
+    pub max_stop_blocks: u32,
+    /// Characters of each result injected into the conversation (the rest stays a command away).
+    pub result_chars: usize,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            max_stop_blocks: 5,
+            result_chars: 4000,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotify {
+    #[serde(default)]
+    targets: Vec<NotifyTarget>,
+    desktop: Option<bool>,
+    timeout: Option<String>,
+    retries: Option<u32>,
+    backoff: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetention {
+    max_age: Option<String>,
+    max_total: Option<String>,
+    interval: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHooks {
+    max_stop_blocks: Option<u32>,
+    result_chars: Option<usize>,
+}
+
+/// A validation failure: the key inside the section, and what is wrong.
+pub(crate) type SectionError = (&'static str, String);
+
+impl RawNotify {
+    pub(crate) fn validate(self) -> Result<NotifySettings, SectionError> {
+        let mut n = NotifySettings::default();
+        for t in &self.targets {
+            if let Some(p) = t.problem() {
+                return Err(("targets", p));
+            }
+        }
+        n.targets = self.targets;
+        n.desktop = self.desktop.unwrap_or(n.desktop);
+        if let Some(t) = self.timeout {
+            n.timeout = nonzero(parse_duration(&t)).map_err(|m| ("timeout", m))?;
+        }
+        n.retries = self.retries.unwrap_or(n.retries);
+        if let Some(b) = self.backoff {
+            n.backoff = nonzero(parse_duration(&b)).map_err(|m| ("backoff", m))?;
+        }
+        Ok(n)
+    }
+}
+
+impl RawRetention {
+    pub(crate) fn validate(self) -> Result<Retention, SectionError> {
+        let mut r = Retention::default();
+        if let Some(a) = self.max_age {
+            r.max_age = if a == "none" {
+                None
+            } else {
+                Some(nonzero(parse_duration(&a)).map_err(|m| ("max_age", m))?)
+            };
+        }
+        if let Some(t) = self.max_total {
+            r.max_total = if t == "none" {
+                None
+            } else {
+                Some(parse_size(&t).map_err(|m| ("max_total", m))?)
+            };
+        }
+        if let Some(i) = self.interval {
+            r.interval = nonzero(parse_duration(&i)).map_err(|m| ("interval", m))?;
+        }
+        Ok(r)
+    }
+}
+
+impl RawHooks {
+    pub(crate) fn validate(self) -> Result<HookSettings, SectionError> {
+        let mut h = HookSettings::default();
+        h.max_stop_blocks = self.max_stop_blocks.unwrap_or(h.max_stop_blocks);
+        if let Some(c) = self.result_chars {
+            if c < 100 {
+                return Err(("result_chars", "must be at least 100".into()));
+            }
+            h.result_chars = c;
+        }
+        Ok(h)
+    }
+}
+
+fn nonzero(d: Result<Duration, String>) -> Result<Duration, String> {
+    match d? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn sections_parse_with_defaults_and_overrides() {
+        let c = Config::parse("", None).unwrap();
+        assert_eq!(c.retention.max_age.unwrap().as_secs(), 14 * 24 * 3600);
+        assert_eq!(c.hooks.max_stop_blocks, 5);
+        let c = Config::parse(
+            r#"
+[notify]
+targets = [{ command = ["notify-me"] }, { webhook = "http://127.0.0.1:9/x" }]
+desktop = true
+retries = 2
+[retention]
+max_age = "none"
+max_total = "10MiB"
+interval = "1s"
+[hooks]
+max_stop_blocks = 2
+"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.notify.targets.len(), 2);
+        assert!(c.notify.desktop);
+        assert_eq!(c.retention.max_age, None);
+        assert_eq!(c.retention.max_total, Some(10 << 20));
+        assert_eq!(c.hooks.max_stop_blocks, 2);
+    }
+
+    #[test]
+    fn bad_sections_name_their_key() {
+        let e = Config::parse("[notify]\ntargets = [{ webhook = \"x\" }]\n", None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("notify.targets"));
+        assert_eq!(e.line, Some(2));
+        let e = Config::parse("[retention]\ninterval = \"0s\"\n", None).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("retention.interval"));
+        let e = Config::parse("[hooks]\nresult_chars = 5\n", None).unwrap_err();
+        assert!(e.message.contains("at least 100"), "{e}");
+        let e = Config::parse(
+            "[agents.a]\ncommand = [\"a\"]\nnotify = [{ command = [] }]\n",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("agents.a.notify"));
+    }
+}

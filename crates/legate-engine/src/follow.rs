@@ -1,0 +1,99 @@
+//! Following the event log: history from the store, then live events from the bus, with no
+//! event lost or repeated in between.
+
+use std::collections::VecDeque;
+
+use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::{Event, EventFilter};
+use tokio::sync::{broadcast, watch};
+
+use crate::error::{ServiceError, from_store};
+use crate::service::Service;
+
+/// How many events one store read brings back while catching up.
+const PAGE: u32 = 1000;
+
+/// A resumable cursor over the event log. It subscribes to the bus before it reads any history,
+/// so an event committed while it catches up reaches it one way or the other; events at or
+/// below its cursor are dropped, so none arrives twice. A follower that falls behind the bus
+/// (a slow reader) goes back to the store from its cursor: it never blocks the daemon and
+/// never misses an event.
+pub struct Follower {
+    service: Service,
+    rx: broadcast::Receiver<Event>,
+    shutting_down: watch::Receiver<bool>,
+    filter: EventFilter,
+    cursor: i64,
+    backlog: VecDeque<Event>,
+    live: bool,
+}
+
+impl Service {
+    /// Follows events after `after` that pass `filter`.
+    pub fn follow(&self, after: i64, filter: EventFilter) -> Follower {
+        Follower {
+            rx: self.inner.bus.subscribe(),
+            shutting_down: self.inner.shutting_down.subscribe(),
+            service: self.clone(),
+            filter,
+            cursor: after,
+            backlog: VecDeque::new(),
+            live: false,
+        }
+    }
+}
+
+impl Follower {
+    /// The sequence number of the last event returned (or the starting point).
+    pub fn cursor(&self) -> i64 {
+        self.cursor
+    }
+
+    /// The next event, waiting for one as long as it takes. Fails when the store fails or the
+    /// daemon shuts down; resume with a new follower from [`Follower::cursor`].
+    pub async fn next(&mut self) -> Result<Event, ServiceError> {
+        loop {
+            if let Some(e) = self.backlog.pop_front() {
+                self.cursor = e.seq;
+                return Ok(e);
+            }
+            if !self.live {
+                let page = self
+                    .service
+                    .inner
+                    .store
+                    .events_after(self.cursor, PAGE, &self.filter)
+                    .await
+                    .map_err(from_store)?;
+                self.live = page.is_empty();
+                self.backlog.extend(page);
+                continue;
+            }
+            if *self.shutting_down.borrow() {
+                return Err(shutting_down());
+            }
+            let received = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = self.shutting_down.changed() => return Err(shutting_down()),
+            };
+            match received {
+                Ok(e) if e.seq > self.cursor && self.filter.matches(&e) => {
+                    self.cursor = e.seq;
+                    return Ok(e);
+                }
+                Ok(_) => {}
+                // Fell behind the bus: catch up from the store, then listen again.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.live = false,
+                Err(broadcast::error::RecvError::Closed) => return Err(shutting_down()),
+            }
+        }
+    }
+}
+
+fn shutting_down() -> ServiceError {
+    ApiError::new(
+        ErrorCode::Internal,
+        "the daemon is shutting down",
+        "follow again from your last sequence number once it is back",
+    )
+}

@@ -1,0 +1,184 @@
+//! On-finish notifications. The notifier follows `finished` events from a durable cursor, so
+//! a finish that happened while the daemon was down is announced when it comes back (at least
+//! once). Each announcement runs in its own task with its own retries and timeout: a failing
+//! or hanging target never delays the others, nor anything else the daemon does.
+
+mod deliver;
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use legate_domain::{Event, EventFilter, EventKind, NotifySettings, Task};
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::service::Service;
+use deliver::Target;
+
+/// The notifier's cursor name in the store.
+const CURSOR: &str = "notifier";
+/// How often the cursor is saved while work moves it.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// The longest pause between retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl Service {
+    /// Starts the notifier on the current runtime.
+    pub(crate) fn spawn_notifier(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move { svc.notify_loop().await });
+    }
+
+    async fn notify_loop(&self) {
+        let mut stop = self.inner.shutting_down.subscribe();
+        let start = loop {
+            match self.inner.store.cursor(CURSOR).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    error!("reading the notifier's cursor failed: {e}; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        };
+        let http = reqwest::Client::new();
+        let filter = EventFilter {
+            kinds: vec![EventKind::Finished],
+            ..EventFilter::default()
+        };
+        let mut follower = self.follow(start, filter.clone());
+        let mut in_flight: BTreeSet<i64> = BTreeSet::new();
+        let mut deliveries: JoinSet<i64> = JoinSet::new();
+        let (mut seen, mut saved) = (start, start);
+        let mut tick = tokio::time::interval(SAVE_EVERY);
+        loop {
+            tokio::select! {
+                next = follower.next() => match next {
+                    Ok(ev) => {
+                        seen = ev.seq;
+                        if let Some(job) = self.announcement(&ev, &http).await {
+                            in_flight.insert(ev.seq);
+                            deliveries.spawn(job);
+                        }
+                    }
+                    Err(_) if *stop.borrow() => break,
+                    Err(e) => {
+                        warn!("the notifier lost the event log: {e}; resuming");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        follower = self.follow(seen, filter.clone());
+                    }
+                },
+                Some(done) = deliveries.join_next() => {
+                    if let Ok(seq) = done {
+                        in_flight.remove(&seq);
+                    }
+                }
+                _ = tick.tick() => saved = self.save_cursor(&in_flight, seen, saved).await,
+                _ = stop.changed() => break,
+            }
+        }
+        self.save_cursor(&in_flight, seen, saved).await;
+    }
+
+    /// Saves the highest sequence number below which everything was announced.
+    async fn save_cursor(&self, in_flight: &BTreeSet<i64>, seen: i64, saved: i64) -> i64 {
+        let safe = in_flight.first().map_or(seen, |s| s - 1);
+        if safe == saved {
+            return saved;
+        }
+        match self.inner.store.set_cursor(CURSOR, safe).await {
+            Ok(()) => safe,
+            Err(e) => {
+                warn!("saving the notifier's cursor failed: {e}");
+                saved
+            }
+        }
+    }
+
+    /// The delivery job for a finish, if anything is to be announced.
+    async fn announcement(
+        &self,
+        ev: &Event,
+        http: &reqwest::Client,
+    ) -> Option<impl Future<Output = i64> + Send + 'static> {
+        let config = self.inner.config.last_good();
+        let task = match self.get_by_id(&ev.task_id, false).await {
+            Ok(t) => t,
+            // Pruned since: nothing left to announce.
+            Err(_) => return None,
+        };
+        let mut targets: Vec<Target> = Vec::new();
+        let agent_targets = config.agents.get(&task.agent).map(|a| a.notify.clone());
+        for t in config
+            .notify
+            .targets
+            .iter()
+            .chain(agent_targets.iter().flatten())
+            .chain(task.notify.iter())
+        {
+            targets.push(Target::Configured(t.clone()));
+        }
+        if config.notify.desktop
+            && let Ok(p) = which::which("notify-send")
+        {
+            targets.push(Target::Desktop(p));
+        }
+        let mut unique = HashSet::new();
+        targets.retain(|t| unique.insert(t.clone()));
+        if targets.is_empty() {
+            return None;
+        }
+        let settings = config.notify.clone();
+        let body: Arc<[u8]> = serde_json::to_vec(&task).unwrap_or_default().into();
+        let (http, seq, task) = (http.clone(), ev.seq, Arc::new(task));
+        Some(async move {
+            let mut each = JoinSet::new();
+            for t in targets {
+                each.spawn(announce(
+                    t,
+                    task.clone(),
+                    body.clone(),
+                    settings.clone(),
+                    http.clone(),
+                ));
+            }
+            while each.join_next().await.is_some() {}
+            seq
+        })
+    }
+}
+
+/// Announces one finish to one target, retrying with doubling pauses.
+async fn announce(
+    target: Target,
+    task: Arc<Task>,
+    body: Arc<[u8]>,
+    settings: NotifySettings,
+    http: reqwest::Client,
+) {
+    let mut pause = settings.backoff;
+    for attempt in 0..=settings.retries {
+        match deliver::attempt(&target, &task, &body, settings.timeout, &http).await {
+            Ok(()) => {
+                if attempt > 0 {
+                    info!(task = %task.id, "{} delivered on attempt {}", target.describe(), attempt + 1);
+                }
+                return;
+            }
+            Err(e) if attempt < settings.retries => {
+                warn!(task = %task.id, "{} failed: {e}; retrying in {pause:?}", target.describe());
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => error!(
+                task = %task.id,
+                "{} failed: {e}; gave up after {} attempts",
+                target.describe(),
+                attempt + 1
+            ),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The inbox: finished tasks their origin has not acknowledged yet.
+
+use legate_domain::{Task, TaskId};
+use sqlx::SqliteConnection;
+
+use super::rows::{COLUMNS, built, task_from_row};
+use crate::{StoreError, now_ms};
+
+const UNREAD: &str = "origin = ? AND acked_at IS NULL AND finished_at IS NOT NULL \
+    AND status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')";
+
+/// Up to `limit` unread entries of `origin`, in the order they finished.
+pub(crate) async fn unread(
+    conn: &mut SqliteConnection,
+    origin: &str,
+    limit: u32,
+) -> Result<Vec<Task>, StoreError> {
+    let rows = sqlx::query(built(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE {UNREAD} ORDER BY finished_at, seq LIMIT ?"
+    )))
+    .bind(origin)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| task_from_row(r, false)).collect()
+}
+
+/// Acknowledges entries of `origin` (`None`: all of them); returns those acknowledged now.
+/// Entries already acknowledged, unfinished tasks and other origins' tasks are left alone.
+pub(crate) async fn ack(
+    conn: &mut SqliteConnection,
+    origin: &str,
+    ids: Option<&[TaskId]>,
+) -> Result<Vec<TaskId>, StoreError> {
+    let now = now_ms();
+    let acked: Vec<String> = match ids {
+        None => {
+            sqlx::query_scalar(built(format!(
+                "UPDATE tasks SET acked_at = ? WHERE {UNREAD} RETURNING id"
+            )))
+            .bind(now)
+            .bind(origin)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids {
+                let one: Option<String> = sqlx::query_scalar(built(format!(
+                    "UPDATE tasks SET acked_at = ? WHERE id = ? AND {UNREAD} RETURNING id"
+                )))
+                .bind(now)
+                .bind(id.as_str())
+                .bind(origin)
+                .fetch_optional(&mut *conn)
+                .await?;
+                out.extend(one);
+            }
+            out
+        }
+    };
+    acked
+        .iter()
+        .map(|i| TaskId::parse(i).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
