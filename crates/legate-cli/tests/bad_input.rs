@@ -62,6 +62,21 @@ fn submissions_that_are_refused_create_no_task() {
         &["run", "fake", "--file", bad_utf8.to_str().unwrap()],
         &["UTF-8"],
     );
+    refused(
+        &home,
+        &["run", "--notify", "notify-send 'unclosed", "fake", "x"],
+        &["--notify", "unbalanced quotes"],
+    );
+    refused(
+        &home,
+        &["run", "--notify", "  ", "fake", "x"],
+        &["--notify", "empty"],
+    );
+    refused(
+        &home,
+        &["run", "--webhook", "ftp://example.org/x", "fake", "x"],
+        &["--webhook", "must start with http:// or https://"],
+    );
     let o = home
         .cmd(&["run", "fake", "x"])
         .env("LEGATE_DEPTH", "lots")
@@ -289,6 +304,63 @@ fn api_requests_that_are_malformed_get_code_message_hint() {
             "POST",
             "/v1/wait",
             br#"{"ids":[]}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            br#"{"agent":"fake","prompt":"x","notify":[{"command":[]}]}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/tasks",
+            br#"{"agent":"fake","prompt":"x","notify":[{"shell":"rm -rf /"}]}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/events?kind=done",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/events?after=x",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        ("GET", "/v1/inbox", Vec::new(), 400, "invalid_request"),
+        (
+            "GET",
+            "/v1/inbox?origin=",
+            Vec::new(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/inbox/ack",
+            br#"{"origin":"ann"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/inbox/ack",
+            br#"{"origin":"ann","ids":["ZZZZZZZZ"]}"#.to_vec(),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/v1/stop-gate",
+            br#"{"origin":"","max_blocks":1}"#.to_vec(),
             400,
             "invalid_request",
         ),

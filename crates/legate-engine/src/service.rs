@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub intake: mpsc::Sender<crate::intake::Pending>,
     /// How many times in a row each origin's stop was blocked (see `stop_gate`).
     pub stop_blocks: Mutex<HashMap<String, u32>>,
+    /// The notifier, awaited at shutdown so its cursor is saved.
+    pub notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// The engine facade. Cheap to clone.
@@ -93,6 +95,7 @@ impl Service {
                 started_at: Timestamp(chrono_now()),
                 intake,
                 stop_blocks: Mutex::new(HashMap::new()),
+                notifier: Mutex::new(None),
             }),
         };
         service.recover().await?;
@@ -246,6 +249,16 @@ impl Service {
         while set.join_next().await.is_some() {}
         self.interrupt_own("the daemon was stopped while the task ran")
             .await;
+        let notifier = self
+            .inner
+            .notifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(n) = notifier {
+            // It saves its cursor and ends as soon as it sees the shutdown.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), n).await;
+        }
     }
 }
 

@@ -22,6 +22,19 @@ pub fn fake_agent() -> PathBuf {
     p
 }
 
+/// A `legate` command in the home at `path` (for threads that cannot borrow a [`Home`]).
+pub fn legate_in(path: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(legate_bin());
+    c.args(args)
+        .env("LEGATE_HOME", path)
+        .env_remove("LEGATE_CONFIG")
+        .env_remove("LEGATE_DEPTH")
+        .env_remove("LEGATE_TASK_ID")
+        .env_remove("LEGATE_ORIGIN")
+        .stdin(Stdio::null());
+    c
+}
+
 /// A temporary legate installation; its daemon is stopped (and its agents killed) on drop.
 pub struct Home {
     pub dir: tempfile::TempDir,
@@ -112,15 +125,7 @@ prompt = "stdin"
 
     /// A `legate` command in this home, with a clean delegation environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(legate_bin());
-        c.args(args)
-            .env("LEGATE_HOME", self.path())
-            .env_remove("LEGATE_CONFIG")
-            .env_remove("LEGATE_DEPTH")
-            .env_remove("LEGATE_TASK_ID")
-            .env_remove("LEGATE_ORIGIN")
-            .stdin(Stdio::null());
-        c
+        legate_in(self.path(), args)
     }
 
     /// Runs `legate ARGS` and returns its output.

@@ -27,7 +27,12 @@ impl Service {
     /// Starts the notifier on the current runtime.
     pub(crate) fn spawn_notifier(&self) {
         let svc = self.clone();
-        tokio::spawn(async move { svc.notify_loop().await });
+        let handle = tokio::spawn(async move { svc.notify_loop().await });
+        *self
+            .inner
+            .notifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(handle);
     }
 
     async fn notify_loop(&self) {

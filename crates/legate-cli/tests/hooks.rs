@@ -1,0 +1,224 @@
+//! `legate hook claude-code` with payloads in Claude Code's documented hook input format.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use common::Home;
+use serde_json::{Value, json};
+
+/// The fields Claude Code sends with every hook, plus the event's own.
+fn payload(session: &str, event: &str, extra: Value) -> Value {
+    let mut p = json!({
+        "session_id": session,
+        "transcript_path": format!("/home/u/.claude/projects/p/{session}.jsonl"),
+        "cwd": "/home/u/project",
+        "permission_mode": "default",
+        "hook_event_name": event,
+    });
+    p.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    p
+}
+
+fn prompt_submit(session: &str) -> Value {
+    payload(
+        session,
+        "UserPromptSubmit",
+        json!({"prompt": "what did the helpers find?"}),
+    )
+}
+
+fn post_tool_use(session: &str) -> Value {
+    payload(
+        session,
+        "PostToolUse",
+        json!({
+            "tool_name": "Bash",
+            "tool_input": {"command": "ls", "description": "list files"},
+            "tool_response": {"stdout": "a b", "stderr": "", "interrupted": false},
+            "tool_use_id": "toolu_01ABC"
+        }),
+    )
+}
+
+fn stop(session: &str, event: &str) -> Value {
+    payload(session, event, json!({"stop_hook_active": false}))
+}
+
+/// Runs the hook with `input` on stdin (and extra environment).
+fn hook_raw(home: &Home, input: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut cmd = home.cmd(&["hook", "claude-code"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the hook; `None` when it printed nothing (Claude Code proceeds as usual).
+fn hook(home: &Home, input: &Value) -> Option<Value> {
+    let o = hook_raw(home, input.to_string().as_bytes(), &[]);
+    assert!(
+        o.status.success(),
+        "hook failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    (!out.trim().is_empty())
+        .then(|| serde_json::from_str(&out).expect("the hook prints one JSON object"))
+}
+
+/// Delegates from a Claude Code session, as its shell commands do after `SessionStart`.
+fn delegate(home: &Home, session: &str, prompt: &str) -> String {
+    let o = home
+        .cmd(&["run", "fake", prompt])
+        .env("LEGATE_ORIGIN", format!("claude-code:{session}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn results_reach_the_conversation_once_and_only_their_own_sessions() {
+    let home = Home::new("[hooks]\nresult_chars = 100\n");
+    // SessionStart exports the session's origin for its shell commands.
+    let env_file = home.path().join("claude-env.sh");
+    let start = payload("S1", "SessionStart", json!({"source": "startup"}));
+    let o = hook_raw(
+        &home,
+        start.to_string().as_bytes(),
+        &[("CLAUDE_ENV_FILE", env_file.to_str().unwrap())],
+    );
+    assert!(o.status.success() && o.stdout.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "export LEGATE_ORIGIN=claude-code:S1\n"
+    );
+
+    assert_eq!(
+        hook(&home, &prompt_submit("S1")),
+        None,
+        "nothing finished yet"
+    );
+    let long = "x".repeat(300);
+    let a = delegate(&home, "S1", "print found the bug in parser.rs");
+    let b = delegate(&home, "S1", &format!("print {long}"));
+    let c = delegate(&home, "S2", "print other session");
+    // Waiting as someone else does not read the session's results for it.
+    home.wait_all(&[a.clone(), b.clone(), c.clone()]);
+
+    let out = hook(&home, &post_tool_use("S1")).expect("results are injected");
+    assert_eq!(out["hookSpecificOutput"]["hookEventName"], "PostToolUse");
+    let context = out["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    for needle in [
+        a.as_str(),
+        b.as_str(),
+        "found the bug in parser.rs",
+        "succeeded",
+        "earlier characters left out",
+        &format!("legate result {b}"),
+    ] {
+        assert!(
+            context.contains(needle),
+            "{needle:?} missing from:\n{context}"
+        );
+    }
+    assert!(!context.contains(&c), "another session's result leaked in");
+    assert!(!context.contains(&long), "the long result is capped");
+    assert_eq!(hook(&home, &post_tool_use("S1")), None, "delivered once");
+    assert_eq!(hook(&home, &prompt_submit("S1")), None, "delivered once");
+
+    let out = hook(&home, &prompt_submit("S2")).expect("S2's own result");
+    assert_eq!(
+        out["hookSpecificOutput"]["hookEventName"],
+        "UserPromptSubmit"
+    );
+    assert!(
+        out["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains(&c)
+    );
+}
+
+#[test]
+fn stop_is_blocked_while_children_run_and_let_go_when_done_or_after_the_limit() {
+    let home = Home::new("[hooks]\nmax_stop_blocks = 2\n");
+    assert_eq!(
+        hook(&home, &stop("S", "Stop")),
+        None,
+        "nothing delegated: stop"
+    );
+    let child = delegate(&home, "S", "sleep 60000");
+
+    for n in 1..=2 {
+        let out = hook(&home, &stop("S", "Stop")).expect("blocked while the child runs");
+        assert_eq!(out["decision"], "block");
+        let reason = out["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(&child) && reason.contains(&format!("legate wait {child}")),
+            "{reason}"
+        );
+        assert!(reason.contains(&format!("{n} of at most 2")), "{reason}");
+    }
+    assert_eq!(
+        hook(&home, &stop("S", "Stop")),
+        None,
+        "let go after the limit"
+    );
+    // The count starts again: a subagent's stop is held the same way.
+    let out = hook(&home, &stop("S", "SubagentStop")).expect("blocked again");
+    assert_eq!(out["decision"], "block");
+    assert!(out["reason"].as_str().unwrap().contains("1 of at most 2"));
+
+    // Once the child has ended, its unread result blocks the stop one more time, carrying it.
+    home.ok(&["cancel", &child]);
+    let out = hook(&home, &stop("S", "Stop")).expect("the unread result is shown");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&child) && reason.contains("canceled"),
+        "{reason}"
+    );
+    assert!(!reason.contains("have not finished"), "{reason}");
+    assert_eq!(hook(&home, &stop("S", "Stop")), None, "nothing left: stop");
+    assert_eq!(hook(&home, &prompt_submit("S")), None, "already delivered");
+}
+
+#[test]
+fn bad_hook_input_is_refused_and_other_events_pass() {
+    let home = Home::new("");
+    let o = hook_raw(&home, b"not json", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Claude Code hook JSON"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = hook_raw(&home, br#"{"hook_event_name":"Stop"}"#, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = hook_raw(
+        &home,
+        br#"{"session_id":" ","hook_event_name":"Stop"}"#,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty session_id"));
+    let note = payload(
+        "S",
+        "Notification",
+        json!({"message": "Claude needs your permission"}),
+    );
+    assert_eq!(hook(&home, &note), None);
+    let o = home.run(&["hook", "codex"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown host is a usage error");
+}

@@ -1,0 +1,318 @@
+//! On-finish notifications (webhooks and commands, retried, never holding anything up) and
+//! retention (by age and size, sparing unread results and unfinished tasks).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Home, poll_until};
+use serde_json::Value;
+
+/// What the test webhook server received: (path, task JSON) in arrival order.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A local HTTP server: `/ok` answers 200; `/flaky` answers 500 to a task's first delivery
+/// and 200 to the next.
+fn webhook_server() -> (u16, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        let mut failed_once: HashMap<String, bool> = HashMap::new();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let task: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = task["id"].as_str().unwrap_or("").to_string();
+            let fail = path == "/flaky" && !failed_once.contains_key(&id);
+            if fail {
+                failed_once.insert(id, true);
+            }
+            seen.lock().unwrap().push((path, task));
+            let status = if fail {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, got)
+}
+
+fn ids_at(got: &Received, path: &str) -> Vec<String> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .map(|(_, t)| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_webhook_gets_each_finish_once_and_a_failing_one_is_retried() {
+    let (port, got) = webhook_server();
+    let fake = common::fake_agent().display().to_string();
+    let home = Home::new(&format!(
+        r#"
+[agents.flaky]
+command = ["{fake}", "{{prompt}}"]
+notify = [{{ webhook = "http://127.0.0.1:{port}/flaky" }}]
+
+[notify]
+targets = [{{ webhook = "http://127.0.0.1:{port}/ok" }}]
+retries = 3
+backoff = "50ms"
+"#
+    ));
+    let mut ids: Vec<String> = (0..10)
+        .map(|i| home.submit("fake", &format!("print {i}")))
+        .collect();
+    let flaky: Vec<String> = (0..2)
+        .map(|i| home.submit("flaky", &format!("print f{i}")))
+        .collect();
+    ids.extend(flaky.iter().cloned());
+    let arrived = |n: usize| poll_until(Duration::from_secs(30), || ids_at(&got, "/ok").len() >= n);
+    assert!(arrived(12), "webhook deliveries: {:?}", ids_at(&got, "/ok"));
+    assert!(poll_until(Duration::from_secs(30), || ids_at(
+        &got, "/flaky"
+    )
+    .len()
+        >= 4));
+    let mut flaky_calls = ids_at(&got, "/flaky");
+    flaky_calls.sort();
+    let mut expected: Vec<String> = flaky.iter().flat_map(|f| [f.clone(), f.clone()]).collect();
+    expected.sort();
+    assert_eq!(
+        flaky_calls, expected,
+        "a failed delivery is tried again, once it succeeds no more"
+    );
+
+    // A restart neither loses nor repeats announcements.
+    home.ok(&["daemon", "stop"]);
+    ids.push(home.submit("fake", "print after restart"));
+    assert!(arrived(13), "webhook deliveries: {:?}", ids_at(&got, "/ok"));
+    let mut at_ok = ids_at(&got, "/ok");
+    at_ok.sort();
+    ids.sort();
+    assert_eq!(at_ok, ids, "each finish exactly once");
+    for (_, task) in got.lock().unwrap().iter() {
+        assert_eq!(task["status"], "succeeded");
+        assert!(task["result"].is_string());
+        assert!(task.get("prompt").is_none(), "prompts are not sent");
+    }
+}
+
+/// Live processes running exactly `sleep 3600`.
+fn hanging_notifiers() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x003600\x00")
+        })
+        .count()
+}
+
+#[test]
+fn a_failing_or_hanging_notifier_delays_nothing_and_secrets_stay_out_of_the_log() {
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let home = Home::new("[notify]\ntimeout = \"60s\"\nretries = 0\n");
+    let out = home.path().join("notified.json");
+    let before = hanging_notifiers();
+    let hang = home
+        .ok(&["run", "--notify", "sleep 3600", "fake", "print hang"])
+        .trim()
+        .to_string();
+    assert!(
+        poll_until(Duration::from_secs(20), || hanging_notifiers() > before),
+        "the hanging notifier started"
+    );
+    home.ok(&["run", "--notify", "false", "fake", "print fails"]);
+    let secret_hook = format!("http://127.0.0.1:{closed_port}/hook?token=SECRET-TOKEN-123");
+    home.ok(&[
+        "run",
+        "--webhook",
+        &secret_hook,
+        "fake",
+        "print unreachable",
+    ]);
+    let tee = format!("tee {}", out.display());
+    let last = home
+        .ok(&["run", "--notify", &tee, "fake", "print last"])
+        .trim()
+        .to_string();
+    let delivered = || {
+        std::fs::read(&out)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|t| t["id"] == last.as_str())
+    };
+    assert!(
+        poll_until(Duration::from_secs(20), delivered),
+        "the last task's notifier ran"
+    );
+    assert!(
+        hanging_notifiers() > before,
+        "it ran while the first notifier still hung"
+    );
+    let t: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        (t["status"].as_str(), t["result"].as_str()),
+        (Some("succeeded"), Some("last\n"))
+    );
+    assert_eq!(home.show(&hang)["status"], "succeeded");
+
+    let log = home.path().join("daemon.log");
+    let has = |s: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(s)
+    };
+    assert!(
+        poll_until(Duration::from_secs(20), || has("command false failed")),
+        "failures are logged"
+    );
+    assert!(poll_until(Duration::from_secs(20), || has(&format!(
+        "webhook http://127.0.0.1:{closed_port}/hook failed"
+    ))));
+    assert!(
+        !has("SECRET-TOKEN-123"),
+        "a webhook's query string never reaches the log"
+    );
+    // The daemon is still up and serving.
+    assert_eq!(
+        home.ok(&["run", "--wait", "fake", "print still up"]),
+        "still up\n"
+    );
+    home.ok(&["daemon", "stop"]);
+    assert!(
+        poll_until(Duration::from_secs(10), || hanging_notifiers() == before),
+        "stopping the daemon ends its notifiers"
+    );
+}
+
+fn exists(home: &Home, id: &str) -> bool {
+    home.run(&["show", id]).status.success()
+}
+
+#[test]
+fn retention_prunes_old_read_results_and_spares_unread_and_unfinished_tasks() {
+    let home = Home::new("[retention]\nmax_age = \"1s\"\ninterval = \"100ms\"\n");
+    let read = home.ok(&["run", "--wait", "--json", "fake", "print read"]);
+    let read: Value = serde_json::from_str(&read).unwrap();
+    let read = read["id"].as_str().unwrap().to_string();
+    let unread = home
+        .ok(&["run", "--origin", "elsewhere", "fake", "print unread"])
+        .trim()
+        .to_string();
+    let running = home.submit("fake", "sleep 60000");
+    assert!(
+        poll_until(Duration::from_secs(30), || !exists(&home, &read)),
+        "a read result older than max_age goes"
+    );
+    assert!(
+        !home.path().join("logs").join(&read).exists(),
+        "with its logs"
+    );
+    assert_eq!(
+        home.show(&unread)["status"],
+        "succeeded",
+        "an unread result stays"
+    );
+    assert_eq!(
+        home.show(&running)["status"],
+        "running",
+        "an unfinished task stays"
+    );
+
+    let report: Value =
+        serde_json::from_str(&home.ok(&["prune", "--json", "--older-than", "0s"])).unwrap();
+    assert_eq!(
+        (report["tasks"].as_u64(), report["kept_unacked"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let text = home.ok(&["prune", "--older-than", "0s"]);
+    assert!(
+        text.contains("kept 1 finished task(s) whose results are still unread"),
+        "{text}"
+    );
+    let report: Value =
+        serde_json::from_str(&home.ok(&["prune", "--json", "--older-than", "0s", "--unacked"]))
+            .unwrap();
+    assert_eq!(report["tasks"], 1);
+    assert!(!exists(&home, &unread));
+    assert!(exists(&home, &running));
+}
+
+#[test]
+fn retention_keeps_total_logs_under_the_cap_oldest_first() {
+    let home =
+        Home::new("[retention]\nmax_age = \"none\"\nmax_total = \"5KiB\"\ninterval = \"100ms\"\n");
+    // Each task keeps 2 × 1920 bytes of logs (output and stdout).
+    let ids: Vec<String> = (0..4)
+        .map(|_| {
+            let v: Value =
+                serde_json::from_str(&home.ok(&["run", "--wait", "--json", "fake", "flood 1920"]))
+                    .unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let logs_size = || -> u64 {
+        ids.iter()
+            .flat_map(|id| {
+                std::fs::read_dir(home.path().join("logs").join(id))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    assert!(
+        poll_until(Duration::from_secs(30), || logs_size() <= 5 * 1024),
+        "logs: {} bytes",
+        logs_size()
+    );
+    assert!(
+        !exists(&home, &ids[0]) && !exists(&home, &ids[1]),
+        "the oldest went first"
+    );
+    assert!(exists(&home, &ids[3]), "the newest stays");
+}
