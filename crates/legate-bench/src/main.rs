@@ -10,6 +10,7 @@ mod fixture;
 mod floor;
 mod machine;
 mod memory;
+mod sse_latency;
 mod stats;
 mod submit;
 mod throughput;
@@ -22,7 +23,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 const USAGE: &str = "usage: legate-bench [core|all] [--samples N]\n\
-  core, all      submit latency, throughput, wait latency and memory (default: core)\n\
+  core, all      submit latency, throughput, wait and event-stream latency, memory (default: core)\n\
   --samples N    submit-latency samples per store size (default 300)";
 
 /// Tasks in the throughput run.
@@ -134,6 +135,8 @@ fn run() -> Result<()> {
     rows.extend(rt.block_on(throughput::measure(THROUGHPUT_TASKS))?);
     eprintln!("legate-bench: wait latency");
     rows.extend(wait_latency::measure(WAIT_SAMPLES)?);
+    eprintln!("legate-bench: event-stream latency");
+    rows.extend(rt.block_on(sse_latency::measure(WAIT_SAMPLES))?);
     eprintln!("legate-bench: memory");
     rows.extend(rt.block_on(memory::measure())?);
     eprintln!(

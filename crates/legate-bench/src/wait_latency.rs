@@ -30,17 +30,7 @@ pub fn measure(samples: usize) -> Result<Vec<Row>> {
             .context("cannot run legate wait")?;
         let returned = unix_nanos()?;
         crate::fixture::check(&["wait", &id], &w)?;
-        let r = b.ok(&["result", &id])?;
-        let text = String::from_utf8(r.stdout)?;
-        let ended: u128 = text
-            .trim()
-            .parse()
-            .with_context(|| format!("task {id} printed {text:?}, not a time"))?;
-        ensure!(
-            returned >= ended,
-            "`legate wait` returned before task {id} printed its end time"
-        );
-        lat.push(Duration::from_nanos((returned - ended) as u64));
+        lat.push(since_task_end(&b, &id, returned, "`legate wait` returned")?);
     }
     let s = summarise(&mut lat).context("no samples")?;
     Ok(vec![Row::target(
@@ -51,6 +41,19 @@ pub fn measure(samples: usize) -> Result<Vec<Row>> {
     )])
 }
 
-fn unix_nanos() -> Result<u128> {
+/// The time from the end a latency task printed (its result) to `at`, both Unix nanoseconds.
+pub fn since_task_end(b: &Bench, id: &str, at: u128, what: &str) -> Result<Duration> {
+    let r = b.ok(&["result", id])?;
+    let text = String::from_utf8(r.stdout)?;
+    let ended: u128 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("task {id} printed {text:?}, not a time"))?;
+    ensure!(at >= ended, "{what} before task {id} printed its end time");
+    Ok(Duration::from_nanos((at - ended) as u64))
+}
+
+/// Now, in Unix nanoseconds (the clock the tasks print with `date +%s%N`).
+pub fn unix_nanos() -> Result<u128> {
     Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos())
 }

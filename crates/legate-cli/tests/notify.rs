@@ -316,3 +316,44 @@ fn retention_keeps_total_logs_under_the_cap_oldest_first() {
     );
     assert!(exists(&home, &ids[3]), "the newest stays");
 }
+
+#[test]
+fn desktop_notifications_go_through_notify_send_when_enabled() {
+    let home = Home::new("[notify]\ndesktop = true\n");
+    // A stand-in `notify-send` first on the daemon's PATH records its arguments.
+    let bin = home.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let record = home.path().join("desktop.txt");
+    let script = bin.join("notify-send");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> {}\n", record.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = home
+        .cmd(&["daemon", "--detach"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let id = home.submit("fake", "print the answer is 42");
+    let shown = || std::fs::read_to_string(&record).unwrap_or_default();
+    assert!(
+        poll_until(Duration::from_secs(20), || shown()
+            .contains("the answer is 42")),
+        "{}",
+        shown()
+    );
+    let text = shown();
+    assert!(
+        text.contains("--app-name=legate") && text.contains(&format!("legate: {id} succeeded")),
+        "{text}"
+    );
+}

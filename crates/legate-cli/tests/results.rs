@@ -266,7 +266,7 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     assert!(o.status.success());
 
     assert_eq!(inbox(&home, "ann", &[]), [a1.clone(), a2.clone()]);
-    assert_eq!(inbox(&home, "bob", &[]), [b1.clone()]);
+    assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
     assert!(inbox(&home, "carol", &[]).is_empty());
 
     home.ok(&["daemon", "stop"]);
@@ -295,16 +295,16 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     assert!(String::from_utf8_lossy(&unfinished.stderr).contains("has not finished"));
     assert_eq!(
         inbox(&home, "ann", &[]),
-        [a2.clone()],
+        std::slice::from_ref(&a2),
         "a refused ack acknowledges nothing"
     );
 
     // Ack on read.
-    assert_eq!(inbox(&home, "ann", &["--ack"]), [a2.clone()]);
+    assert_eq!(inbox(&home, "ann", &["--ack"]), std::slice::from_ref(&a2));
     assert!(inbox(&home, "ann", &[]).is_empty());
     // A canceled task is a result too; acknowledging the whole inbox takes it.
     home.ok(&["cancel", &running]);
-    assert_eq!(inbox(&home, "ann", &[]), [running.clone()]);
+    assert_eq!(inbox(&home, "ann", &[]), std::slice::from_ref(&running));
     let all: Value =
         serde_json::from_str(&home.ok(&["ack", "--json", "--origin", "ann", "--all"])).unwrap();
     assert_eq!(all["acked"], serde_json::json!([running]));
@@ -313,7 +313,7 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
         inbox(&home, "ann", &[]).is_empty(),
         "acknowledgements are durable"
     );
-    assert_eq!(inbox(&home, "bob", &[]), [b1.clone()]);
+    assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
 
     // A wait from the delegating origin counts as reading.
     let o = home
@@ -330,4 +330,47 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
         serde_json::json!([]),
         "acknowledging again is harmless"
     );
+}
+
+#[test]
+fn a_subscriber_that_never_reads_holds_nothing_up_and_still_gets_everything() {
+    use std::io::{Read, Write};
+    let home = Home::with_max_running(8, "");
+    home.ok(&["daemon", "--detach"]);
+    let mut stalled = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
+    write!(
+        stalled,
+        "GET /v1/events?kind=finished HTTP/1.0\r\nHost: legate\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    // HTTP/1.0: the body is not chunked, just the SSE text until the connection closes.
+    // 300 tasks write far more events than the socket buffers while nobody reads.
+    let ids: Vec<String> = (0..300)
+        .map(|i| home.submit("fake", &format!("print {}", "x".repeat(i % 7 + 400))))
+        .collect();
+    let done = home.wait_all(&ids);
+    assert!(done.values().all(|s| s == "succeeded"));
+    // Now read: every finish is there, once.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 65536];
+    let mut finishes = HashSet::new();
+    while finishes.len() < ids.len() {
+        let n = stalled.read(&mut buf).expect("the stream keeps flowing");
+        assert!(n > 0, "the stream ended early");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let e: Value = serde_json::from_str(data).unwrap();
+                assert!(
+                    finishes.insert(e["task_id"].as_str().unwrap().to_string()),
+                    "a finish came twice"
+                );
+            }
+        }
+    }
+    assert_eq!(finishes, ids.into_iter().collect::<HashSet<_>>());
 }

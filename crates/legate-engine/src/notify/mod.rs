@@ -110,6 +110,15 @@ impl Service {
         http: &reqwest::Client,
     ) -> Option<impl Future<Output = i64> + Send + 'static> {
         let config = self.inner.config.last_good();
+        // Most finishes have nowhere to go: skip them without reading the task.
+        let own = ev.data["notify"].as_bool().unwrap_or(true);
+        let agent_has = ev.data["agent"]
+            .as_str()
+            .and_then(|a| config.agents.get(a))
+            .is_none_or(|a| !a.notify.is_empty());
+        if !own && !agent_has && config.notify.targets.is_empty() && !config.notify.desktop {
+            return None;
+        }
         let task = match self.get_by_id(&ev.task_id, false).await {
             Ok(t) => t,
             // Pruned since: nothing left to announce.

@@ -108,6 +108,8 @@ pub(crate) async fn finished_event(
             "exit_code": task.exit_code,
             "signal": task.signal,
             "error": task.error,
+            "agent": task.agent,
+            "notify": !task.notify.is_empty(),
         }),
     )
     .await
