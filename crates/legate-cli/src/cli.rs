@@ -92,6 +92,14 @@ pub enum Command {
         #[arg(long)]
         origin: Option<String>,
     },
+    /// Serve the MCP tools on stdin/stdout (what MCP hosts start).
+    Mcp,
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp (bearer token from $LEGATE_TOKEN).
+    Serve {
+        /// Address to listen on; anything but loopback requires $LEGATE_TOKEN.
+        #[arg(long, default_value = "127.0.0.1:7171")]
+        listen: std::net::SocketAddr,
+    },
     /// Answer an agent host's hook (reads its JSON on stdin).
     Hook {
         /// The host.

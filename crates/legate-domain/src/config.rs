@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use crate::agent::{AgentKind, AgentSpec, OutputCapPolicy, PromptMode};
 use crate::notify::{NotifySettings, NotifyTarget};
-use crate::sections::{HookSettings, RawHooks, RawNotify, RawRetention, Retention};
+use crate::sections::{
+    HookSettings, McpSettings, RawHooks, RawMcp, RawNotify, RawRetention, Retention,
+};
 use crate::size::{parse_duration, parse_duration_opt, parse_size};
 
 /// Global limits.
@@ -56,6 +58,8 @@ pub struct Config {
     pub retention: Retention,
     /// Claude Code hook behaviour.
     pub hooks: HookSettings,
+    /// MCP server behaviour.
+    pub mcp: McpSettings,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             notify: NotifySettings::default(),
             retention: Retention::default(),
             hooks: HookSettings::default(),
+            mcp: McpSettings::default(),
         }
     }
 }
@@ -117,6 +122,8 @@ struct RawConfig {
     retention: RawRetention,
     #[serde(default)]
     hooks: RawHooks,
+    #[serde(default)]
+    mcp: RawMcp,
 }
 
 #[derive(Deserialize, Default)]
@@ -212,6 +219,7 @@ impl Config {
             .validate()
             .map_err(|(k, m)| err("retention", k, m))?;
         config.hooks = raw.hooks.validate().map_err(|(k, m)| err("hooks", k, m))?;
+        config.mcp = raw.mcp.validate().map_err(|(k, m)| err("mcp", k, m))?;
         for (name, ra) in raw.agents {
             let table = format!("agents.{name}");
             if name.is_empty()

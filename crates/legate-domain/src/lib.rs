@@ -22,7 +22,7 @@ pub use config::{Config, ConfigError, Limits};
 pub use event::{Event, EventFilter, EventKind};
 pub use id::{IdError, TaskId};
 pub use notify::{NotifySettings, NotifyTarget};
-pub use sections::{HookSettings, Retention};
+pub use sections::{HookSettings, McpSettings, Retention};
 pub use status::{Status, TransitionError};
 pub use task::{ErrorKind, NewTask, Outcome, ProcessInfo, Task, TaskError};
 pub use time::Timestamp;

@@ -49,6 +49,40 @@ impl Default for HookSettings {
     }
 }
 
+/// The `[mcp]` section: how the MCP server answers models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpSettings {
+    /// Characters of a result put into a tool response; the rest is a resource or command away.
+    pub result_chars: usize,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            result_chars: 20_000,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMcp {
+    result_chars: Option<usize>,
+}
+
+impl RawMcp {
+    pub(crate) fn validate(self) -> Result<McpSettings, SectionError> {
+        let mut m = McpSettings::default();
+        if let Some(c) = self.result_chars {
+            if c < 100 {
+                return Err(("result_chars", "must be at least 100".into()));
+            }
+            m.result_chars = c;
+        }
+        Ok(m)
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNotify {

@@ -12,6 +12,8 @@ use nix::unistd::Pid;
 pub struct ProcStat {
     /// State letter (`R`, `S`, `Z`...).
     pub state: char,
+    /// Parent process id.
+    pub ppid: i32,
     /// Process group id.
     pub pgrp: i32,
     /// Start time in clock ticks since boot: with the pid, identifies a process uniquely.
@@ -32,9 +34,26 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     // rest starts at field 3 (state); field N is fields[N - 3].
     Some(ProcStat {
         state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         start_time: fields.get(19)?.parse().ok()?,
     })
+}
+
+/// The ancestors of a process, nearest first, each with its start time (so a record keyed on
+/// both cannot be confused with a later process reusing the pid). Stops before pid 1.
+pub fn ancestors(pid: i32) -> Vec<(i32, u64)> {
+    let mut out = Vec::new();
+    let mut cur = stat(pid).map(|s| s.ppid);
+    while let Some(p) = cur.filter(|&p| p > 1) {
+        let Some(s) = stat(p) else { break };
+        out.push((p, s.start_time));
+        cur = Some(s.ppid);
+        if out.len() >= 64 {
+            break;
+        }
+    }
+    out
 }
 
 fn all_pids() -> impl Iterator<Item = i32> {
@@ -137,6 +156,7 @@ mod tests {
             "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
         let s = parse_stat(line).unwrap();
         assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
         assert_eq!(s.pgrp, 1234);
         assert_eq!(s.start_time, 987654);
     }
@@ -147,5 +167,11 @@ mod tests {
         let s = stat(me).unwrap();
         assert!(s.start_time > 0);
         assert_eq!(stat(-5), None);
+        let up = ancestors(me);
+        let parent = nix::unistd::getppid().as_raw();
+        if parent > 1 {
+            assert_eq!(up[0].0, parent, "the nearest ancestor comes first");
+        }
+        assert!(up.iter().all(|&(p, _)| p > 1));
     }
 }

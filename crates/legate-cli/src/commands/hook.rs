@@ -49,6 +49,12 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
     let answer = match input.hook_event_name.as_str() {
         "SessionStart" => {
             export_origin(&origin)?;
+            // The session's MCP server (a sibling under the same Claude Code process) finds it.
+            legate_mcp::origin::register_claude_session(
+                &super::mcp::claude_sessions_dir(paths),
+                &input.session_id,
+            )
+            .context("registering the Claude Code session for its MCP server")?;
             None
         }
         event @ ("UserPromptSubmit" | "PostToolUse") => {

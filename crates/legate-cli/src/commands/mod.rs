@@ -6,6 +6,7 @@ mod events;
 mod hook;
 mod inbox;
 mod logs;
+mod mcp;
 mod query;
 mod run;
 mod wait;
@@ -46,6 +47,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 inbox::ack(&paths, ids, all, origin.as_deref(), json).await
             }
             Command::Hook { host } => hook::hook(&paths, host).await,
+            Command::Mcp => mcp::stdio(&paths).await,
+            Command::Serve { listen } => mcp::serve(&paths, listen).await,
             Command::Prune {
                 older_than,
                 unacked,

@@ -1,0 +1,21 @@
+//! legate's MCP server: delegation tools for every MCP host.
+//!
+//! A thin adapter: every tool call becomes calls to the legate daemon's API through
+//! [`legate_api::Client`], so delegated tasks belong to the daemon and outlive this process,
+//! the host, and their restarts. [`LegateMcp`] serves stdio (`legate mcp`) and, through
+//! [`http::router`], streamable HTTP (`legate serve`). Every response carries the tasks of the
+//! caller's origin that finished since its previous call ([`origin`] decides whose); the
+//! `delegate` tool also runs as an MCP task for clients that negotiate the tasks extension.
+
+pub mod http;
+pub mod origin;
+mod resources;
+mod server;
+pub mod shapes;
+mod tasks_ext;
+mod tools;
+mod view;
+mod waiting;
+
+pub use origin::Origin;
+pub use server::LegateMcp;

@@ -1,0 +1,86 @@
+//! Whose tasks these are: the origin every delegation through this server records, and whose
+//! inbox `finished_since_last_call` reads.
+//!
+//! A Claude Code session is recognised across its processes: its `SessionStart` hook (`legate
+//! hook claude-code`) registers the session under each of the hook's ancestor processes, and a
+//! stdio MCP server that Claude Code started finds the registration of its nearest ancestor —
+//! the same Claude Code process. Tasks delegated through MCP and through the session's shell
+//! commands then share the origin `claude-code:SESSION`, which the hooks read.
+
+use std::path::{Path, PathBuf};
+
+use rmcp::service::{RequestContext, RoleServer};
+
+/// How a server decides the origin of each call.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Always this one (`LEGATE_ORIGIN`, or chosen by whoever runs the server).
+    Fixed(String),
+    /// A stdio server under an agent host: the Claude Code session registered by the nearest
+    /// ancestor, else `fallback` (one per server process).
+    Host {
+        /// Where sessions are registered.
+        sessions: PathBuf,
+        /// The origin when no session is registered.
+        fallback: String,
+    },
+    /// Over HTTP: one origin per MCP session (`Mcp-Session-Id`), else `fallback`.
+    Http {
+        /// The origin of requests outside a session.
+        fallback: String,
+    },
+}
+
+impl Origin {
+    /// The origin of one call.
+    pub fn resolve(&self, ctx: &RequestContext<RoleServer>) -> String {
+        match self {
+            Origin::Fixed(o) => o.clone(),
+            Origin::Host { sessions, fallback } => claude_session(sessions)
+                .map(|s| format!("claude-code:{s}"))
+                .unwrap_or_else(|| fallback.clone()),
+            Origin::Http { fallback } => ctx
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+                .map(|s| format!("mcp-http:{s}"))
+                .unwrap_or_else(|| fallback.clone()),
+        }
+    }
+}
+
+fn record_name(pid: i32, start: u64) -> String {
+    format!("{pid}-{start}")
+}
+
+/// Registers a Claude Code session for every ancestor of this process (the hook's), nearest
+/// first wins at lookup; registrations of processes that are gone are removed.
+pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (pid, start) in legate_runner::procfs::ancestors(std::process::id() as i32) {
+        std::fs::write(dir.join(record_name(pid, start)), session_id)?;
+    }
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let alive = name
+            .split_once('-')
+            .and_then(|(p, s)| Some((p.parse::<i32>().ok()?, s.parse::<u64>().ok()?)))
+            .is_some_and(|(p, s)| {
+                legate_runner::procfs::stat(p).is_some_and(|st| st.start_time == s)
+            });
+        if !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The Claude Code session registered by this process's nearest ancestor, if any.
+pub fn claude_session(dir: &Path) -> Option<String> {
+    legate_runner::procfs::ancestors(std::process::id() as i32)
+        .into_iter()
+        .find_map(|(pid, start)| std::fs::read_to_string(dir.join(record_name(pid, start))).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}

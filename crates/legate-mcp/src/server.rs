@@ -1,0 +1,205 @@
+//! The MCP server: a thin adapter from MCP requests to the legate daemon's API.
+
+use legate_api::{Client, ClientError};
+use legate_domain::Task;
+use legate_domain::api::{InboxQuery, InboxResponse};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    GetTaskParams, GetTaskResult, Implementation, ListResourceTemplatesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, Json, ServerHandler};
+use serde::Serialize;
+
+use crate::origin::Origin;
+use crate::shapes::{Finished, Reply};
+use crate::view;
+
+/// Told to every host at initialization: how the tools fit together.
+const INSTRUCTIONS: &str = "legate runs tasks on sub-agents in the background. Call list_agents, \
+then delegate a task with everything the agent needs in the prompt; you get a task_id at once \
+and can keep working. Results come back by themselves: every tool response lists \
+`finished_since_last_call`. To block for results, use task_wait (several tasks) or task_result \
+with wait_secs (one). task_cancel stops a task; task_list shows what you delegated.";
+
+/// A failed tool call, as text the model can act on.
+pub(crate) struct ToolError(pub String);
+
+impl From<ClientError> for ToolError {
+    fn from(e: ClientError) -> Self {
+        ToolError(match e {
+            ClientError::Api(a) => match a.hint.filter(|h| !h.is_empty()) {
+                Some(hint) => format!("{}\nWhat to do: {hint}", a.message),
+                None => a.message,
+            },
+            ClientError::Connect { .. } => format!(
+                "{e}\nWhat to do: the legate daemon is not running; it starts with any `legate` command (e.g. `legate daemon status`), then call again"
+            ),
+            ClientError::Protocol(m) => {
+                format!("talking to the legate daemon failed: {m}; call again")
+            }
+        })
+    }
+}
+
+/// What a tool returns: structured content with an output schema, or an error result.
+pub(crate) type ToolReply<T> = Result<Json<Reply<T>>, CallToolResult>;
+
+/// The legate MCP server for one session (stdio) or one HTTP session.
+#[derive(Clone)]
+pub struct LegateMcp {
+    pub(crate) client: Client,
+    pub(crate) origin: Origin,
+    pub(crate) result_chars: usize,
+    tool_router: ToolRouter<Self>,
+}
+
+impl LegateMcp {
+    /// A server talking to the daemon through `client`, recording `origin` on what it
+    /// delegates, capping result texts at `result_chars`.
+    pub fn new(client: Client, origin: Origin, result_chars: usize) -> Self {
+        LegateMcp {
+            client,
+            origin,
+            result_chars,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Tasks of `origin` that finished since its last call; reading them acknowledges them, so
+    /// each is reported once. A failure here must not fail the call: the news waits.
+    pub(crate) async fn news(&self, origin: &str) -> Vec<Finished> {
+        let q = InboxQuery {
+            origin: origin.to_string(),
+            ack: true,
+            limit: Some(50),
+        };
+        let Ok(query) = query(&q) else {
+            return Vec::new();
+        };
+        match self
+            .client
+            .get::<InboxResponse>(&format!("/v1/inbox?{query}"))
+            .await
+        {
+            Ok(inbox) => inbox.tasks.iter().map(view::finished).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Wraps a tool's outcome with the session's news.
+    pub(crate) async fn answer<T: Serialize>(
+        &self,
+        origin: &str,
+        outcome: Result<T, ToolError>,
+    ) -> ToolReply<T> {
+        let news = self.news(origin).await;
+        match outcome {
+            Ok(body) => Ok(Json(Reply {
+                body,
+                finished_since_last_call: news,
+            })),
+            Err(ToolError(message)) => {
+                let mut text = message;
+                if !news.is_empty() {
+                    text.push_str("\n\nfinished_since_last_call: ");
+                    text.push_str(&serde_json::to_string(&news).unwrap_or_default());
+                }
+                Err(CallToolResult::error(vec![ContentBlock::text(text)]))
+            }
+        }
+    }
+
+    /// One task by id or prefix.
+    pub(crate) async fn task(&self, id: &str) -> Result<Task, ToolError> {
+        let id = id.trim();
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ToolError(format!(
+                "'{id}' is not a task id; pass the task_id that delegate returned"
+            )));
+        }
+        Ok(self.client.get(&format!("/v1/tasks/{id}")).await?)
+    }
+}
+
+/// Encodes a query string.
+pub(crate) fn query<T: Serialize>(q: &T) -> Result<String, ToolError> {
+    serde_urlencoded::to_string(q).map_err(|e| ToolError(format!("cannot encode the query: {e}")))
+}
+
+impl ServerHandler for LegateMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_tasks()
+                .build(),
+        )
+        .with_server_info(Implementation::new("legate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tasks_ok = context
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        if tasks_ok && request.name == "delegate" {
+            return self.delegate_as_task(request, context).await;
+        }
+        let call = ToolCallContext::new(self, request, context);
+        self.tool_router.call(call).await
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tool_router.list_all()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tool_router.get(name).cloned()
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        self.task_state(&request.task_id).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.cancel_for_task(&request.task_id).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(crate::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read(&request.uri).await.map(Into::into)
+    }
+}

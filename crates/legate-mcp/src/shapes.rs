@@ -1,0 +1,196 @@
+//! What the tools take and give, with the JSON schemas models see. Field docs become the
+//! schema descriptions, so they are written for a model choosing arguments.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `delegate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateArgs {
+    /// The agent that does the work; call list_agents to see them.
+    pub agent: String,
+    /// The whole task for the agent. It starts with no other context: say what to do, where,
+    /// and what to report back.
+    pub prompt: String,
+    /// A short title for listings (default: the prompt's first line).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Absolute working directory for the agent (default: the agent's own, else the server's).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Give up on the task after this many seconds (default: the agent's timeout, else 1 hour).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// true: wait for the task (up to 600 s) and return its result; false (default): return the
+    /// task id at once and keep working — results arrive in `finished_since_last_call`.
+    #[serde(default)]
+    pub wait: bool,
+    /// Deduplication key: while a task with this key is unfinished, delegating it again returns
+    /// that task instead of starting another.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// `task_status`, `task_cancel`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRef {
+    /// The task id `delegate` returned (a unique prefix works too).
+    pub task_id: String,
+}
+
+/// `task_result`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResultArgs {
+    /// The task id `delegate` returned.
+    pub task_id: String,
+    /// Wait up to this many seconds (at most 600) for the task to finish; 0 or absent: answer
+    /// at once with its current status.
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+}
+
+/// How `task_wait` gathers.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GatherMode {
+    /// Return when every task has finished.
+    #[default]
+    All,
+    /// Return when the first one finishes.
+    Any,
+}
+
+/// `task_wait`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitArgs {
+    /// The task ids to wait for.
+    pub task_ids: Vec<String>,
+    /// "all" (default) or "any".
+    #[serde(default)]
+    pub mode: GatherMode,
+    /// Give up after this many seconds (at most 600; default 600) and report where they are.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// `task_list`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Only these statuses, comma-separated: queued, running, succeeded, failed, canceled,
+    /// timed_out, interrupted.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// At most this many, the newest (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// true: tasks from every origin; false (default): only the ones this session delegated.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// A task as a model needs it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskView {
+    /// Its id.
+    pub task_id: String,
+    /// The agent running it.
+    pub agent: String,
+    /// Its title.
+    pub title: String,
+    /// queued, running, succeeded, failed, canceled, timed_out or interrupted.
+    pub status: String,
+    /// The result text (the end of it when long), once finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Why it did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Set when the result was cut: how to read all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_result: Option<String>,
+    /// When it was delegated (RFC 3339).
+    pub created_at: String,
+    /// When it finished (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// A task of this session that finished since the previous response.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Finished {
+    /// Its id.
+    pub task_id: String,
+    /// Its title.
+    pub title: String,
+    /// How it ended.
+    pub status: String,
+    /// The start of its result (call task_result for all of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// Why it did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What every tool answers with: its own payload and the session's news.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Reply<T> {
+    /// The answer to this call.
+    #[serde(flatten)]
+    pub body: T,
+    /// Tasks this session delegated that finished since its previous call, each reported once.
+    pub finished_since_last_call: Vec<Finished>,
+}
+
+/// `delegate`'s answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Delegated {
+    /// The task, as it is now (with its result when `wait` was true and it finished).
+    pub task: TaskView,
+    /// true when an unfinished task with the same key was returned instead of a new one.
+    pub deduplicated: bool,
+    /// true when `wait` was asked but the task had not finished within 600 s.
+    pub still_running: bool,
+}
+
+/// One task's answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct OneTask {
+    /// The task.
+    pub task: TaskView,
+}
+
+/// Several tasks' answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Tasks {
+    /// The tasks.
+    pub tasks: Vec<TaskView>,
+    /// true when the wait gave up before the condition held.
+    pub timed_out: bool,
+}
+
+/// One agent as offered to models.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentInfo {
+    /// The name to pass to delegate.
+    pub name: String,
+    /// What it is good for.
+    pub description: String,
+    /// Whether its program was found on this machine.
+    pub available: bool,
+    /// How many of its tasks may run at once, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<u32>,
+}
+
+/// `list_agents`' answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Agents {
+    /// The agents that can be delegated to.
+    pub agents: Vec<AgentInfo>,
+}

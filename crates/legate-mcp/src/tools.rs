@@ -1,0 +1,292 @@
+//! The tools. Each resolves this call's origin, does its work through the daemon API, and
+//! answers with the session's `finished_since_last_call`.
+
+use legate_domain::Task;
+use legate_domain::agent::AgentView;
+use legate_domain::api::{
+    CancelRequest, CancelResponse, ListQuery, SubmitRequest, SubmitResponse, WaitMode,
+};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{Json, tool, tool_router};
+
+use crate::server::{LegateMcp, ToolError, query};
+use crate::shapes::{
+    AgentInfo, Agents, DelegateArgs, Delegated, GatherMode, ListArgs, OneTask, Reply, ResultArgs,
+    TaskRef, Tasks, WaitArgs,
+};
+use crate::view::task_view;
+
+/// The longest a single call blocks.
+pub(crate) const MAX_WAIT_SECS: u64 = 600;
+
+#[tool_router(vis = "pub(crate)")]
+impl LegateMcp {
+    /// Hand a task to a sub-agent in the background. Returns a task_id at once (or, with
+    /// wait=true, the finished task and its result). The agent sees only the prompt: include
+    /// everything it needs.
+    #[tool(annotations(open_world_hint = true, destructive_hint = false))]
+    pub async fn delegate(
+        &self,
+        Parameters(args): Parameters<DelegateArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = self.delegate_now(&origin, args, Some(&ctx)).await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// The current status of a task (no result text; use task_result for that).
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn task_status(
+        &self,
+        Parameters(args): Parameters<TaskRef>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = self.task(&args.task_id).await.map(|t| {
+            let mut task = task_view(&t, self.result_chars);
+            task.result = None;
+            task.full_result = None;
+            OneTask { task }
+        });
+        self.answer(&origin, outcome).await
+    }
+
+    /// A task's result. With wait_secs, waits up to that long (at most 600 s) for it to
+    /// finish; answers with the current status when it has not.
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn task_result(
+        &self,
+        Parameters(args): Parameters<ResultArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            let wait = args.wait_secs.unwrap_or(0).min(MAX_WAIT_SECS);
+            let task = if wait > 0 {
+                let id = self.task(&args.task_id).await?.id.to_string();
+                let res = self
+                    .wait_for(&origin, &[id], WaitMode::All, wait, &ctx)
+                    .await?;
+                res.tasks
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ToolError("the wait returned no task".into()))?
+            } else {
+                self.task(&args.task_id).await?
+            };
+            Ok(OneTask {
+                task: task_view(&task, self.result_chars),
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// Wait for several tasks: until all (mode "all") or the first (mode "any") finish, or
+    /// timeout_secs (at most 600) passes. Returns each task with its result so far.
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn task_wait(
+        &self,
+        Parameters(args): Parameters<WaitArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<Tasks>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            if args.task_ids.is_empty() {
+                return Err(ToolError(
+                    "task_ids is empty: pass the ids delegate returned".into(),
+                ));
+            }
+            let mode = match args.mode {
+                GatherMode::All => WaitMode::All,
+                GatherMode::Any => WaitMode::Any,
+            };
+            let secs = args
+                .timeout_secs
+                .unwrap_or(MAX_WAIT_SECS)
+                .min(MAX_WAIT_SECS);
+            let res = self
+                .wait_for(&origin, &args.task_ids, mode, secs, &ctx)
+                .await?;
+            Ok(Tasks {
+                tasks: res
+                    .tasks
+                    .iter()
+                    .map(|t| task_view(t, self.result_chars))
+                    .collect(),
+                timed_out: res.timed_out,
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// Cancel a task: a queued one never starts, a running one has its whole process tree
+    /// ended.
+    #[tool(annotations(destructive_hint = true, idempotent_hint = true))]
+    pub async fn task_cancel(
+        &self,
+        Parameters(args): Parameters<TaskRef>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            let id = self.task(&args.task_id).await?.id.to_string();
+            let req = CancelRequest {
+                ids: vec![id],
+                all: false,
+            };
+            let res: CancelResponse = self.client.post("/v1/tasks/cancel", &req).await?;
+            let task = res
+                .tasks
+                .into_iter()
+                .next()
+                .ok_or_else(|| ToolError("nothing was canceled".into()))?;
+            Ok(OneTask {
+                task: task_view(&task, self.result_chars),
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// List tasks this session delegated (all=true: everyone's), newest last.
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn task_list(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<Tasks>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            let q = ListQuery {
+                status: args.status.clone(),
+                origin: (!args.all).then(|| origin.clone()),
+                limit: Some(args.limit.unwrap_or(50).clamp(1, 1000)),
+                ..ListQuery::default()
+            };
+            let tasks: Vec<Task> = self
+                .client
+                .get(&format!("/v1/tasks?{}", query(&q)?))
+                .await?;
+            Ok(Tasks {
+                tasks: tasks
+                    .iter()
+                    .map(|t| {
+                        let mut v = task_view(t, self.result_chars);
+                        v.result = None;
+                        v.full_result = None;
+                        v
+                    })
+                    .collect(),
+                timed_out: false,
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// The agents you can delegate to, with what each is for and whether it is installed.
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn list_agents(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<Agents>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = self.offered_agents().await.map(|agents| Agents { agents });
+        self.answer(&origin, outcome).await
+    }
+}
+
+impl LegateMcp {
+    /// The agents models may use.
+    pub(crate) async fn offered_agents(&self) -> Result<Vec<AgentInfo>, ToolError> {
+        let all: Vec<AgentView> = self.client.get("/v1/agents").await?;
+        Ok(all
+            .into_iter()
+            .filter(|a| a.for_models)
+            .map(|a| AgentInfo {
+                name: a.name,
+                description: a.description,
+                available: a.available,
+                max_running: a.max_running,
+            })
+            .collect())
+    }
+
+    /// Submits (refusing agents not offered to models), and waits when asked.
+    pub(crate) async fn delegate_now(
+        &self,
+        origin: &str,
+        args: DelegateArgs,
+        ctx: Option<&RequestContext<RoleServer>>,
+    ) -> Result<Delegated, ToolError> {
+        let offered = self.offered_agents().await?;
+        if !offered.iter().any(|a| a.name == args.agent) {
+            let list: Vec<String> = offered
+                .iter()
+                .map(|a| {
+                    let missing = if a.available {
+                        ""
+                    } else {
+                        " (not installed here)"
+                    };
+                    format!("- {}: {}{missing}", a.name, a.description)
+                })
+                .collect();
+            return Err(ToolError(format!(
+                "unknown agent '{}'. Delegate to one of these agents:\n{}",
+                args.agent,
+                if list.is_empty() {
+                    "(none is configured for models)".to_string()
+                } else {
+                    list.join("\n")
+                }
+            )));
+        }
+        let req = SubmitRequest {
+            agent: args.agent,
+            prompt: args.prompt,
+            title: args.title,
+            cwd: args.cwd.or_else(|| {
+                std::env::current_dir()
+                    .ok()
+                    .map(|d| d.display().to_string())
+            }),
+            timeout_ms: args.timeout_secs.map(|s| s.saturating_mul(1000)),
+            key: args.key,
+            origin: Some(origin.to_string()),
+            parent: std::env::var("LEGATE_TASK_ID")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            depth: std::env::var("LEGATE_DEPTH")
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0),
+            ..SubmitRequest::default()
+        };
+        let res: SubmitResponse = self.client.post("/v1/tasks", &req).await?;
+        let mut task = res.task;
+        let mut still_running = false;
+        if args.wait
+            && let Some(ctx) = ctx
+        {
+            let ids = [task.id.to_string()];
+            let waited = self
+                .wait_for(origin, &ids, WaitMode::All, MAX_WAIT_SECS, ctx)
+                .await?;
+            still_running = waited.timed_out;
+            if let Some(t) = waited.tasks.into_iter().next() {
+                task = t;
+            }
+        }
+        Ok(Delegated {
+            task: task_view(&task, self.result_chars),
+            deduplicated: res.deduplicated,
+            still_running,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Turning legate tasks into what a model reads, with results capped.
+
+use legate_domain::Task;
+
+use crate::shapes::{Finished, TaskView};
+
+/// How much of a result goes into `finished_since_last_call` (task_result has the rest).
+const FINISHED_CHARS: usize = 1000;
+
+/// The last `max` characters of `text`, and whether anything was left out.
+fn tail(text: &str, max: usize) -> (String, bool) {
+    let count = text.chars().count();
+    if count <= max {
+        return (text.to_string(), false);
+    }
+    let cut: String = text.chars().skip(count - max).collect();
+    (
+        format!("[…{} earlier characters left out]\n{cut}", count - max),
+        true,
+    )
+}
+
+fn error_of(t: &Task) -> Option<String> {
+    t.error
+        .as_ref()
+        .map(|e| format!("{}: {}", e.kind.as_str(), e.message))
+}
+
+/// A task with its result capped to `max_chars` (the end is kept: agents conclude last).
+pub fn task_view(t: &Task, max_chars: usize) -> TaskView {
+    let (result, cut) = match t.result.as_deref() {
+        Some(r) => {
+            let (text, cut) = tail(r, max_chars);
+            (Some(text), cut)
+        }
+        None => (None, false),
+    };
+    TaskView {
+        task_id: t.id.to_string(),
+        agent: t.agent.clone(),
+        title: t.title.clone(),
+        status: t.status.to_string(),
+        result,
+        error: error_of(t),
+        full_result: cut.then(|| {
+            format!(
+                "read the resource legate://tasks/{id}, or run `legate result {id}`",
+                id = t.id
+            )
+        }),
+        created_at: t.created_at.to_string(),
+        finished_at: t.finished_at.map(|f| f.to_string()),
+    }
+}
+
+/// A finished task as news: its result's beginning, short.
+pub fn finished(t: &Task) -> Finished {
+    let result = t
+        .result
+        .as_deref()
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| {
+            let mut s: String = r.chars().take(FINISHED_CHARS).collect();
+            if r.chars().count() > FINISHED_CHARS {
+                s.push_str(&format!("… (task_result {} has the rest)", t.id));
+            }
+            s
+        });
+    Finished {
+        task_id: t.id.to_string(),
+        title: t.title.clone(),
+        status: t.status.to_string(),
+        result,
+        error: error_of(t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn tail_keeps_the_end_and_says_so() {
+        assert_eq!(tail("short", 10), ("short".to_string(), false));
+        let (t, cut) = tail("abcdefghij", 4);
+        assert!(cut);
+        assert!(t.ends_with("\nghij") && t.contains("6 earlier"), "{t}");
+    }
+}
