@@ -9,6 +9,7 @@
 mod fixture;
 mod floor;
 mod machine;
+mod mcp_roundtrip;
 mod memory;
 mod sse_latency;
 mod stats;
@@ -22,8 +23,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: legate-bench [core|all] [--samples N]\n\
-  core, all      submit latency, throughput, wait and event-stream latency, memory (default: core)\n\
+const USAGE: &str = "usage: legate-bench [core|all|mcp] [--samples N]\n\
+  mcp            only the MCP round trip\n\
+  core, all      submit latency, throughput, wait and event-stream latency, MCP round trip, memory (default: core)\n\
   --samples N    submit-latency samples per store size (default 300)";
 
 /// Tasks in the throughput run.
@@ -74,6 +76,8 @@ impl Row {
 /// The parsed command line.
 struct Args {
     samples: usize,
+    /// Only the MCP round trip (a quick check; writes `bench/results/mcp.md`).
+    only_mcp: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -82,7 +86,7 @@ fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "core" | "all" if suite.is_none() => suite = Some(a),
+            "core" | "all" | "mcp" if suite.is_none() => suite = Some(a),
             "--samples" => {
                 let n = it.next().context("--samples needs a number")?;
                 samples = n
@@ -98,7 +102,10 @@ fn parse_args() -> Result<Args> {
             _ => bail!("unexpected argument '{a}'\n{USAGE}"),
         }
     }
-    Ok(Args { samples })
+    Ok(Args {
+        samples,
+        only_mcp: suite.as_deref() == Some("mcp"),
+    })
 }
 
 fn main() -> std::process::ExitCode {
@@ -127,6 +134,10 @@ fn run() -> Result<()> {
     let machine = machine::describe();
     let started = Instant::now();
     let mut rows = Vec::new();
+    if args.only_mcp {
+        rows.extend(rt.block_on(mcp_roundtrip::measure(args.samples))?);
+        return report(&machine, &rows, "mcp.md");
+    }
     eprintln!("legate-bench: start-up floors");
     rows.extend(floor::measure(args.samples)?);
     eprintln!("legate-bench: submit latency");
@@ -137,6 +148,8 @@ fn run() -> Result<()> {
     rows.extend(wait_latency::measure(WAIT_SAMPLES)?);
     eprintln!("legate-bench: event-stream latency");
     rows.extend(rt.block_on(sse_latency::measure(WAIT_SAMPLES))?);
+    eprintln!("legate-bench: MCP round trip");
+    rows.extend(rt.block_on(mcp_roundtrip::measure(args.samples))?);
     eprintln!("legate-bench: memory");
     rows.extend(rt.block_on(memory::measure())?);
     eprintln!(
@@ -144,12 +157,17 @@ fn run() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let report = format!("{machine}\n{}", render(&rows));
+    report(&machine, &rows, "core.md")
+}
+
+/// Prints the table and writes it under `bench/results/`.
+fn report(machine: &str, rows: &[Row], file: &str) -> Result<()> {
+    let report = format!("{machine}\n{}", render(rows));
     println!("{report}");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     std::fs::create_dir_all(&dir)?;
     let dir = dir.canonicalize()?;
-    let out = dir.join("core.md");
+    let out = dir.join(file);
     std::fs::write(&out, &report).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("legate-bench: wrote {}", out.display());
     Ok(())

@@ -390,3 +390,211 @@ async fn delegate_runs_as_an_mcp_task_for_clients_that_negotiate_it() {
     }
     c.cancel().await.unwrap();
 }
+
+/// Python with the pinned `mcp` package, installed into `target/mcp-venv` on first use.
+fn python_with_mcp() -> std::path::PathBuf {
+    static READY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp-venv");
+            let python = venv.join("bin/python");
+            let has = |p: &std::path::Path| {
+                std::process::Command::new(p)
+                    .args(["-c", &format!("import importlib.metadata as m; assert m.version('mcp') == '{PYTHON_MCP}'")])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            };
+            if !has(&python) {
+                let run = |cmd: &mut std::process::Command| {
+                    let o = cmd.output().expect("python3 runs");
+                    assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+                };
+                run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv));
+                run(std::process::Command::new(venv.join("bin/pip")).args(["install", "-q", &format!("mcp=={PYTHON_MCP}")]));
+            }
+            python
+        })
+        .clone()
+}
+
+/// The Python MCP SDK version the independent-client tests use.
+const PYTHON_MCP: &str = "1.30.0";
+
+fn run_python_client(args: &[&str]) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_client.py");
+    let o = std::process::Command::new(python_with_mcp())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK"),
+        "the Python MCP client failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn an_independent_client_runs_the_flow_over_stdio() {
+    let home = Home::new("");
+    let bin = legate_bin();
+    run_python_client(&[
+        "stdio",
+        bin.to_str().unwrap(),
+        home.path().to_str().unwrap(),
+    ]);
+}
+
+/// `legate serve` on a free loopback port with a token; returns the process and its URL.
+fn serve(home: &Home, token: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = home
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .env("LEGATE_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("http://127.0.0.1:"),
+        "serve printed {line:?}"
+    );
+    (child, line.trim().to_string())
+}
+
+#[test]
+fn an_independent_client_runs_the_flow_over_http_with_the_token() {
+    let home = Home::new("");
+    let (mut server, url) = serve(&home, "s3cret-token");
+    let bin = legate_bin();
+    run_python_client(&[
+        "http",
+        bin.to_str().unwrap(),
+        home.path().to_str().unwrap(),
+        &url,
+        "s3cret-token",
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_over_http_needs_the_token() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let home = Home::new("");
+    let (mut server, url) = serve(&home, "another-token");
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header("another-token");
+    let c = client_config(true)
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("an HTTP session with the token");
+    // Each HTTP request is served on its own; the task lives in the daemon, so tasks/get works
+    // on any of them.
+    let params = CallToolRequestParams::new("delegate").with_arguments(
+        json!({"agent": "fake", "prompt": "print task over http"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    let CallToolResponse::Task(t) = c.call_tool_once(params).await.unwrap() else {
+        panic!("a task")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = c
+            .get_task(GetTaskParams::new(t.task.task_id.clone()))
+            .await
+            .unwrap();
+        if got.task.status() == TaskStatus::Completed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            got.task.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(home.show(&t.task.task_id)["result"], "task over http\n");
+    let done = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print over http", "wait": true}),
+    )
+    .await;
+    assert_eq!(done["task"]["result"], "over http\n");
+    c.cancel().await.unwrap();
+    let wrong = StreamableHttpClientTransportConfig::with_uri(url).auth_header("wrong");
+    assert!(
+        client_config(false)
+            .serve(StreamableHttpClientTransport::from_config(wrong))
+            .await
+            .is_err(),
+        "a wrong token is refused"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn serving_beyond_loopback_without_a_token_is_refused() {
+    let home = Home::new("");
+    let o = home
+        .cmd(&["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("LEGATE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("without a token") && err.contains("LEGATE_TOKEN"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claude_code_sessions_mcp_tasks_come_back_through_its_hooks() {
+    use std::io::Write;
+    let home = Home::new("");
+    // Claude Code runs the hook and the MCP server as children of the same process: here,
+    // this test.
+    let hook = |event: &str| {
+        let mut child = home
+            .cmd(&["hook", "claude-code"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let payload = json!({"session_id": "sess-42", "hook_event_name": event, "cwd": "/tmp", "transcript_path": "/tmp/t.jsonl"});
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(payload.to_string().as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    hook("SessionStart");
+    let c = stdio(&home, false).await;
+    let d = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print from mcp"}),
+    )
+    .await;
+    let id = d["task"]["task_id"].as_str().unwrap().to_string();
+    assert_eq!(home.show(&id)["origin"], "claude-code:sess-42");
+    home.wait_all(std::slice::from_ref(&id));
+    let out = hook("UserPromptSubmit");
+    assert!(out.contains(&id) && out.contains("from mcp"), "{out}");
+    c.cancel().await.unwrap();
+}

@@ -28,12 +28,14 @@ impl Service {
         need_origin(&q.origin)?;
         let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
         let store = &self.inner.store;
-        let tasks = if q.ack {
-            store.take_inbox(&q.origin, limit).await
-        } else {
-            store.inbox(&q.origin, limit).await
+        // Most reads find nothing new: a read-only look first keeps them off the writer.
+        let mut tasks = store.inbox(&q.origin, limit).await.map_err(from_store)?;
+        if q.ack && !tasks.is_empty() {
+            tasks = store
+                .take_inbox(&q.origin, limit)
+                .await
+                .map_err(from_store)?;
         }
-        .map_err(from_store)?;
         Ok(InboxResponse {
             origin: q.origin.clone(),
             tasks,

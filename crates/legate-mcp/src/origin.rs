@@ -8,8 +8,13 @@
 //! commands then share the origin `claude-code:SESSION`, which the hooks read.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rmcp::service::{RequestContext, RoleServer};
+
+/// How long a stdio server trusts its last look at the session registry.
+const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
 /// How a server decides the origin of each call.
 #[derive(Debug, Clone)]
@@ -23,6 +28,8 @@ pub enum Origin {
         sessions: PathBuf,
         /// The origin when no session is registered.
         fallback: String,
+        /// The last answer and when it was found.
+        seen: Arc<Mutex<Option<(Instant, String)>>>,
     },
     /// Over HTTP: one origin per MCP session (`Mcp-Session-Id`), else `fallback`.
     Http {
@@ -32,13 +39,39 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// A stdio server's origin: the Claude Code session registered in `sessions` by the
+    /// nearest ancestor, else `fallback`.
+    pub fn host(sessions: PathBuf, fallback: String) -> Origin {
+        Origin::Host {
+            sessions,
+            fallback,
+            seen: Arc::default(),
+        }
+    }
+
     /// The origin of one call.
     pub fn resolve(&self, ctx: &RequestContext<RoleServer>) -> String {
         match self {
             Origin::Fixed(o) => o.clone(),
-            Origin::Host { sessions, fallback } => claude_session(sessions)
-                .map(|s| format!("claude-code:{s}"))
-                .unwrap_or_else(|| fallback.clone()),
+            Origin::Host {
+                sessions,
+                fallback,
+                seen,
+            } => {
+                // The registration changes only when the host starts a session (or clears
+                // one): looking once a second is enough.
+                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((at, origin)) = seen.as_ref()
+                    && at.elapsed() < SESSION_RECHECK
+                {
+                    return origin.clone();
+                }
+                let origin = claude_session(sessions)
+                    .map(|s| format!("claude-code:{s}"))
+                    .unwrap_or_else(|| fallback.clone());
+                *seen = Some((Instant::now(), origin.clone()));
+                origin
+            }
             Origin::Http { fallback } => ctx
                 .extensions
                 .get::<axum::http::request::Parts>()

@@ -1,5 +1,8 @@
 //! The MCP server: a thin adapter from MCP requests to the legate daemon's API.
 
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use legate_api::{Client, ClientError};
 use legate_domain::Task;
 use legate_domain::api::{InboxQuery, InboxResponse};
@@ -16,7 +19,7 @@ use rmcp::{ErrorData, Json, ServerHandler};
 use serde::Serialize;
 
 use crate::origin::Origin;
-use crate::shapes::{Finished, Reply};
+use crate::shapes::{AgentInfo, Finished, Reply};
 use crate::view;
 
 /// Told to every host at initialization: how the tools fit together.
@@ -46,8 +49,8 @@ impl From<ClientError> for ToolError {
     }
 }
 
-/// What a tool returns: structured content with an output schema, or an error result.
-pub(crate) type ToolReply<T> = Result<Json<Reply<T>>, CallToolResult>;
+/// The agents offered to models as last read, and when.
+pub(crate) type AgentCache = Arc<Mutex<Option<(Instant, Vec<AgentInfo>)>>>;
 
 /// The legate MCP server for one session (stdio) or one HTTP session.
 #[derive(Clone)]
@@ -55,6 +58,9 @@ pub struct LegateMcp {
     pub(crate) client: Client,
     pub(crate) origin: Origin,
     pub(crate) result_chars: usize,
+    /// The agents offered to models, as last read, and when (saves a daemon call per
+    /// delegation; refreshed when stale or when an agent is not in it).
+    pub(crate) agents: AgentCache,
     tool_router: ToolRouter<Self>,
 }
 
@@ -66,6 +72,7 @@ impl LegateMcp {
             client,
             origin,
             result_chars,
+            agents: Arc::default(),
             tool_router: Self::tool_router(),
         }
     }
@@ -96,8 +103,17 @@ impl LegateMcp {
         &self,
         origin: &str,
         outcome: Result<T, ToolError>,
-    ) -> ToolReply<T> {
+    ) -> Result<Json<Reply<T>>, CallToolResult> {
         let news = self.news(origin).await;
+        self.answer_with(news, outcome)
+    }
+
+    /// Wraps a tool's outcome with news already read.
+    pub(crate) fn answer_with<T: Serialize>(
+        &self,
+        news: Vec<Finished>,
+        outcome: Result<T, ToolError>,
+    ) -> Result<Json<Reply<T>>, CallToolResult> {
         match outcome {
             Ok(body) => Ok(Json(Reply {
                 body,
@@ -152,7 +168,14 @@ impl ServerHandler for LegateMcp {
         let tasks_ok = context
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
-        if tasks_ok && request.name == "delegate" {
+        // `wait: true` asks for the answer in this call; otherwise the client gets a task.
+        let waits = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("wait"))
+            .and_then(|w| w.as_bool())
+            .unwrap_or(false);
+        if tasks_ok && request.name == "delegate" && !waits {
             return self.delegate_as_task(request, context).await;
         }
         let call = ToolCallContext::new(self, request, context);

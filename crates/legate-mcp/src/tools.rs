@@ -1,6 +1,8 @@
 //! The tools. Each resolves this call's origin, does its work through the daemon API, and
 //! answers with the session's `finished_since_last_call`.
 
+use std::time::{Duration, Instant};
+
 use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
@@ -18,6 +20,9 @@ use crate::shapes::{
 };
 use crate::view::task_view;
 
+/// How long a read of the agent list is trusted.
+const AGENTS_FRESH: Duration = Duration::from_secs(10);
+
 /// The longest a single call blocks.
 pub(crate) const MAX_WAIT_SECS: u64 = 600;
 
@@ -33,8 +38,16 @@ impl LegateMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
-        let outcome = self.delegate_now(&origin, args, Some(&ctx)).await;
-        self.answer(&origin, outcome).await
+        if args.wait {
+            let outcome = self.delegate_now(&origin, args, Some(&ctx)).await;
+            return self.answer(&origin, outcome).await;
+        }
+        // Nothing this call does can finish a task: read the news meanwhile.
+        let (outcome, news) = tokio::join!(
+            self.delegate_now(&origin, args, Some(&ctx)),
+            self.news(&origin)
+        );
+        self.answer_with(news, outcome)
     }
 
     /// The current status of a task (no result text; use task_result for that).
@@ -202,10 +215,10 @@ impl LegateMcp {
 }
 
 impl LegateMcp {
-    /// The agents models may use.
+    /// The agents models may use, read from the daemon now.
     pub(crate) async fn offered_agents(&self) -> Result<Vec<AgentInfo>, ToolError> {
         let all: Vec<AgentView> = self.client.get("/v1/agents").await?;
-        Ok(all
+        let offered: Vec<AgentInfo> = all
             .into_iter()
             .filter(|a| a.for_models)
             .map(|a| AgentInfo {
@@ -214,7 +227,28 @@ impl LegateMcp {
                 available: a.available,
                 max_running: a.max_running,
             })
-            .collect())
+            .collect();
+        *self.agents.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), offered.clone()));
+        Ok(offered)
+    }
+
+    /// Whether `name` is offered to models: from the recent list when it is there, else
+    /// from the daemon (an agent just added to the config is found at once).
+    async fn is_offered(&self, name: &str) -> Result<Option<Vec<AgentInfo>>, ToolError> {
+        let cached = self
+            .agents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((at, list)) = cached
+            && at.elapsed() < AGENTS_FRESH
+            && list.iter().any(|a| a.name == name)
+        {
+            return Ok(None);
+        }
+        let list = self.offered_agents().await?;
+        Ok((!list.iter().any(|a| a.name == name)).then_some(list))
     }
 
     /// Submits (refusing agents not offered to models), and waits when asked.
@@ -224,8 +258,7 @@ impl LegateMcp {
         args: DelegateArgs,
         ctx: Option<&RequestContext<RoleServer>>,
     ) -> Result<Delegated, ToolError> {
-        let offered = self.offered_agents().await?;
-        if !offered.iter().any(|a| a.name == args.agent) {
+        if let Some(offered) = self.is_offered(&args.agent).await? {
             let list: Vec<String> = offered
                 .iter()
                 .map(|a| {

@@ -35,10 +35,10 @@ pub async fn stdio(paths: &Paths) -> Result<i32> {
         .filter(|o| !o.is_empty())
     {
         Some(o) => Origin::Fixed(o),
-        None => Origin::Host {
-            sessions: claude_sessions_dir(paths),
-            fallback: format!("mcp:{}", TaskId::generate()),
-        },
+        None => Origin::host(
+            claude_sessions_dir(paths),
+            format!("mcp:{}", TaskId::generate()),
+        ),
     };
     let server = LegateMcp::new(client, origin, result_chars(paths))
         .serve(rmcp::transport::stdio())

@@ -1,0 +1,125 @@
+"""An independent MCP client (the official Python SDK, pinned) driving legate's MCP server.
+
+Usage: mcp_client.py stdio LEGATE_BIN LEGATE_HOME
+       mcp_client.py http  LEGATE_BIN LEGATE_HOME URL TOKEN
+
+Runs the whole delegation flow and exits 0, or fails with an AssertionError naming the step.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamablehttp_client
+
+
+def structured(result, step):
+    assert not result.isError, f"{step} failed: {result.content}"
+    assert result.structuredContent is not None, f"{step}: no structured content"
+    return result.structuredContent
+
+
+def text(result):
+    return "".join(getattr(b, "text", "") for b in result.content)
+
+
+async def flow(session, legate, home):
+    await session.initialize()
+    names = sorted(t.name for t in (await session.list_tools()).tools)
+    assert names == ["delegate", "list_agents", "task_cancel", "task_list", "task_result",
+                     "task_status", "task_wait"], names
+
+    agents = structured(await session.call_tool("list_agents", {}), "list_agents")
+    assert "fake" in [a["name"] for a in agents["agents"]], agents
+
+    # Three delegations at once, then gather them.
+    started = await asyncio.gather(*[
+        session.call_tool("delegate", {"agent": "fake", "prompt": f"sleep 100; print py-{i}"})
+        for i in range(3)
+    ])
+    ids = [structured(r, "delegate")["task"]["task_id"] for r in started]
+    gathered = structured(await session.call_tool(
+        "task_wait", {"task_ids": ids, "mode": "all", "timeout_secs": 60}), "task_wait")
+    assert not gathered["timed_out"]
+    assert [t["result"] for t in gathered["tasks"]] == [f"py-{i}\n" for i in range(3)], gathered
+
+    # Progress while waiting.
+    slow = structured(await session.call_tool(
+        "delegate", {"agent": "fake", "prompt": "sleep 2500; print slow"}), "delegate")
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append((done, total, message))
+
+    waited = structured(await session.call_tool(
+        "task_wait", {"task_ids": [slow["task"]["task_id"]]}, progress_callback=on_progress),
+        "task_wait with progress")
+    assert waited["tasks"][0]["status"] == "succeeded", waited
+    assert progress, "no progress notification arrived"
+    assert progress[0][1] == 1 and "0 of 1 finished" in progress[0][2], progress
+
+    # A finish seen elsewhere is reported in the next response, once.
+    news = structured(await session.call_tool(
+        "delegate", {"agent": "fake", "prompt": "print news"}), "delegate")["task"]["task_id"]
+    subprocess.run([legate, "wait", news], env={**os.environ, "LEGATE_HOME": home,
+                                                "LEGATE_ORIGIN": "someone-else"}, check=True,
+                   stdout=subprocess.DEVNULL)
+    first = structured(await session.call_tool("list_agents", {}), "list_agents")
+    assert [f["task_id"] for f in first["finished_since_last_call"]] == [news], first
+    again = structured(await session.call_tool("list_agents", {}), "list_agents")
+    assert again["finished_since_last_call"] == [], again
+
+    # Sync mode.
+    sync = structured(await session.call_tool(
+        "delegate", {"agent": "fake", "prompt": "print synchronous", "wait": True}), "sync")
+    assert sync["task"]["status"] == "succeeded" and sync["task"]["result"] == "synchronous\n"
+
+    # A wait that times out, then a cancel.
+    hang = structured(await session.call_tool(
+        "delegate", {"agent": "fake", "prompt": "sleep 60000"}), "delegate")["task"]["task_id"]
+    timed = structured(await session.call_tool(
+        "task_wait", {"task_ids": [hang], "timeout_secs": 1}), "task_wait timeout")
+    assert timed["timed_out"] is True
+    canceled = structured(await session.call_tool("task_cancel", {"task_id": hang}), "cancel")
+    assert canceled["task"]["status"] == "canceled"
+
+    # Errors are tool errors a model can read.
+    unknown = await session.call_tool("delegate", {"agent": "nope", "prompt": "x"})
+    assert unknown.isError and "unknown agent 'nope'" in text(unknown), text(unknown)
+    assert "- fake: scripted fake agent" in text(unknown)
+
+
+async def main():
+    mode, legate, home = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "stdio":
+        env = {k: v for k, v in os.environ.items() if k not in ("LEGATE_ORIGIN", "LEGATE_DEPTH")}
+        env["LEGATE_HOME"] = home
+        params = StdioServerParameters(command=legate, args=["mcp"], env=env)
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await flow(session, legate, home)
+    else:
+        url, token = sys.argv[4], sys.argv[5]
+        async with httpx.AsyncClient() as http:
+            hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"}}}
+            accept = {"Accept": "application/json, text/event-stream"}
+            missing = await http.post(url, json=hello, headers=accept)
+            assert missing.status_code == 401 and "missing bearer token" in missing.text, missing.text
+            wrong = await http.post(url, json=hello,
+                                    headers={**accept, "Authorization": "Bearer not-it"})
+            assert wrong.status_code == 401 and "wrong bearer token" in wrong.text, wrong.text
+        headers = {"Authorization": f"Bearer {token}"}
+        async with streamablehttp_client(url, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await flow(session, legate, home)
+    print("OK")
+
+
+asyncio.run(main())
