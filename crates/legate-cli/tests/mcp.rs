@@ -598,3 +598,53 @@ async fn a_claude_code_sessions_mcp_tasks_come_back_through_its_hooks() {
     assert!(out.contains(&id) && out.contains("from mcp"), "{out}");
     c.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateless_http_client_polls_its_task_across_requests() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let home = Home::new("");
+    let (mut server, url) = serve(&home, "t0ken");
+    let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header("t0ken");
+    // 2026-07-28: no session; every request stands alone and a new server instance serves it.
+    let c = client_config(true)
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("a stateless client");
+    let params = CallToolRequestParams::new("delegate").with_arguments(
+        json!({"agent": "fake", "prompt": "sleep 300; print stateless"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
+    let CallToolResponse::Task(t) = c.call_tool_once(params).await.unwrap() else {
+        panic!("a task")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let got = c
+            .get_task(GetTaskParams::new(t.task.task_id.clone()))
+            .await
+            .unwrap();
+        if got.task.status().is_terminal() {
+            break got.task;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!("{:?}", done.payload)
+    };
+    let r: CallToolResult = serde_json::from_value(Value::Object(result)).unwrap();
+    assert_eq!(r.structured_content.unwrap()["result"], "stateless\n");
+    let _ = c.cancel().await;
+    let _ = server.kill();
+    let _ = server.wait();
+}
