@@ -1,6 +1,7 @@
 //! The API client: one HTTP/1 request per connection over the daemon's Unix socket.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -31,10 +32,15 @@ pub enum ClientError {
     Protocol(String),
 }
 
-/// A client of one daemon socket.
+/// An open connection, ready for its next request.
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// A client of one daemon socket. JSON calls reuse idle connections (keep-alive), so a
+/// long-lived client such as the MCP server pays the connection set-up once.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    idle: Arc<Mutex<Vec<Sender>>>,
 }
 
 impl Client {
@@ -42,6 +48,7 @@ impl Client {
     pub fn new(socket: &Path) -> Self {
         Client {
             socket: socket.to_path_buf(),
+            idle: Arc::default(),
         }
     }
 
@@ -64,13 +71,8 @@ impl Client {
         self.send_with(method, path, body, &[]).await
     }
 
-    pub(crate) async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-        headers: &[(&str, String)],
-    ) -> Result<hyper::Response<Incoming>, ClientError> {
+    /// A new connection to the daemon.
+    async fn open(&self) -> Result<Sender, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -78,12 +80,48 @@ impl Client {
                     path: self.socket.clone(),
                     source,
                 })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
+        Ok(sender)
+    }
+
+    /// An idle connection that is still open, else a new one.
+    async fn checkout(&self) -> Result<Sender, ClientError> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(s) if s.is_ready() => return Ok(s),
+                Some(_) => continue,
+                None => return self.open().await,
+            }
+        }
+    }
+
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, String)],
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let mut sender = self.open().await?;
+        let req = Self::request(method, path, body, headers)?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        body: Bytes,
+        headers: &[(&str, String)],
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -92,12 +130,7 @@ impl Client {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        sender
-            .send_request(req)
-            .await
+        req.body(Full::new(body))
             .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
@@ -125,16 +158,30 @@ impl Client {
             ),
             None => Bytes::new(),
         };
-        let resp = self.send(method, path, bytes).await?;
-        if !resp.status().is_success() {
-            return Err(Self::error_of(resp).await);
-        }
+        let mut sender = self.checkout().await?;
+        let req = Self::request(method, path, bytes, &[])?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let status = resp.status();
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?
             .to_bytes();
+        // The exchange is complete: the connection can carry the next one.
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sender);
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ApiError>(&body) {
+                Ok(e) => ClientError::Api(e),
+                Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
+            });
+        }
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Protocol(format!("bad JSON from the daemon: {e}")))
     }

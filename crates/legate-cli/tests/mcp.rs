@@ -74,6 +74,26 @@ async fn refused(c: &McpClient, tool: &str, args: Value) -> String {
         .collect()
 }
 
+/// Polls `tasks/get` until the task is terminal (30 s at most); returns it.
+async fn settled(c: &McpClient, id: &str) -> rmcp::model::DetailedTask {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = c
+            .get_task(GetTaskParams::new(id.to_string()))
+            .await
+            .unwrap();
+        if got.task.status().is_terminal() {
+            return got.task;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task {id} is still {:?}",
+            got.task.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ids_of(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -320,18 +340,7 @@ async fn delegate_runs_as_an_mcp_task_for_clients_that_negotiate_it() {
     assert_eq!(created.task.status, TaskStatus::Working);
     // The MCP task is the legate task: the CLI sees it under the same id.
     assert_eq!(home.show(&id)["id"], id.as_str());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let done = loop {
-        let got = c.get_task(GetTaskParams::new(id.clone())).await.unwrap();
-        if got.task.status().is_terminal() {
-            break got.task;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the task did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = settled(&c, &id).await;
     match done.payload {
         TaskPayload::Completed { result } => {
             let r: CallToolResult = serde_json::from_value(Value::Object(result)).unwrap();
@@ -354,22 +363,8 @@ async fn delegate_runs_as_an_mcp_task_for_clients_that_negotiate_it() {
     c.cancel_task(CancelTaskParams::new(t.task.task_id.clone()))
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = c
-            .get_task(GetTaskParams::new(t.task.task_id.clone()))
-            .await
-            .unwrap();
-        if got.task.status() == TaskStatus::Cancelled {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not cancelled: {:?}",
-            got.task.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let done = settled(&c, &t.task.task_id).await;
+    assert_eq!(done.status(), TaskStatus::Cancelled);
     assert_eq!(home.show(&t.task.task_id)["status"], "canceled");
     // A task id that does not exist is invalid params.
     let err = c
@@ -506,22 +501,10 @@ async fn rmcp_over_http_needs_the_token() {
     let CallToolResponse::Task(t) = c.call_tool_once(params).await.unwrap() else {
         panic!("a task")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = c
-            .get_task(GetTaskParams::new(t.task.task_id.clone()))
-            .await
-            .unwrap();
-        if got.task.status() == TaskStatus::Completed {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            got.task.status()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(
+        settled(&c, &t.task.task_id).await.status(),
+        TaskStatus::Completed
+    );
     assert_eq!(home.show(&t.task.task_id)["result"], "task over http\n");
     let done = ok(
         &c,
@@ -627,18 +610,7 @@ async fn a_stateless_http_client_polls_its_task_across_requests() {
     let CallToolResponse::Task(t) = c.call_tool_once(params).await.unwrap() else {
         panic!("a task")
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let done = loop {
-        let got = c
-            .get_task(GetTaskParams::new(t.task.task_id.clone()))
-            .await
-            .unwrap();
-        if got.task.status().is_terminal() {
-            break got.task;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let done = settled(&c, &t.task.task_id).await;
     let TaskPayload::Completed { result } = done.payload else {
         panic!("{:?}", done.payload)
     };

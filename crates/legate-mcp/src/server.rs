@@ -40,7 +40,7 @@ impl From<ClientError> for ToolError {
                 None => a.message,
             },
             ClientError::Connect { .. } => format!(
-                "{e}\nWhat to do: the legate daemon is not running; it starts with any `legate` command (e.g. `legate daemon status`), then call again"
+                "{e}\nWhat to do: the legate daemon is not running: start it with `legate daemon --detach`, then call again"
             ),
             ClientError::Protocol(m) => {
                 format!("talking to the legate daemon failed: {m}; call again")
