@@ -23,8 +23,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: legate-bench [core|all|mcp] [--samples N]\n\
+const USAGE: &str = "usage: legate-bench [core|all|mcp|throughput] [--samples N]\n\
   mcp            only the MCP round trip\n\
+  throughput     only the throughput run\n\
   core, all      submit latency, throughput, wait and event-stream latency, MCP round trip, memory (default: core)\n\
   --samples N    submit-latency samples per store size (default 300)";
 
@@ -76,8 +77,9 @@ impl Row {
 /// The parsed command line.
 struct Args {
     samples: usize,
-    /// Only the MCP round trip (a quick check; writes `bench/results/mcp.md`).
-    only_mcp: bool,
+    /// One measurement alone (`mcp`, `throughput`), for a quick check; writes
+    /// `bench/results/NAME.md`.
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -86,7 +88,7 @@ fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "core" | "all" | "mcp" if suite.is_none() => suite = Some(a),
+            "core" | "all" | "mcp" | "throughput" if suite.is_none() => suite = Some(a),
             "--samples" => {
                 let n = it.next().context("--samples needs a number")?;
                 samples = n
@@ -104,7 +106,7 @@ fn parse_args() -> Result<Args> {
     }
     Ok(Args {
         samples,
-        only_mcp: suite.as_deref() == Some("mcp"),
+        only: suite.filter(|s| s == "mcp" || s == "throughput"),
     })
 }
 
@@ -134,9 +136,16 @@ fn run() -> Result<()> {
     let machine = machine::describe();
     let started = Instant::now();
     let mut rows = Vec::new();
-    if args.only_mcp {
-        rows.extend(rt.block_on(mcp_roundtrip::measure(args.samples))?);
-        return report(&machine, &rows, "mcp.md");
+    match args.only.as_deref() {
+        Some("mcp") => {
+            rows.extend(rt.block_on(mcp_roundtrip::measure(args.samples))?);
+            return report(&machine, &rows, "mcp.md");
+        }
+        Some(_) => {
+            rows.extend(rt.block_on(throughput::measure(THROUGHPUT_TASKS))?);
+            return report(&machine, &rows, "throughput.md");
+        }
+        None => {}
     }
     eprintln!("legate-bench: start-up floors");
     rows.extend(floor::measure(args.samples)?);
