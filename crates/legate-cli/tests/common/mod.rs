@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod mcp;
+
 /// The `legate` binary under test.
 pub fn legate_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_legate"))

@@ -1,0 +1,171 @@
+//! Driving legate's MCP server from tests: rmcp's client over a child process or HTTP, and the
+//! pinned Python SDK as an independent client.
+
+use std::time::Duration;
+
+use rmcp::ServiceExt;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, GetTaskParams,
+    Implementation,
+};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use serde_json::Value;
+
+use super::{Home, legate_bin};
+
+/// A connected rmcp client.
+pub type McpClient = RunningService<RoleClient, ClientConfig>;
+
+/// A client that declares the tasks extension, or not.
+pub fn client_config(tasks: bool) -> ClientConfig {
+    let caps = if tasks {
+        ClientCapabilities::builder().enable_tasks().build()
+    } else {
+        ClientCapabilities::default()
+    };
+    ClientConfig::new(caps, Implementation::new("legate-tests", "0"))
+}
+
+/// `legate mcp` in this home, as a host starts it.
+pub async fn stdio(home: &Home, tasks: bool) -> McpClient {
+    let path = home.path().to_path_buf();
+    let cmd = tokio::process::Command::new(legate_bin()).configure(|c| {
+        c.arg("mcp")
+            .env("LEGATE_HOME", &path)
+            .env_remove("LEGATE_ORIGIN")
+            .env_remove("LEGATE_DEPTH")
+            .env_remove("LEGATE_TASK_ID");
+    });
+    client_config(tasks)
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .expect("the MCP session starts")
+}
+
+/// Calls a tool; returns the result.
+pub async fn call(c: &McpClient, tool: &str, args: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(tool.to_string())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    c.call_tool(params)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// Calls a tool that must succeed; returns its structured content.
+pub async fn ok(c: &McpClient, tool: &str, args: Value) -> Value {
+    let r = call(c, tool, args.clone()).await;
+    assert_ne!(
+        r.is_error,
+        Some(true),
+        "{tool} {args} failed: {:?}",
+        r.content
+    );
+    r.structured_content.expect("structured content")
+}
+
+/// Calls a tool that must fail; returns its text.
+pub async fn refused(c: &McpClient, tool: &str, args: Value) -> String {
+    let r = call(c, tool, args.clone()).await;
+    assert_eq!(r.is_error, Some(true), "{tool} {args} should fail");
+    r.content
+        .iter()
+        .filter_map(|b| b.as_text())
+        .map(|t| t.text.clone())
+        .collect()
+}
+
+/// Polls `tasks/get` until the task is terminal (30 s at most); returns it.
+pub async fn settled(c: &McpClient, id: &str) -> rmcp::model::DetailedTask {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = c
+            .get_task(GetTaskParams::new(id.to_string()))
+            .await
+            .unwrap();
+        if got.task.status().is_terminal() {
+            return got.task;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task {id} is still {:?}",
+            got.task.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `task_id`s of a list of tasks.
+pub fn ids_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `legate serve` on a free loopback port with a token; returns the process and its URL.
+pub fn serve(home: &Home, token: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = home
+        .cmd(&["serve", "--listen", "127.0.0.1:0"])
+        .env("LEGATE_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("http://127.0.0.1:"),
+        "serve printed {line:?}"
+    );
+    (child, line.trim().to_string())
+}
+
+/// Python with the pinned `mcp` package, installed into `target/mcp-venv` on first use.
+fn python_with_mcp() -> std::path::PathBuf {
+    static READY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/mcp-venv");
+            let python = venv.join("bin/python");
+            let has = |p: &std::path::Path| {
+                std::process::Command::new(p)
+                    .args(["-c", &format!("import importlib.metadata as m; assert m.version('mcp') == '{PYTHON_MCP}'")])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            };
+            if !has(&python) {
+                let run = |cmd: &mut std::process::Command| {
+                    let o = cmd.output().expect("python3 runs");
+                    assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+                };
+                run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv));
+                run(std::process::Command::new(venv.join("bin/pip")).args(["install", "-q", &format!("mcp=={PYTHON_MCP}")]));
+            }
+            python
+        })
+        .clone()
+}
+
+/// The Python MCP SDK version the independent-client tests use.
+const PYTHON_MCP: &str = "1.30.0";
+
+/// Runs `tests/support/mcp_client.py` with these arguments; it must print OK.
+pub fn run_python_client(args: &[&str]) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_client.py");
+    let o = std::process::Command::new(python_with_mcp())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK"),
+        "the Python MCP client failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
