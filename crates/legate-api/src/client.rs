@@ -1,6 +1,8 @@
 //! The API client: one HTTP/1 request per connection over the daemon's Unix socket.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -35,12 +37,26 @@ pub enum ClientError {
 /// An open connection, ready for its next request.
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
+/// Starts the daemon when it is not running; given to long-lived clients (the MCP server) so
+/// a daemon that went away comes back on the next call.
+pub type Starter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
 /// A client of one daemon socket. JSON calls reuse idle connections (keep-alive), so a
 /// long-lived client such as the MCP server pays the connection set-up once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     socket: PathBuf,
     idle: Arc<Mutex<Vec<Sender>>>,
+    starter: Option<Starter>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("socket", &self.socket)
+            .finish()
+    }
 }
 
 impl Client {
@@ -49,7 +65,15 @@ impl Client {
         Client {
             socket: socket.to_path_buf(),
             idle: Arc::default(),
+            starter: None,
         }
+    }
+
+    /// The same client, starting the daemon with `starter` when it cannot connect. Only the
+    /// connection is retried, so no request is ever sent twice.
+    pub fn with_starter(mut self, starter: Starter) -> Self {
+        self.starter = Some(starter);
+        self
     }
 
     /// The socket path.
@@ -71,15 +95,27 @@ impl Client {
         self.send_with(method, path, body, &[]).await
     }
 
-    /// A new connection to the daemon.
+    /// A new connection to the daemon (started first, when it is not running and a starter
+    /// was given).
     async fn open(&self) -> Result<Sender, ClientError> {
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    path: self.socket.clone(),
-                    source,
-                })?;
+        let stream = match UnixStream::connect(&self.socket).await {
+            Ok(s) => s,
+            Err(source) => {
+                let Some(start) = &self.starter else {
+                    return Err(ClientError::Connect {
+                        path: self.socket.clone(),
+                        source,
+                    });
+                };
+                start().await.map_err(ClientError::Protocol)?;
+                UnixStream::connect(&self.socket)
+                    .await
+                    .map_err(|source| ClientError::Connect {
+                        path: self.socket.clone(),
+                        source,
+                    })?
+            }
+        };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -9,5 +9,5 @@ pub mod client;
 pub mod events;
 pub mod server;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, Starter};
 pub use events::EventFeed;

@@ -29,6 +29,22 @@ pub async fn connect(paths: &Paths) -> Result<Client> {
     Ok(client)
 }
 
+/// A client that also brings the daemon back if it goes away (for long-lived frontends).
+pub async fn connect_lasting(paths: &Paths) -> Result<Client> {
+    let client = connect(paths).await?;
+    let paths = paths.clone();
+    let starter: legate_api::Starter = std::sync::Arc::new(move || {
+        let paths = paths.clone();
+        Box::pin(async move {
+            let child = spawn_daemon(&paths).map_err(|e| format!("{e:#}"))?;
+            wait_ready(&paths, child)
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
+    });
+    Ok(client.with_starter(starter))
+}
+
 /// Starts a detached daemon process (its own session, output to the daemon log).
 pub fn spawn_daemon(paths: &Paths) -> Result<Child> {
     if let Some(dir) = paths.daemon_log.parent() {

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::Home;
 use common::mcp::{ids_of, ok, refused, settled, stdio};
 use rmcp::model::{
@@ -332,4 +334,42 @@ async fn a_claude_code_sessions_mcp_tasks_come_back_through_its_hooks() {
     let out = hook("UserPromptSubmit");
     assert!(out.contains(&id) && out.contains("from mcp"), "{out}");
     c.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_outlives_its_daemon_and_the_tasks_outlive_the_session() {
+    let home = Home::new("");
+    let c = stdio(&home, false).await;
+    let done = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print before", "wait": true}),
+    )
+    .await;
+    let before = done["task"]["task_id"].as_str().unwrap().to_string();
+    let pid = home.daemon_pid().expect("the session started the daemon");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(common::poll_until(Duration::from_secs(10), || home
+        .daemon_pid()
+        != Some(pid)));
+    // The next call brings a daemon back; the earlier result is still there.
+    let status = ok(&c, "task_status", json!({"task_id": before})).await;
+    assert_eq!(status["task"]["status"], "succeeded");
+    assert_ne!(home.daemon_pid(), Some(pid));
+    // A task delegated here keeps running after the session ends.
+    let later = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "sleep 500; print after the session"}),
+    )
+    .await;
+    let later = later["task"]["task_id"].as_str().unwrap().to_string();
+    c.cancel().await.unwrap();
+    let statuses = home.wait_all(std::slice::from_ref(&later));
+    assert_eq!(statuses[&later], "succeeded");
+    assert_eq!(home.show(&later)["result"], "after the session\n");
 }

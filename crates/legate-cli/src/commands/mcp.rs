@@ -8,7 +8,7 @@ use legate_domain::{Config, TaskId};
 use legate_mcp::{LegateMcp, Origin};
 use rmcp::ServiceExt;
 
-use crate::connect::connect;
+use crate::connect::connect_lasting;
 use crate::exit;
 use crate::paths::Paths;
 
@@ -29,7 +29,7 @@ fn result_chars(paths: &Paths) -> usize {
 
 /// Serves MCP on stdin/stdout until the host closes it.
 pub async fn stdio(paths: &Paths) -> Result<i32> {
-    let client = connect(paths).await?;
+    let client = connect_lasting(paths).await?;
     let origin = match std::env::var("LEGATE_ORIGIN")
         .ok()
         .filter(|o| !o.is_empty())
@@ -57,7 +57,7 @@ pub async fn serve(paths: &Paths, listen: SocketAddr) -> Result<i32> {
              set LEGATE_TOKEN to a secret (clients send `Authorization: Bearer TOKEN`) or listen on 127.0.0.1"
         );
     }
-    let client = connect(paths).await?;
+    let client = connect_lasting(paths).await?;
     let app = legate_mcp::http::router(client, result_chars(paths), token);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
