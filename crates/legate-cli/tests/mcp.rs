@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use common::Home;
 use common::mcp::{ids_of, ok, refused, settled, stdio};
+use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, GetTaskParams,
     ReadResourceRequestParams, TaskPayload, TaskStatus,
 };
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,6 +336,29 @@ async fn a_claude_code_sessions_mcp_tasks_come_back_through_its_hooks() {
     let out = hook("UserPromptSubmit");
     assert!(out.contains(&id) && out.contains("from mcp"), "{out}");
     c.cancel().await.unwrap();
+
+    // An MCP server further down (here under two shells: another host's, say) is not the
+    // session's: it keeps an origin of its own.
+    let path = home.path().to_path_buf();
+    let inner = format!("{} mcp; :", common::legate_bin().display());
+    let cmd = tokio::process::Command::new("sh").configure(|c| {
+        c.args(["-c", &format!("sh -c '{inner}'; :")])
+            .env("LEGATE_HOME", &path)
+            .env_remove("LEGATE_ORIGIN");
+    });
+    let far = common::mcp::client_config(false)
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+    let d = ok(
+        &far,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print elsewhere"}),
+    )
+    .await;
+    let origin = home.show(d["task"]["task_id"].as_str().unwrap())["origin"].clone();
+    assert!(origin.as_str().unwrap().starts_with("mcp:"), "{origin}");
+    far.cancel().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,11 @@
 //! inbox `finished_since_last_call` reads.
 //!
 //! A Claude Code session is recognised across its processes: its `SessionStart` hook (`legate
-//! hook claude-code`) registers the session under each of the hook's ancestor processes, and a
-//! stdio MCP server that Claude Code started finds the registration of its nearest ancestor —
-//! the same Claude Code process. Tasks delegated through MCP and through the session's shell
+//! hook claude-code`) registers the session under the hook's nearest ancestors (Claude Code,
+//! and the shell it may run hooks with), and a stdio MCP server that Claude Code started finds
+//! the registration of its own nearest ancestors — the same Claude Code process. Only the
+//! nearest [`LEVELS`] are used both ways, so a process shared further up (a terminal
+//! multiplexer, a login shell) never ties another host's MCP server to the session. Tasks delegated through MCP and through the session's shell
 //! commands then share the origin `claude-code:SESSION`, which the hooks read.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::service::{RequestContext, RoleServer};
+
+/// How many ancestors are registered and looked up.
+pub const LEVELS: usize = 2;
 
 /// How long a stdio server trusts its last look at the session registry.
 const SESSION_RECHECK: Duration = Duration::from_secs(1);
@@ -83,15 +88,21 @@ impl Origin {
     }
 }
 
+fn nearest_ancestors() -> Vec<(i32, u64)> {
+    let mut up = legate_runner::procfs::ancestors(std::process::id() as i32);
+    up.truncate(LEVELS);
+    up
+}
+
 fn record_name(pid: i32, start: u64) -> String {
     format!("{pid}-{start}")
 }
 
-/// Registers a Claude Code session for every ancestor of this process (the hook's), nearest
-/// first wins at lookup; registrations of processes that are gone are removed.
+/// Registers a Claude Code session for the nearest ancestors of this process (the hook's);
+/// registrations of processes that are gone are removed.
 pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (pid, start) in legate_runner::procfs::ancestors(std::process::id() as i32) {
+    for (pid, start) in nearest_ancestors() {
         std::fs::write(dir.join(record_name(pid, start)), session_id)?;
     }
     for entry in std::fs::read_dir(dir)?.flatten() {
@@ -109,9 +120,10 @@ pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<
     Ok(())
 }
 
-/// The Claude Code session registered by this process's nearest ancestor, if any.
+/// The Claude Code session registered for one of this process's nearest ancestors, nearest
+/// first, if any.
 pub fn claude_session(dir: &Path) -> Option<String> {
-    legate_runner::procfs::ancestors(std::process::id() as i32)
+    nearest_ancestors()
         .into_iter()
         .find_map(|(pid, start)| std::fs::read_to_string(dir.join(record_name(pid, start))).ok())
         .map(|s| s.trim().to_string())
