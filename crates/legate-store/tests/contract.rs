@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use legate_store::Store;
+use legate_store::postgres::PgStore;
 use legate_store::sqlite::SqliteStore;
 
 /// A fresh, empty store and whatever keeps its storage alive until the case ends.
@@ -25,9 +26,66 @@ struct Fresh {
 /// Opens a fresh, empty store of one backend.
 type Open = fn() -> Pin<Box<dyn Future<Output = Fresh> + Send>>;
 
-/// Every backend the contract runs against, by name.
+/// Every backend the contract runs against, by name: SQLite always, Postgres when
+/// `LEGATE_TEST_POSTGRES_URL` names a server (CI sets it to the local one).
 fn backends() -> Vec<(&'static str, Open)> {
-    vec![("sqlite", open_sqlite)]
+    let mut all: Vec<(&'static str, Open)> = vec![("sqlite", open_sqlite)];
+    if std::env::var("LEGATE_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+        all.push(("postgres", open_postgres));
+    }
+    all
+}
+
+/// A scratch schema in the test database, dropped when the case ends.
+struct Scratch {
+    url: String,
+    schema: String,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Dropping runs inside the case's runtime: a thread of its own may block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                use sqlx::{Connection, Executor};
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .await?;
+                conn.close().await
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+    }
+}
+
+/// A fresh schema of its own in the Postgres test database.
+fn open_postgres() -> Pin<Box<dyn Future<Output = Fresh> + Send>> {
+    Box::pin(async {
+        let url = std::env::var("LEGATE_TEST_POSTGRES_URL").expect("set by backends()");
+        let schema = format!(
+            "legate_test_{}_{}",
+            std::process::id(),
+            legate_domain::TaskId::generate()
+        );
+        let guard = Scratch {
+            url: url.clone(),
+            schema: schema.clone(),
+        };
+        let store = PgStore::connect(&url, Some(&schema))
+            .await
+            .expect("connect to the Postgres test database");
+        Fresh {
+            store: Arc::new(store),
+            _guard: Box::new(guard),
+        }
+    })
 }
 
 /// A real SQLite file in a temporary directory.

@@ -1,0 +1,243 @@
+//! The Postgres backend: the shared engine when work spans machines. Every worker claims from
+//! the same tables; a claim holds a transaction-scoped advisory lock, so the caps hold across
+//! all of them, and skips rows other transactions have locked.
+
+mod events;
+mod reads;
+mod rescue;
+mod rows;
+mod writes;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use legate_domain::id::IdPrefix;
+use legate_domain::{
+    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgPool};
+
+use crate::{
+    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
+    StoreError, TaskFilter,
+};
+
+/// The Postgres store.
+pub struct PgStore {
+    pool: PgPool,
+    describe: String,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date. With `schema`, legate's tables live
+    /// in that schema (created if needed) — one database can then hold several installations,
+    /// or one test run each.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let mut pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10));
+        if let Some(schema) = schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StoreError::Corrupt(format!(
+                    "schema name '{schema}' may use only letters, digits and '_'"
+                )));
+            }
+            let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+            conn.execute(rows::built(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+                .await?;
+            conn.close().await?;
+            let set = format!("SET search_path TO {schema}");
+            pool = pool.after_connect(move |conn, _| {
+                let set = set.clone();
+                Box::pin(async move {
+                    conn.execute(rows::built(set)).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let describe = format!(
+            "postgres:{}{}",
+            redact(url),
+            schema.map(|s| format!(" (schema {s})")).unwrap_or_default()
+        );
+        Ok(PgStore { pool, describe })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..s + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Runs `f` in one transaction and commits it.
+macro_rules! in_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut $tx = $self.pool.begin().await?;
+        let out = $body;
+        $tx.commit().await?;
+        Ok(out)
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
+        in_tx!(self, |tx| writes::insert(&mut tx, new).await?)
+    }
+
+    async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError> {
+        in_tx!(self, |tx| {
+            let mut out = Vec::with_capacity(new.len());
+            for n in new {
+                out.push(writes::insert(&mut tx, n).await?);
+            }
+            out
+        })
+    }
+
+    async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
+        reads::get(&mut *self.pool.acquire().await?, id, with_prompt).await
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        prefix: &IdPrefix,
+        max: u32,
+    ) -> Result<Vec<TaskId>, StoreError> {
+        reads::ids_with_prefix(&mut *self.pool.acquire().await?, prefix, max).await
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+        reads::list(&mut *self.pool.acquire().await?, filter).await
+    }
+
+    async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError> {
+        reads::counts(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
+        in_tx!(self, |tx| writes::claim(&mut tx, req).await?)
+    }
+
+    async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
+        writes::record_process(&mut *self.pool.acquire().await?, lease, process).await
+    }
+
+    async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
+        writes::heartbeat(&mut *self.pool.acquire().await?, owner, ttl).await
+    }
+
+    async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
+        in_tx!(self, |tx| writes::finish(&mut tx, lease, outcome).await?)
+    }
+
+    async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
+        in_tx!(self, |tx| writes::cancel_queued(&mut tx, id).await?)
+    }
+
+    async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
+        in_tx!(self, |tx| writes::request_cancel(&mut tx, id).await?)
+    }
+
+    async fn rescue(
+        &self,
+        scope: &RescueScope,
+        requeue: &BTreeSet<String>,
+        reason: &str,
+    ) -> Result<Vec<Rescued>, StoreError> {
+        in_tx!(self, |tx| rescue::rescue(&mut tx, scope, requeue, reason)
+            .await?)
+    }
+
+    async fn record_event(
+        &self,
+        lease: &Lease,
+        kind: EventKind,
+        data: serde_json::Value,
+    ) -> Result<Event, StoreError> {
+        in_tx!(self, |tx| writes::record_event(&mut tx, lease, kind, data)
+            .await?)
+    }
+
+    async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+        filter: &EventFilter,
+    ) -> Result<Vec<Event>, StoreError> {
+        events::after(&mut *self.pool.acquire().await?, after, limit, filter).await
+    }
+
+    async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
+        reads::unread(&mut *self.pool.acquire().await?, origin, limit).await
+    }
+
+    async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError> {
+        in_tx!(self, |tx| reads::ack(&mut tx, origin, ids).await?)
+    }
+
+    async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
+        in_tx!(self, |tx| {
+            let tasks = reads::unread(&mut tx, origin, limit).await?;
+            let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+            reads::ack(&mut tx, origin, Some(&ids)).await?;
+            tasks
+        })
+    }
+
+    async fn prune_candidates(
+        &self,
+        before: Option<Timestamp>,
+        unacked: bool,
+    ) -> Result<PruneCandidates, StoreError> {
+        reads::prune_candidates(&mut *self.pool.acquire().await?, before, unacked).await
+    }
+
+    async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError> {
+        in_tx!(self, |tx| reads::remove(&mut tx, ids, unacked).await?)
+    }
+
+    async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
+        reads::cursor(&mut *self.pool.acquire().await?, name).await
+    }
+
+    async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
+        reads::set_cursor(&mut *self.pool.acquire().await?, name, seq).await
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u@h:5432/db"
+        );
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+}

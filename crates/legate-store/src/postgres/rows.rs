@@ -1,0 +1,92 @@
+//! Decoding Postgres rows (the same columns as SQLite's).
+
+use legate_domain::{ErrorKind, ProcessInfo, Status, Task, TaskError, TaskId, Timestamp};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::StoreError;
+
+/// Every task column but the prompt, in the order [`task_from_row`] reads them by name.
+pub(crate) const COLUMNS: &str = "id, agent, title, cwd, labels, priority, timeout_ms, dedupe_key, \
+    parent, origin, depth, status, created_at, started_at, finished_at, exit_code, signal, result, \
+    error_kind, error_message, attempt, cancel_requested, pid, pgid, proc_start, metadata, notify, acked_at";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Decodes a row selected with [`COLUMNS`] (plus `prompt` when `with_prompt`).
+pub(crate) fn task_from_row(row: &PgRow, with_prompt: bool) -> Result<Task, StoreError> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let labels: String = row.try_get("labels")?;
+    let metadata: String = row.try_get("metadata")?;
+    let notify: String = row.try_get("notify")?;
+    let parent: Option<String> = row.try_get("parent")?;
+    let error_kind: Option<String> = row.try_get("error_kind")?;
+    let pid: Option<i64> = row.try_get("pid")?;
+    let error = match error_kind {
+        Some(k) => Some(TaskError {
+            kind: serde_json::from_value::<ErrorKind>(serde_json::Value::String(k.clone()))
+                .map_err(|e| corrupt("error_kind", e))?,
+            message: row
+                .try_get::<Option<String>, _>("error_message")?
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
+    let process = match pid {
+        Some(pid) => Some(ProcessInfo {
+            pid: pid as i32,
+            pgid: row.try_get::<Option<i64>, _>("pgid")?.unwrap_or(pid) as i32,
+            start_time: row.try_get::<Option<i64>, _>("proc_start")?.unwrap_or(0) as u64,
+        }),
+        None => None,
+    };
+    Ok(Task {
+        id: TaskId::parse(&id).map_err(|e| corrupt("id", e))?,
+        agent: row.try_get("agent")?,
+        title: row.try_get("title")?,
+        prompt: if with_prompt {
+            Some(row.try_get("prompt")?)
+        } else {
+            None
+        },
+        cwd: row.try_get("cwd")?,
+        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", e))?,
+        priority: row.try_get::<i64, _>("priority")? as i32,
+        timeout_ms: row
+            .try_get::<Option<i64>, _>("timeout_ms")?
+            .map(|v| v as u64),
+        dedupe_key: row.try_get("dedupe_key")?,
+        parent: parent
+            .map(|p| TaskId::parse(&p))
+            .transpose()
+            .map_err(|e| corrupt("parent", e))?,
+        origin: row.try_get("origin")?,
+        depth: row.try_get::<i64, _>("depth")? as u32,
+        status: status.parse::<Status>().map_err(|e| corrupt("status", e))?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        started_at: row.try_get::<Option<i64>, _>("started_at")?.map(Timestamp),
+        finished_at: row.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp),
+        exit_code: row
+            .try_get::<Option<i64>, _>("exit_code")?
+            .map(|v| v as i32),
+        signal: row.try_get::<Option<i64>, _>("signal")?.map(|v| v as i32),
+        result: row.try_get("result")?,
+        error,
+        attempt: row.try_get::<i64, _>("attempt")? as u32,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        process,
+        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", e))?,
+        notify: serde_json::from_str(&notify).map_err(|e| corrupt("notify", e))?,
+        acked_at: row.try_get::<Option<i64>, _>("acked_at")?.map(Timestamp),
+    })
+}
+
+/// Marks SQL built at run time as safe. Every such statement in this backend is assembled
+/// only from constant fragments ([`COLUMNS`], fixed clauses) and `?` placeholders; values are
+/// always bound, never formatted in.
+pub(crate) fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}

@@ -1,0 +1,340 @@
+//! State changes: inserts, claims, process records, heartbeats, finishes, cancels, progress.
+
+use std::time::Duration;
+
+use legate_domain::{
+    ErrorKind, Event, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId,
+};
+use serde_json::json;
+use sqlx::{PgConnection, Row};
+
+use super::events::{self, Marks, append};
+use super::rows::{COLUMNS, built, task_from_row};
+use crate::{ClaimRequest, Claimed, Inserted, Lease, StoreError, now_ms};
+
+/// The key of the advisory lock that serialises claims across every worker, so global and
+/// per-agent caps hold however many machines claim at once.
+const CLAIM_LOCK: i64 = 0x6c65_6761_7465; // "legate"
+
+pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inserted, StoreError> {
+    if let Some(key) = &new.dedupe_key {
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE dedupe_key = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = existing {
+            let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let task = super::reads::get(conn, &id, false)
+                .await?
+                .ok_or(StoreError::NotFound(id))?;
+            return Ok(Inserted {
+                task,
+                event: None,
+                deduplicated: true,
+            });
+        }
+    }
+    let now = now_ms();
+    let (id, task) = loop {
+        let id = TaskId::generate();
+        let row = sqlx::query(built(format!(
+            "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
+             parent, origin, depth, status, created_at, metadata, notify) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+        )))
+        .bind(id.as_str())
+        .bind(&new.agent)
+        .bind(&new.title)
+        .bind(&new.prompt)
+        .bind(&new.cwd)
+        .bind(serde_json::to_string(&new.labels).unwrap_or_else(|_| "[]".into()))
+        .bind(new.priority as i64)
+        .bind(new.timeout_ms.map(|v| v as i64))
+        .bind(&new.dedupe_key)
+        .bind(new.parent.as_ref().map(|p| p.as_str()))
+        .bind(&new.origin)
+        .bind(new.depth as i64)
+        .bind(Status::Queued.as_str())
+        .bind(now)
+        .bind(new.metadata.to_string())
+        .bind(serde_json::to_string(&new.notify).unwrap_or_else(|_| "[]".into()))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            break (id, task_from_row(&row, false)?);
+        }
+    };
+    let event = append(
+        conn,
+        &id,
+        EventKind::Queued,
+        now,
+        json!({"agent": new.agent, "title": new.title}),
+    )
+    .await?;
+    Ok(Inserted {
+        task,
+        event: Some(event),
+        deduplicated: false,
+    })
+}
+
+pub(crate) async fn claim(
+    conn: &mut PgConnection,
+    req: &ClaimRequest,
+) -> Result<Vec<Claimed>, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(
+        "SELECT agent, COUNT(*) AS n FROM tasks WHERE status = 'running' GROUP BY agent",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut running = std::collections::BTreeMap::<String, u32>::new();
+    for r in &rows {
+        running.insert(r.try_get("agent")?, r.try_get::<i64, _>("n")? as u32);
+    }
+    let mut total: u32 = running.values().sum();
+    let mut claimed = Vec::new();
+    let now = now_ms();
+    let expires = now + req.lease_ttl.as_millis() as i64;
+    while total < req.max_running && (claimed.len() as u32) < req.max_claims {
+        let saturated: Vec<&String> = req
+            .agent_caps
+            .iter()
+            .filter(|(agent, cap)| running.get(*agent).copied().unwrap_or(0) >= **cap)
+            .map(|(agent, _)| agent)
+            .collect();
+        let mut m = Marks::default();
+        let mut sql = String::from("SELECT id FROM tasks WHERE status = 'queued'");
+        if !saturated.is_empty() {
+            sql.push_str(&format!(" AND agent NOT IN ({})", m.list(saturated.len())));
+        }
+        if let Some(only) = &req.agents {
+            sql.push_str(&format!(" AND agent IN ({})", m.list(only.len().max(1))));
+        }
+        sql.push_str(" ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED");
+        let mut q = sqlx::query_scalar::<_, String>(built(sql));
+        for a in &saturated {
+            q = q.bind(a.as_str());
+        }
+        if let Some(only) = &req.agents {
+            if only.is_empty() {
+                q = q.bind("");
+            }
+            for a in only {
+                q = q.bind(a.as_str());
+            }
+        }
+        let Some(id) = q.fetch_optional(&mut *conn).await? else {
+            break;
+        };
+        let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Status::Queued.become_(Status::Running)?;
+        let row = sqlx::query(built(format!(
+            "UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = $1, \
+             lease_owner = $2, lease_expires_at = $3, cancel_requested = 0, acked_at = NULL, \
+             pid = NULL, pgid = NULL, proc_start = NULL \
+             WHERE id = $4 AND status = 'queued' RETURNING {COLUMNS}, prompt"
+        )))
+        .bind(now)
+        .bind(&req.owner)
+        .bind(expires)
+        .bind(id.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        let task = task_from_row(&row, true)?;
+        let event = append(
+            conn,
+            &id,
+            EventKind::Started,
+            now,
+            json!({"attempt": task.attempt, "worker": req.owner}),
+        )
+        .await?;
+        *running.entry(task.agent.clone()).or_insert(0) += 1;
+        total += 1;
+        claimed.push(Claimed {
+            lease: Lease {
+                task_id: id,
+                owner: req.owner.clone(),
+                attempt: task.attempt,
+            },
+            task,
+            event,
+        });
+    }
+    Ok(claimed)
+}
+
+pub(crate) async fn record_process(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    p: ProcessInfo,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET pid = $1, pgid = $2, proc_start = $3 \
+         WHERE id = $4 AND status = 'running' AND lease_owner = $5 AND attempt = $6",
+    )
+    .bind(p.pid as i64)
+    .bind(p.pgid as i64)
+    .bind(p.start_time as i64)
+    .bind(lease.task_id.as_str())
+    .bind(&lease.owner)
+    .bind(lease.attempt as i64)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::LeaseLost(lease.task_id.clone()));
+    }
+    Ok(())
+}
+
+pub(crate) async fn heartbeat(
+    conn: &mut PgConnection,
+    owner: &str,
+    ttl: Duration,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE tasks SET lease_expires_at = $1 WHERE status = 'running' AND lease_owner = $2",
+    )
+    .bind(now_ms() + ttl.as_millis() as i64)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+pub(crate) async fn finish(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    outcome: Outcome,
+) -> Result<(Task, Event), StoreError> {
+    Status::Running.become_(outcome.status)?;
+    let now = now_ms();
+    let row = sqlx::query(built(format!(
+        "UPDATE tasks SET status = $1, finished_at = $2, exit_code = $3, signal = $4, result = $5, \
+         error_kind = $6, error_message = $7, lease_owner = NULL, lease_expires_at = NULL, \
+         metadata = (metadata::jsonb || $8::jsonb)::text \
+         WHERE id = $9 AND status = 'running' AND lease_owner = $10 AND attempt = $11 \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(outcome.status.as_str())
+    .bind(now)
+    .bind(outcome.exit_code.map(i64::from))
+    .bind(outcome.signal.map(i64::from))
+    .bind(&outcome.result)
+    .bind(outcome.error.as_ref().map(|e| e.kind.as_str()))
+    .bind(outcome.error.as_ref().map(|e| e.message.as_str()))
+    .bind(serde_json::Value::Object(outcome.metadata).to_string())
+    .bind(lease.task_id.as_str())
+    .bind(&lease.owner)
+    .bind(lease.attempt as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tasks WHERE id = $1")
+            .bind(lease.task_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(match exists {
+            Some(_) => StoreError::LeaseLost(lease.task_id.clone()),
+            None => StoreError::NotFound(lease.task_id.clone()),
+        });
+    };
+    let task = task_from_row(&row, false)?;
+    let event = finished_event(conn, &task, now).await?;
+    Ok((task, event))
+}
+
+/// The `finished` event announcing a task's terminal status.
+pub(crate) async fn finished_event(
+    conn: &mut PgConnection,
+    task: &Task,
+    at: i64,
+) -> Result<Event, StoreError> {
+    append(
+        conn,
+        &task.id,
+        EventKind::Finished,
+        at,
+        json!({
+            "status": task.status,
+            "title": task.title,
+            "attempt": task.attempt,
+            "exit_code": task.exit_code,
+            "signal": task.signal,
+            "error": task.error,
+            "agent": task.agent,
+            "notify": !task.notify.is_empty(),
+        }),
+    )
+    .await
+}
+
+pub(crate) async fn cancel_queued(
+    conn: &mut PgConnection,
+    id: &TaskId,
+) -> Result<Option<(Task, Event)>, StoreError> {
+    Status::Queued.become_(Status::Canceled)?;
+    let now = now_ms();
+    let row = sqlx::query(built(format!(
+        "UPDATE tasks SET status = 'canceled', finished_at = $1, error_kind = $2, error_message = $3 \
+         WHERE id = $4 AND status = 'queued' RETURNING {COLUMNS}"
+    )))
+    .bind(now)
+    .bind(ErrorKind::Canceled.as_str())
+    .bind("canceled before it started")
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let task = task_from_row(&row, false)?;
+    let event = finished_event(conn, &task, now).await?;
+    Ok(Some((task, event)))
+}
+
+pub(crate) async fn request_cancel(
+    conn: &mut PgConnection,
+    id: &TaskId,
+) -> Result<Option<Event>, StoreError> {
+    let done = sqlx::query(
+        "UPDATE tasks SET cancel_requested = 1 \
+         WHERE id = $1 AND status = 'running' AND cancel_requested = 0",
+    )
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        append(conn, id, EventKind::CancelRequested, now_ms(), json!({})).await?,
+    ))
+}
+
+/// A progress or output event, fenced on the lease.
+pub(crate) async fn record_event(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    kind: EventKind,
+    data: serde_json::Value,
+) -> Result<Event, StoreError> {
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM tasks WHERE id = $1 AND status = 'running' AND lease_owner = $2 AND attempt = $3",
+    )
+    .bind(lease.task_id.as_str())
+    .bind(&lease.owner)
+    .bind(lease.attempt as i64)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if held.is_none() {
+        return Err(StoreError::LeaseLost(lease.task_id.clone()));
+    }
+    events::append(conn, &lease.task_id, kind, now_ms(), data).await
+}
