@@ -2,8 +2,9 @@
 //!
 //! [`Store`] is the contract every backend fulfils; [`sqlite::SqliteStore`] is the embedded
 //! one-machine backend and [`postgres::PgStore`] the shared one. The contract is shaped for
-//! many workers: a run is *claimed* with a lease (owner, expiry, fencing token = the task's attempt number), kept alive by heartbeats,
-//! and its finish is accepted only from the current lease holder. Every state change and the
+//! many workers: a run is *claimed* with a lease (owner, expiry, fencing token = the task's
+//! attempt number), kept alive by heartbeats, and its finish is accepted only from the current
+//! lease holder. Every state change and the
 //! events that announce it commit in one transaction, and the events come back to the caller,
 //! which publishes them only after that commit.
 
