@@ -10,11 +10,11 @@ use crate::error::{ServiceError, from_store};
 use crate::service::Service;
 
 impl Service {
-    /// At start: every task still `running` belongs to a previous daemon (this one holds the
-    /// only daemon lock). Each becomes `interrupted` — and `queued` again when its agent has
-    /// `retry_interrupted` — and whatever is left of its process tree is killed first.
+    /// At start: the running tasks of `settings.recovery` belong to a previous daemon (this
+    /// one holds the daemon lock). Each becomes `interrupted` — and `queued` again when its
+    /// agent has `retry_interrupted` — and whatever is left of its process tree is killed first.
     pub(crate) async fn recover(&self) -> Result<(), ServiceError> {
-        let scope = RescueScope::NotOwnedBy(self.inner.settings.owner.clone());
+        let scope = self.inner.settings.recovery.clone();
         let n = self
             .rescue(&scope, "the daemon running it stopped (crash or restart)")
             .await?;

@@ -25,6 +25,9 @@ pub struct EngineSettings {
     pub owner: String,
     /// How long a claim lasts without a heartbeat.
     pub lease_ttl: Duration,
+    /// Which running tasks to take back at start: on a store of its own, every one it does not
+    /// own; on a shared store, only its predecessors' on this machine.
+    pub recovery: legate_store::RescueScope,
     /// How many live events the bus holds for each follower; one that falls further behind
     /// catches up from the store instead of holding the daemon back.
     pub event_buffer: usize,

@@ -19,6 +19,7 @@ async fn engine(dir: &std::path::Path, buffer: usize) -> Service {
         logs_dir: dir.join("logs"),
         owner: "test".into(),
         lease_ttl: Duration::from_secs(30),
+        recovery: legate_store::RescueScope::NotOwnedBy("test".into()),
         event_buffer: buffer,
     };
     Service::start(Arc::new(store), ConfigSource::fixed(config), settings)

@@ -87,6 +87,9 @@ pub enum RescueScope {
     Expired,
     /// Every running task this owner holds (a worker shutting down after ending its runs).
     OwnedBy(String),
+    /// Every running task whose owner starts with this prefix: a daemon restarting on a store
+    /// it shares takes back only what its own predecessors (same machine and user) left.
+    OwnedByPrefix(String),
 }
 
 /// A task taken from a lost runner.

@@ -143,6 +143,7 @@ contract! {
     rescue::rescue_expired_takes_lapsed_leases,
     rescue::heartbeat_keeps_a_lease_from_expiring,
     rescue::rescue_owned_by_takes_only_that_owners_runs,
+    rescue::rescue_owned_by_prefix_takes_only_that_machines_runs,
     log::events_are_strictly_increasing_and_gapless_across_operations,
     log::events_after_honours_limit_and_pages,
     log::events_after_filters_by_task,

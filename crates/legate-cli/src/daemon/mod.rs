@@ -1,6 +1,7 @@
 //! The daemon: one per user, holding the lock, the store, the engine and the API socket.
 
 mod lock;
+mod store;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -9,7 +10,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use legate_api::server::{AppState, serve};
 use legate_engine::{ConfigSource, EngineSettings, Service};
-use legate_store::sqlite::SqliteStore;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
@@ -46,20 +46,15 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
 }
 
 async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> {
-    let store = SqliteStore::open(&paths.db)
-        .await
-        .with_context(|| format!("cannot open the task store {}", paths.db.display()))?;
+    let opened = store::open(paths).await?;
     let settings = EngineSettings {
         logs_dir: paths.logs_dir.clone(),
-        owner: format!(
-            "daemon-{}-{}",
-            std::process::id(),
-            legate_domain::TaskId::generate()
-        ),
+        owner: opened.owner,
         lease_ttl: LEASE_TTL,
+        recovery: opened.recovery,
         event_buffer: legate_engine::DEFAULT_EVENT_BUFFER,
     };
-    let service = Service::start(Arc::new(store), config, settings)
+    let service = Service::start(opened.store, config, settings)
         .await
         .map_err(|e| anyhow!("{e}"))?;
     // We hold the lock, so a socket file left here belongs to a dead daemon.

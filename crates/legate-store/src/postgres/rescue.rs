@@ -29,6 +29,11 @@ pub(crate) async fn rescue(
              FOR UPDATE SKIP LOCKED"
         )))
         .bind(owner.clone()),
+        RescueScope::OwnedByPrefix(prefix) => sqlx::query(built(format!(
+            "SELECT {COLUMNS} FROM tasks WHERE status = 'running' \
+             AND left(lease_owner, length($1)) = $1 FOR UPDATE SKIP LOCKED"
+        )))
+        .bind(prefix.clone()),
         RescueScope::Expired => sqlx::query(built(format!(
             "SELECT {COLUMNS} FROM tasks WHERE status = 'running' AND lease_expires_at < $1 \
              FOR UPDATE SKIP LOCKED"

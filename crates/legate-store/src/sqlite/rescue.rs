@@ -21,6 +21,9 @@ pub(crate) async fn rescue(
     let (condition, value) = match scope {
         RescueScope::NotOwnedBy(owner) => ("lease_owner IS NOT ?", owner.clone()),
         RescueScope::OwnedBy(owner) => ("lease_owner = ?", owner.clone()),
+        RescueScope::OwnedByPrefix(prefix) => {
+            ("substr(lease_owner, 1, length(?1)) = ?1", prefix.clone())
+        }
         RescueScope::Expired => ("lease_expires_at < ?", now.to_string()),
     };
     // SQLite compares the text bound for `Expired` with the integer column numerically,

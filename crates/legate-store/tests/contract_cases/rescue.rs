@@ -280,3 +280,24 @@ pub async fn rescue_owned_by_takes_only_that_owners_runs(s: Arc<dyn Store>) {
         .is_empty()
     );
 }
+
+pub async fn rescue_owned_by_prefix_takes_only_that_machines_runs(s: Arc<dyn Store>) {
+    let old_here = insert(&*s, "a", "old here").await;
+    let elsewhere = insert(&*s, "a", "elsewhere").await;
+    let lookalike = insert(&*s, "a", "lookalike").await;
+    claim_one(&*s, &claim_req("daemon-hosta-0-111", 10, 1)).await;
+    claim_one(&*s, &claim_req("daemon-hostb-0-222", 10, 1)).await;
+    claim_one(&*s, &claim_req("daemon-hosta-01-333", 10, 1)).await;
+    let rescued = s
+        .rescue(
+            &RescueScope::OwnedByPrefix("daemon-hosta-0-".into()),
+            &BTreeSet::new(),
+            "restart",
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = rescued.iter().map(|r| r.task.id.clone()).collect();
+    assert_eq!(ids, [old_here]);
+    assert_eq!(get(&*s, &elsewhere).await.status, Status::Running);
+    assert_eq!(get(&*s, &lookalike).await.status, Status::Running);
+}

@@ -1,0 +1,147 @@
+//! The daemon on a Postgres store (`LEGATE_STORE`): runs only when `LEGATE_TEST_POSTGRES_URL`
+//! names a server (CI sets it); each test uses a schema of its own and drops it.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Home, poll_until};
+
+/// The test server, or `None` (the test then has nothing to run against and says so).
+fn server() -> Option<String> {
+    let url = std::env::var("LEGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "LEGATE_TEST_POSTGRES_URL is not set: the Postgres daemon test has nothing to run against"
+        );
+    }
+    url
+}
+
+/// A home whose daemon uses a scratch schema; the schema is dropped with it.
+struct PgHome {
+    home: Home,
+    url: String,
+    schema: String,
+}
+
+impl PgHome {
+    fn new(url: String) -> PgHome {
+        let schema = format!("legate_e2e_{}_{}", std::process::id(), rand_suffix());
+        PgHome {
+            home: Home::new(""),
+            url,
+            schema,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.home.cmd(args);
+        c.env("LEGATE_STORE", &self.url)
+            .env("LEGATE_STORE_SCHEMA", &self.schema);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "legate {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let o = Command::new("psql")
+            .args([&self.url, "-Atc", sql])
+            .output()
+            .expect("psql runs");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for PgHome {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn the_daemon_runs_tasks_on_postgres_and_takes_back_its_own_after_a_crash() {
+    let Some(url) = server() else { return };
+    let pg = PgHome::new(url);
+    assert_eq!(
+        pg.ok(&["run", "--wait", "fake", "print from postgres"]),
+        "from postgres\n"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&pg.ok(&["daemon", "status", "--json"])).unwrap();
+    let store = status["store"].as_str().unwrap();
+    assert!(
+        store.starts_with("postgres:") && store.contains(&pg.schema),
+        "{store}"
+    );
+    assert_eq!(
+        pg.psql(&format!(
+            "SELECT count(*) FROM {}.tasks WHERE status = 'succeeded'",
+            pg.schema
+        )),
+        "1",
+        "the task is in Postgres"
+    );
+
+    // Another machine's running task, as its daemon left it: a restart here leaves it alone.
+    let foreign = pg.ok(&["run", "fake", "sleep 60000"]).trim().to_string();
+    assert!(poll_until(Duration::from_secs(20), || pg.psql(&format!(
+        "SELECT status FROM {}.tasks WHERE id = '{foreign}'",
+        pg.schema
+    )) == "running"));
+    let own = pg.ok(&["run", "fake", "sleep 60000"]).trim().to_string();
+    assert!(poll_until(Duration::from_secs(20), || pg.psql(&format!(
+        "SELECT status FROM {}.tasks WHERE id = '{own}'",
+        pg.schema
+    )) == "running"));
+    pg.psql(&format!(
+        "UPDATE {}.tasks SET lease_owner = 'daemon-elsewhere-0-1-x', lease_expires_at = 9223372036854775807 WHERE id = '{foreign}'",
+        pg.schema
+    ));
+    let pid = pg.home.daemon_pid().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(poll_until(Duration::from_secs(10), || pg
+        .home
+        .daemon_pid()
+        .is_none()));
+    // The next command starts a daemon, which takes back its predecessor's task only.
+    pg.ok(&["ls"]);
+    let show = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&pg.ok(&["show", "--json", id])).unwrap()
+    };
+    assert!(poll_until(Duration::from_secs(20), || show(&own)["status"]
+        == "interrupted"));
+    assert_eq!(
+        show(&foreign)["status"],
+        "running",
+        "another machine's run is not ours to take"
+    );
+}
