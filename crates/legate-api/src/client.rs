@@ -173,11 +173,16 @@ impl Client {
     pub(crate) async fn error_of(resp: hyper::Response<Incoming>) -> ClientError {
         let status = resp.status();
         match resp.into_body().collect().await {
-            Ok(b) => match serde_json::from_slice::<ApiError>(&b.to_bytes()) {
-                Ok(e) => ClientError::Api(e),
-                Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
-            },
+            Ok(b) => Self::error_from(status, &b.to_bytes()),
             Err(e) => ClientError::Protocol(e.to_string()),
+        }
+    }
+
+    /// The error a failed answer's body describes.
+    fn error_from(status: StatusCode, body: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ApiError>(body) {
+            Ok(e) => ClientError::Api(e),
+            Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
         }
     }
 
@@ -213,10 +218,7 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner())
             .push(sender);
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ApiError>(&body) {
-                Ok(e) => ClientError::Api(e),
-                Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
-            });
+            return Err(Self::error_from(status, &body));
         }
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Protocol(format!("bad JSON from the daemon: {e}")))

@@ -28,6 +28,16 @@ pub struct Paths {
 }
 
 impl Paths {
+    /// The configuration, for frontends that read a setting or two but do not run the engine
+    /// (hooks, the MCP server): a broken file is the daemon's to report, so the defaults stand
+    /// in for it here.
+    pub fn config_or_default(&self) -> legate_domain::Config {
+        fs::read_to_string(&self.config)
+            .ok()
+            .and_then(|text| legate_domain::Config::parse(&text, None).ok())
+            .unwrap_or_default()
+    }
+
     /// Reads `LEGATE_HOME`, `LEGATE_CONFIG` and the XDG variables.
     pub fn from_env() -> Result<Paths> {
         let config_override = std::env::var_os("LEGATE_CONFIG").map(PathBuf::from);

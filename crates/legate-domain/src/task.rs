@@ -188,6 +188,20 @@ impl Outcome {
     }
 }
 
+/// The last `max` characters of a result, with a note of how many came before (agents
+/// conclude last, so the end is what to keep); and whether anything was left out.
+pub fn result_tail(text: &str, max: usize) -> (String, bool) {
+    let count = text.chars().count();
+    if count <= max {
+        return (text.to_string(), false);
+    }
+    let kept: String = text.chars().skip(count - max).collect();
+    (
+        format!("[…{} earlier characters left out]\n{kept}", count - max),
+        true,
+    )
+}
+
 /// The default title: the prompt's first non-empty line, cut to 80 characters.
 pub fn default_title(prompt: &str) -> String {
     let line = prompt
@@ -211,6 +225,14 @@ mod tests {
         assert_eq!(default_title("\n  fix the bug \nmore"), "fix the bug");
         let long = "x".repeat(200);
         assert_eq!(default_title(&long).chars().count(), 81);
+    }
+
+    #[test]
+    fn result_tail_keeps_the_end_and_says_so() {
+        assert_eq!(result_tail("short", 10), ("short".to_string(), false));
+        let (t, cut) = result_tail("abcdefghij", 4);
+        assert!(cut);
+        assert!(t.ends_with("\nghij") && t.contains("6 earlier"), "{t}");
     }
 
     #[test]

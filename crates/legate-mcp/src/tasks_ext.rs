@@ -51,8 +51,8 @@ impl LegateMcp {
             wait: false,
             ..args
         };
-        let delegated = match self.delegate_now(&origin, args, None).await {
-            Ok(d) => d,
+        let submitted = match self.submit(&origin, args).await {
+            Ok(s) => s,
             // A bad delegation is the model's to read, like any tool error.
             Err(ToolError(m)) => {
                 return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
@@ -60,8 +60,9 @@ impl LegateMcp {
                 ])));
             }
         };
-        let task = self.task(&delegated.task.task_id).await.map_err(invalid)?;
-        Ok(CallToolResponse::Task(CreateTaskResult::new(base(&task))))
+        Ok(CallToolResponse::Task(CreateTaskResult::new(base(
+            &submitted.task,
+        ))))
     }
 
     /// `tasks/get`: the legate task's state as an MCP task.

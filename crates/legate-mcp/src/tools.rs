@@ -39,14 +39,12 @@ impl LegateMcp {
     ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         if args.wait {
-            let outcome = self.delegate_now(&origin, args, Some(&ctx)).await;
+            let outcome = self.delegate_now(&origin, args, &ctx).await;
             return self.answer(&origin, outcome).await;
         }
         // Nothing this call does can finish a task: read the news meanwhile.
-        let (outcome, news) = tokio::join!(
-            self.delegate_now(&origin, args, Some(&ctx)),
-            self.news(&origin)
-        );
+        let (outcome, news) =
+            tokio::join!(self.delegate_now(&origin, args, &ctx), self.news(&origin));
         self.answer_with(news, outcome)
     }
 
@@ -256,8 +254,35 @@ impl LegateMcp {
         &self,
         origin: &str,
         args: DelegateArgs,
-        ctx: Option<&RequestContext<RoleServer>>,
+        ctx: &RequestContext<RoleServer>,
     ) -> Result<Delegated, ToolError> {
+        let wait = args.wait;
+        let res = self.submit(origin, args).await?;
+        let mut task = res.task;
+        let mut still_running = false;
+        if wait {
+            let ids = [task.id.to_string()];
+            let waited = self
+                .wait_for(origin, &ids, WaitMode::All, MAX_WAIT_SECS, ctx)
+                .await?;
+            still_running = waited.timed_out;
+            if let Some(t) = waited.tasks.into_iter().next() {
+                task = t;
+            }
+        }
+        Ok(Delegated {
+            task: task_view(&task, self.result_chars),
+            deduplicated: res.deduplicated,
+            still_running,
+        })
+    }
+
+    /// Submits with this call's origin, refusing agents not offered to models.
+    pub(crate) async fn submit(
+        &self,
+        origin: &str,
+        args: DelegateArgs,
+    ) -> Result<SubmitResponse, ToolError> {
         if let Some(offered) = self.is_offered(&args.agent).await? {
             let list: Vec<String> = offered
                 .iter()
@@ -301,25 +326,6 @@ impl LegateMcp {
                 .unwrap_or(0),
             ..SubmitRequest::default()
         };
-        let res: SubmitResponse = self.client.post("/v1/tasks", &req).await?;
-        let mut task = res.task;
-        let mut still_running = false;
-        if args.wait
-            && let Some(ctx) = ctx
-        {
-            let ids = [task.id.to_string()];
-            let waited = self
-                .wait_for(origin, &ids, WaitMode::All, MAX_WAIT_SECS, ctx)
-                .await?;
-            still_running = waited.timed_out;
-            if let Some(t) = waited.tasks.into_iter().next() {
-                task = t;
-            }
-        }
-        Ok(Delegated {
-            task: task_view(&task, self.result_chars),
-            deduplicated: res.deduplicated,
-            still_running,
-        })
+        Ok(self.client.post("/v1/tasks", &req).await?)
     }
 }

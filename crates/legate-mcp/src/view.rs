@@ -1,24 +1,12 @@
 //! Turning legate tasks into what a model reads, with results capped.
 
 use legate_domain::Task;
+use legate_domain::task::result_tail;
 
 use crate::shapes::{Finished, TaskView};
 
 /// How much of a result goes into `finished_since_last_call` (task_result has the rest).
 const FINISHED_CHARS: usize = 1000;
-
-/// The last `max` characters of `text`, and whether anything was left out.
-fn tail(text: &str, max: usize) -> (String, bool) {
-    let count = text.chars().count();
-    if count <= max {
-        return (text.to_string(), false);
-    }
-    let cut: String = text.chars().skip(count - max).collect();
-    (
-        format!("[…{} earlier characters left out]\n{cut}", count - max),
-        true,
-    )
-}
 
 fn error_of(t: &Task) -> Option<String> {
     t.error
@@ -30,7 +18,7 @@ fn error_of(t: &Task) -> Option<String> {
 pub fn task_view(t: &Task, max_chars: usize) -> TaskView {
     let (result, cut) = match t.result.as_deref() {
         Some(r) => {
-            let (text, cut) = tail(r, max_chars);
+            let (text, cut) = result_tail(r, max_chars);
             (Some(text), cut)
         }
         None => (None, false),
@@ -72,18 +60,5 @@ pub fn finished(t: &Task) -> Finished {
         status: t.status.to_string(),
         result,
         error: error_of(t),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::tail;
-
-    #[test]
-    fn tail_keeps_the_end_and_says_so() {
-        assert_eq!(tail("short", 10), ("short".to_string(), false));
-        let (t, cut) = tail("abcdefghij", 4);
-        assert!(cut);
-        assert!(t.ends_with("\nghij") && t.contains("6 earlier"), "{t}");
     }
 }

@@ -11,6 +11,7 @@
 mod contract;
 mod error;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 pub use contract::{

@@ -67,7 +67,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
             let inbox: InboxResponse = client
                 .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
                 .await?;
-            let chars = result_chars(paths);
+            let chars = paths.config_or_default().hooks.result_chars;
             (!inbox.tasks.is_empty()).then(|| {
                 json!({"hookSpecificOutput": {
                     "hookEventName": event,
@@ -87,7 +87,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
                 )
                 .await?;
             gate.block.then(
-                || json!({"decision": "block", "reason": stop_reason(&gate, result_chars(paths))}),
+                || json!({"decision": "block", "reason": stop_reason(&gate, paths.config_or_default().hooks.result_chars)}),
             )
         }
         // Other events carry nothing legate acts on.
@@ -116,28 +116,11 @@ fn export_origin(origin: &str) -> Result<()> {
     Ok(())
 }
 
-/// How much of each result to inject: `[hooks] result_chars` from the config file. A broken
-/// file is the daemon's to report; the hook falls back to the default.
-fn result_chars(paths: &Paths) -> usize {
-    std::fs::read_to_string(&paths.config)
-        .ok()
-        .and_then(|text| legate_domain::Config::parse(&text, None).ok())
-        .unwrap_or_default()
-        .hooks
-        .result_chars
-}
-
 fn capped(text: &str, chars: usize) -> String {
-    let count = text.chars().count();
-    if count <= chars {
-        return text.trim_end().to_string();
-    }
-    let tail: String = text.chars().skip(count - chars).collect();
-    format!(
-        "[…{} earlier characters left out]\n{}",
-        count - chars,
-        tail.trim_end()
-    )
+    legate_domain::task::result_tail(text, chars)
+        .0
+        .trim_end()
+        .to_string()
 }
 
 /// The results, as the model should read them.

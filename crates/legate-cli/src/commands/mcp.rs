@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail};
-use legate_domain::{Config, TaskId};
+use legate_domain::TaskId;
 use legate_mcp::{LegateMcp, Origin};
 use rmcp::ServiceExt;
 
@@ -15,16 +15,6 @@ use crate::paths::Paths;
 /// Where Claude Code sessions are registered by the `SessionStart` hook.
 pub fn claude_sessions_dir(paths: &Paths) -> std::path::PathBuf {
     paths.run_dir.join("claude-code")
-}
-
-/// `[mcp] result_chars` from the config file; a broken file is the daemon's to report.
-fn result_chars(paths: &Paths) -> usize {
-    std::fs::read_to_string(&paths.config)
-        .ok()
-        .and_then(|text| Config::parse(&text, None).ok())
-        .unwrap_or_default()
-        .mcp
-        .result_chars
 }
 
 /// Serves MCP on stdin/stdout until the host closes it.
@@ -40,7 +30,7 @@ pub async fn stdio(paths: &Paths) -> Result<i32> {
             format!("mcp:{}", TaskId::generate()),
         ),
     };
-    let server = LegateMcp::new(client, origin, result_chars(paths))
+    let server = LegateMcp::new(client, origin, paths.config_or_default().mcp.result_chars)
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP session on stdin/stdout")?;
@@ -58,7 +48,7 @@ pub async fn serve(paths: &Paths, listen: SocketAddr) -> Result<i32> {
         );
     }
     let client = connect_lasting(paths).await?;
-    let app = legate_mcp::http::router(client, result_chars(paths), token);
+    let app = legate_mcp::http::router(client, paths.config_or_default().mcp.result_chars, token);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -1,28 +1,11 @@
 //! Appending to and reading the event log.
 
-use legate_domain::{Event, EventFilter, EventKind, TaskId, Timestamp};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use legate_domain::{Event, EventFilter, EventKind, TaskId};
+use sqlx::PgConnection;
 
-use super::rows::built;
+use super::Marks;
 use crate::StoreError;
-
-/// Numbered placeholders (`$1`, `$2`…) for SQL built piece by piece.
-#[derive(Default)]
-pub(crate) struct Marks(usize);
-
-impl Marks {
-    /// The next placeholder.
-    pub fn next(&mut self) -> String {
-        self.0 += 1;
-        format!("${}", self.0)
-    }
-
-    /// `n` placeholders, comma-separated.
-    pub fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
-    }
-}
+use crate::rows::{built, event_from_row};
 
 /// Appends one event inside the caller's transaction, with its task's origin and labels.
 pub(crate) async fn append(
@@ -90,22 +73,4 @@ pub(crate) async fn after(
     }
     let rows = q.bind(limit as i64).fetch_all(&mut *conn).await?;
     rows.iter().map(event_from_row).collect()
-}
-
-fn event_from_row(r: &PgRow) -> Result<Event, StoreError> {
-    let corrupt =
-        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("event {what}: {e}"));
-    let kind: String = r.try_get("kind")?;
-    let task_id: String = r.try_get("task_id")?;
-    let data: String = r.try_get("data")?;
-    let labels: String = r.try_get("labels")?;
-    Ok(Event {
-        seq: r.try_get("seq")?,
-        task_id: TaskId::parse(&task_id).map_err(|e| corrupt("task id", &e))?,
-        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        at: Timestamp(r.try_get("at")?),
-        origin: r.try_get("origin")?,
-        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", &e))?,
-        data: serde_json::from_str(&data).map_err(|e| corrupt("data", &e))?,
-    })
 }

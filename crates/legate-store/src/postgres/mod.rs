@@ -5,7 +5,6 @@
 mod events;
 mod reads;
 mod rescue;
-mod rows;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -23,6 +22,23 @@ use crate::{
     ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
     StoreError, TaskFilter,
 };
+
+/// Numbered placeholders (`$1`, `$2`…) for SQL built piece by piece.
+#[derive(Default)]
+pub(crate) struct Marks(usize);
+
+impl Marks {
+    /// The next placeholder.
+    pub fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("${}", self.0)
+    }
+
+    /// `n` placeholders, comma-separated.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+}
 
 /// The Postgres store.
 pub struct PgStore {
@@ -49,14 +65,16 @@ impl PgStore {
                 )));
             }
             let mut conn = sqlx::PgConnection::connect_with(&options).await?;
-            conn.execute(rows::built(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-                .await?;
+            conn.execute(crate::rows::built(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .await?;
             conn.close().await?;
             let set = format!("SET search_path TO {schema}");
             pool = pool.after_connect(move |conn, _| {
                 let set = set.clone();
                 Box::pin(async move {
-                    conn.execute(rows::built(set)).await?;
+                    conn.execute(crate::rows::built(set)).await?;
                     Ok(())
                 })
             });

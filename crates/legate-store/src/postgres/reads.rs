@@ -4,11 +4,9 @@ use legate_domain::id::{ALPHABET, ID_LEN, IdPrefix};
 use legate_domain::{Status, Task, TaskId, Timestamp};
 use sqlx::{PgConnection, Row};
 
-use super::events::Marks;
-use super::rows::{COLUMNS, built, task_from_row};
+use super::Marks;
+use crate::rows::{COLUMNS, TERMINAL, built, task_from_row};
 use crate::{PruneCandidates, Pruned, StoreError, TaskFilter, now_ms};
-
-const TERMINAL: &str = "status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')";
 
 fn parse_id(s: &str) -> Result<TaskId, StoreError> {
     TaskId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))

@@ -7,8 +7,8 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use super::events::append;
-use super::rows::{COLUMNS, built, task_from_row};
 use super::writes::finished_event;
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{RescueScope, Rescued, StoreError, now_ms};
 
 pub(crate) async fn rescue(

@@ -8,8 +8,9 @@ use legate_domain::{
 use serde_json::json;
 use sqlx::{PgConnection, Row};
 
-use super::events::{self, Marks, append};
-use super::rows::{COLUMNS, built, task_from_row};
+use super::Marks;
+use super::events::{self, append};
+use crate::rows::{COLUMNS, built, finished_data, task_from_row};
 use crate::{ClaimRequest, Claimed, Inserted, Lease, StoreError, now_ms};
 
 /// The key of the advisory lock that serialises claims across every worker, so global and
@@ -258,23 +259,7 @@ pub(crate) async fn finished_event(
     task: &Task,
     at: i64,
 ) -> Result<Event, StoreError> {
-    append(
-        conn,
-        &task.id,
-        EventKind::Finished,
-        at,
-        json!({
-            "status": task.status,
-            "title": task.title,
-            "attempt": task.attempt,
-            "exit_code": task.exit_code,
-            "signal": task.signal,
-            "error": task.error,
-            "agent": task.agent,
-            "notify": !task.notify.is_empty(),
-        }),
-    )
-    .await
+    append(conn, &task.id, EventKind::Finished, at, finished_data(task)).await
 }
 
 pub(crate) async fn cancel_queued(

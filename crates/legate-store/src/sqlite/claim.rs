@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
 use super::events;
-use super::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
 
 /// Claims up to `req.max_claims` tasks in one transaction. The running counts are read in the

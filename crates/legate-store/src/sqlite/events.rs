@@ -1,11 +1,10 @@
 //! Appending to and reading the event log.
 
-use legate_domain::{Event, EventFilter, EventKind, TaskId, Timestamp};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use legate_domain::{Event, EventFilter, EventKind, TaskId};
+use sqlx::SqliteConnection;
 
-use super::rows::built;
 use crate::StoreError;
+use crate::rows::{built, event_from_row};
 
 /// Appends one event inside the caller's transaction and returns it with its sequence number.
 /// The task's origin and labels are copied onto it, for filtering without a join.
@@ -70,22 +69,4 @@ pub(crate) async fn after(
     }
     let rows = q.bind(limit as i64).fetch_all(&mut *conn).await?;
     rows.iter().map(event_from_row).collect()
-}
-
-fn event_from_row(r: &SqliteRow) -> Result<Event, StoreError> {
-    let corrupt =
-        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("event {what}: {e}"));
-    let kind: String = r.try_get("kind")?;
-    let task_id: String = r.try_get("task_id")?;
-    let data: String = r.try_get("data")?;
-    let labels: String = r.try_get("labels")?;
-    Ok(Event {
-        seq: r.try_get("seq")?,
-        task_id: TaskId::parse(&task_id).map_err(|e| corrupt("task id", &e))?,
-        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-        at: Timestamp(r.try_get("at")?),
-        origin: r.try_get("origin")?,
-        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", &e))?,
-        data: serde_json::from_str(&data).map_err(|e| corrupt("data", &e))?,
-    })
 }

@@ -3,7 +3,7 @@
 use legate_domain::{Task, TaskId};
 use sqlx::SqliteConnection;
 
-use super::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{StoreError, now_ms};
 
 const UNREAD: &str = "origin = ? AND acked_at IS NULL AND finished_at IS NOT NULL \

@@ -4,8 +4,8 @@ use legate_domain::{EventKind, NewTask, Status, TaskId};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
-use super::rows::{COLUMNS, built, task_from_row};
 use super::{events, reads};
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{Inserted, StoreError, now_ms};
 
 pub(crate) async fn insert(

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::events;
-use super::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, finished_data, task_from_row};
 use crate::{Lease, StoreError, now_ms};
 
 pub(crate) async fn record_process(
@@ -96,23 +96,7 @@ pub(crate) async fn finished_event(
     task: &Task,
     at: i64,
 ) -> Result<Event, StoreError> {
-    events::append(
-        conn,
-        &task.id,
-        EventKind::Finished,
-        at,
-        json!({
-            "status": task.status,
-            "title": task.title,
-            "attempt": task.attempt,
-            "exit_code": task.exit_code,
-            "signal": task.signal,
-            "error": task.error,
-            "agent": task.agent,
-            "notify": !task.notify.is_empty(),
-        }),
-    )
-    .await
+    events::append(conn, &task.id, EventKind::Finished, at, finished_data(task)).await
 }
 
 pub(crate) async fn cancel_queued(

@@ -14,7 +14,6 @@ mod lifecycle;
 mod prune;
 mod reads;
 mod rescue;
-mod rows;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

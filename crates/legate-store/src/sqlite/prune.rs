@@ -3,10 +3,8 @@
 use legate_domain::{TaskId, Timestamp};
 use sqlx::SqliteConnection;
 
-use super::rows::built;
+use crate::rows::{TERMINAL, built};
 use crate::{PruneCandidates, Pruned, StoreError};
-
-const TERMINAL: &str = "status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')";
 
 fn parse_id(s: &str) -> Result<TaskId, StoreError> {
     TaskId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))

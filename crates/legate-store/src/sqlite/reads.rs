@@ -4,7 +4,7 @@ use legate_domain::id::{ALPHABET, ID_LEN, IdPrefix};
 use legate_domain::{Status, Task, TaskId};
 use sqlx::{Row, SqliteConnection};
 
-use super::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{StoreError, TaskFilter};
 
 pub(crate) async fn get(

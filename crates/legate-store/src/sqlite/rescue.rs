@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use super::events;
 use super::lifecycle::finished_event;
-use super::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, task_from_row};
 use crate::{RescueScope, Rescued, StoreError, now_ms};
 
 pub(crate) async fn rescue(

@@ -1,10 +1,16 @@
-//! Decoding task rows.
+//! What every backend shares about rows: the task columns, decoding tasks and events from any
+//! backend's rows (both store the same column types), and the `finished` event's contents.
 
-use legate_domain::{ErrorKind, ProcessInfo, Status, Task, TaskError, TaskId, Timestamp};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use legate_domain::{
+    ErrorKind, Event, EventKind, ProcessInfo, Status, Task, TaskError, TaskId, Timestamp,
+};
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::StoreError;
+
+/// The terminal statuses, as an SQL condition both dialects read alike.
+pub(crate) const TERMINAL: &str =
+    "status IN ('succeeded', 'failed', 'canceled', 'timed_out', 'interrupted')";
 
 /// Every task column but the prompt, in the order [`task_from_row`] reads them by name.
 pub(crate) const COLUMNS: &str = "id, agent, title, cwd, labels, priority, timeout_ms, dedupe_key, \
@@ -16,7 +22,15 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Decodes a row selected with [`COLUMNS`] (plus `prompt` when `with_prompt`).
-pub(crate) fn task_from_row(row: &SqliteRow, with_prompt: bool) -> Result<Task, StoreError> {
+pub(crate) fn task_from_row<R>(row: &R, with_prompt: bool) -> Result<Task, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+{
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
     let labels: String = row.try_get("labels")?;
@@ -89,4 +103,44 @@ pub(crate) fn task_from_row(row: &SqliteRow, with_prompt: bool) -> Result<Task, 
 /// always bound, never formatted in.
 pub(crate) fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
+}
+
+/// Decodes an event row (`seq, task_id, kind, at, data, origin, labels`).
+pub(crate) fn event_from_row<R>(r: &R) -> Result<Event, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("event {what}: {e}"));
+    let kind: String = r.try_get("kind")?;
+    let task_id: String = r.try_get("task_id")?;
+    let data: String = r.try_get("data")?;
+    let labels: String = r.try_get("labels")?;
+    Ok(Event {
+        seq: r.try_get("seq")?,
+        task_id: TaskId::parse(&task_id).map_err(|e| corrupt("task id", &e))?,
+        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        at: Timestamp(r.try_get("at")?),
+        origin: r.try_get("origin")?,
+        labels: serde_json::from_str(&labels).map_err(|e| corrupt("labels", &e))?,
+        data: serde_json::from_str(&data).map_err(|e| corrupt("data", &e))?,
+    })
+}
+
+/// What a `finished` event says: enough for followers, hooks and the notifier to act without
+/// reading the task.
+pub(crate) fn finished_data(task: &Task) -> serde_json::Value {
+    serde_json::json!({
+        "status": task.status,
+        "title": task.title,
+        "attempt": task.attempt,
+        "exit_code": task.exit_code,
+        "signal": task.signal,
+        "error": task.error,
+        "agent": task.agent,
+        "notify": !task.notify.is_empty(),
+    })
 }
