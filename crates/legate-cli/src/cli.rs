@@ -64,8 +64,14 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// List agents: configured and built in, with availability.
-    Agents,
+    /// List agents: configured and built in, found or missing, with their versions.
+    Agents {
+        /// Run each found agent's version command again (exits 1 if one fails).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Continue a finished task's agent session with a follow-up (a new task, linked to it).
+    Send(SendArgs),
     /// Print events as JSON lines; -f follows them live (resuming across daemon restarts).
     Events(EventsArgs),
     /// Finished tasks you have not acknowledged yet (--ack marks the ones shown as read).
@@ -129,12 +135,9 @@ pub enum Command {
 pub struct RunArgs {
     /// The agent (see `legate agents`).
     pub agent: String,
-    /// The prompt; `-` reads it from stdin. Several words are joined with spaces.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub prompt: Vec<String>,
-    /// Read the prompt from a file.
-    #[arg(long, conflicts_with = "prompt")]
-    pub file: Option<PathBuf>,
+    /// The prompt.
+    #[command(flatten)]
+    pub text: PromptArgs,
     /// A title (default: the prompt's first line).
     #[arg(long)]
     pub title: Option<String>,
@@ -168,6 +171,36 @@ pub struct RunArgs {
     pub webhooks: Vec<String>,
 }
 
+/// Where a prompt comes from, for `run` and `send`.
+#[derive(Debug, Args)]
+pub struct PromptArgs {
+    /// The prompt; `-` reads it from stdin. Several words are joined with spaces.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub prompt: Vec<String>,
+    /// Read the prompt from a file.
+    #[arg(long, conflicts_with = "prompt")]
+    pub file: Option<PathBuf>,
+}
+
+/// `legate send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The finished task to continue (id or unique prefix).
+    pub id: String,
+    /// The follow-up prompt.
+    #[command(flatten)]
+    pub text: PromptArgs,
+    /// A title (default: the prompt's first line).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Wall-clock limit, e.g. 90s, 10m; 0 for none (default: the predecessor's).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Wait for the result, print it, and exit with the task's outcome.
+    #[arg(long)]
+    pub wait: bool,
+}
+
 /// `legate events`.
 #[derive(Debug, Args)]
 pub struct EventsArgs {
@@ -187,7 +220,7 @@ pub struct EventsArgs {
     #[arg(long)]
     pub label: Option<String>,
     /// Only these kinds, comma-separated (queued, started, cancel_requested, progress, output,
-    /// finished, interrupted, requeued).
+    /// finished, interrupted, requeued, stalled, permission).
     #[arg(long)]
     pub kind: Option<String>,
 }

@@ -66,7 +66,7 @@ fn ts(t: Option<Timestamp>) -> String {
 }
 
 /// The `show` view.
-pub fn details(t: &Task, logs_dir: &Path) -> String {
+pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10} {v}\n"));
     line("id", t.id.to_string());
@@ -110,6 +110,15 @@ pub fn details(t: &Task, logs_dir: &Path) -> String {
     }
     if let Some(e) = &t.error {
         line("error", format!("{}: {}", e.kind.as_str(), e.message));
+    }
+    if let Some(s) = t.metadata["session_id"].as_str() {
+        line("session", s.to_string());
+    }
+    if let Some(u) = t.metadata.get("usage") {
+        line("usage", u.to_string());
+    }
+    if !chain.is_empty() {
+        line("chain", format!("{} → {} (this)", chain.join(" → "), t.id));
     }
     line(
         "log",

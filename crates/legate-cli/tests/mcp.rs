@@ -30,6 +30,7 @@ async fn the_whole_flow_over_stdio() {
             "task_cancel",
             "task_list",
             "task_result",
+            "task_send",
             "task_status",
             "task_wait"
         ]
@@ -52,6 +53,10 @@ async fn the_whole_flow_over_stdio() {
     assert!(
         names.contains(&"fake") && !names.contains(&"sh"),
         "{names:?}"
+    );
+    assert!(
+        !names.contains(&"codex"),
+        "presets not installed here are not offered: {names:?}"
     );
 
     // Three at once, then gather.
@@ -397,4 +402,55 @@ async fn a_session_outlives_its_daemon_and_the_tasks_outlive_the_session() {
     let statuses = home.wait_all(std::slice::from_ref(&later));
     assert_eq!(statuses[&later], "succeeded");
     assert_eq!(home.show(&later)["result"], "after the session\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_send_continues_an_agent_session() {
+    let fake = common::fake_agent().display().to_string();
+    let home = Home::new(&format!(
+        "[agents.acp]\nkind = \"acp\"\ncommand = [\"{fake}\", \"--acp\"]\n"
+    ));
+    let c = stdio(&home, false).await;
+    let agents = ok(&c, "list_agents", json!({})).await;
+    let acp = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "acp")
+        .unwrap()
+        .clone();
+    assert_eq!(acp["resumable"], true);
+    let first = ok(
+        &c,
+        "delegate",
+        json!({"agent": "acp", "prompt": "print remembered words", "wait": true}),
+    )
+    .await;
+    assert_eq!(first["task"]["status"], "succeeded", "{first}");
+    let id = first["task"]["task_id"].as_str().unwrap();
+    let next = ok(
+        &c,
+        "task_send",
+        json!({"task_id": id, "prompt": "recall", "wait": true}),
+    )
+    .await;
+    assert_eq!(next["task"]["status"], "succeeded", "{next}");
+    assert_eq!(
+        next["task"]["result"], "earlier: print remembered words",
+        "{next}"
+    );
+    let plain = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print x", "wait": true}),
+    )
+    .await;
+    let why = refused(
+        &c,
+        "task_send",
+        json!({"task_id": plain["task"]["task_id"], "prompt": "more"}),
+    )
+    .await;
+    assert!(why.contains("cannot continue a session"), "{why}");
+    c.cancel().await.unwrap();
 }

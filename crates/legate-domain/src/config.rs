@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::agent::{AgentKind, AgentSpec, OutputCapPolicy, PromptMode};
-use crate::notify::{NotifySettings, NotifyTarget};
+use crate::agent::AgentSpec;
+use crate::notify::NotifySettings;
 use crate::sections::{
     HookSettings, McpSettings, RawHooks, RawMcp, RawNotify, RawRetention, Retention,
 };
@@ -66,7 +66,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             limits: Limits::default(),
-            agents: AgentSpec::builtins()
+            agents: crate::presets::builtins()
                 .into_iter()
                 .map(|a| (a.name.clone(), a))
                 .collect(),
@@ -115,7 +115,7 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
-    agents: BTreeMap<String, RawAgent>,
+    agents: BTreeMap<String, crate::agent_config::RawAgent>,
     #[serde(default)]
     notify: RawNotify,
     #[serde(default)]
@@ -142,25 +142,6 @@ struct RawLimits {
 enum SizeValue {
     Bytes(u64),
     Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAgent {
-    kind: Option<AgentKind>,
-    command: Option<Vec<String>>,
-    prompt: Option<PromptMode>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<String>,
-    timeout: Option<String>,
-    max_running: Option<u32>,
-    description: Option<String>,
-    retry_interrupted: Option<bool>,
-    for_models: Option<bool>,
-    on_output_cap: Option<OutputCapPolicy>,
-    #[serde(default)]
-    notify: Vec<NotifyTarget>,
 }
 
 impl Config {
@@ -234,7 +215,12 @@ impl Config {
                     message: "agent names use only letters, digits, '-' and '_'".into(),
                 });
             }
-            let spec = agent_from_raw(&name, ra).map_err(|(key, m)| err(&table, key, m))?;
+            let base = ra
+                .base(&name, &config.agents)
+                .map_err(|(key, m)| err(&table, key, m))?;
+            let spec = ra
+                .into_spec(&name, base)
+                .map_err(|(key, m)| err(&table, key, m))?;
             config.agents.insert(name, spec);
         }
         Ok(config)
@@ -244,46 +230,6 @@ impl Config {
     pub fn agent_names(&self) -> Vec<String> {
         self.agents.keys().cloned().collect()
     }
-}
-
-fn agent_from_raw(name: &str, ra: RawAgent) -> Result<AgentSpec, (&'static str, String)> {
-    let command = ra.command.ok_or((
-        "command",
-        "is required: the agent's argv as a list, e.g. command = [\"my-agent\", \"{prompt}\"]"
-            .to_string(),
-    ))?;
-    if command.first().is_none_or(|p| p.trim().is_empty()) {
-        return Err((
-            "command",
-            "must name a program as its first element".to_string(),
-        ));
-    }
-    let timeout = match ra.timeout {
-        Some(t) => parse_duration_opt(&t).map_err(|m| ("timeout", m))?,
-        None => None,
-    };
-    if let Some(p) = ra.notify.iter().find_map(NotifyTarget::problem) {
-        return Err(("notify", p));
-    }
-    if ra.max_running == Some(0) {
-        return Err(("max_running", "must be at least 1".to_string()));
-    }
-    Ok(AgentSpec {
-        name: name.to_string(),
-        kind: ra.kind.unwrap_or(AgentKind::Exec),
-        command,
-        prompt: ra.prompt.unwrap_or(PromptMode::Arg),
-        env: ra.env,
-        cwd: ra.cwd,
-        timeout,
-        max_running: ra.max_running,
-        description: ra.description.unwrap_or_default(),
-        retry_interrupted: ra.retry_interrupted.unwrap_or(false),
-        for_models: ra.for_models.unwrap_or(true),
-        on_output_cap: ra.on_output_cap.unwrap_or(OutputCapPolicy::Truncate),
-        notify: ra.notify,
-        builtin: false,
-    })
 }
 
 fn size_value(v: SizeValue) -> Result<u64, String> {
@@ -326,6 +272,7 @@ fn locate(text: &str, table: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::{OutputCapPolicy, PromptMode};
 
     #[test]
     fn empty_config_gives_defaults_with_sh() {

@@ -36,7 +36,8 @@ pub enum EventKind {
     Started,
     /// Someone asked to cancel it while it ran.
     CancelRequested,
-    /// The agent reported a step (a tool call, a message): data has `message`.
+    /// The agent reported a step: data has `kind` (`text`, `tool`, `thinking`), `text`, and
+    /// for tools `tool`.
     Progress,
     /// A running task's latest output line, at most about once a second: data has `line`.
     Output,
@@ -46,11 +47,17 @@ pub enum EventKind {
     Interrupted,
     /// It went back to the queue for another attempt.
     Requeued,
+    /// It printed and reported nothing for its agent's `stall_timeout` (data has `idle_ms`
+    /// and `action`: `report` or `cancel`).
+    Stalled,
+    /// The agent asked for a permission and legate answered by the agent's policy (data has
+    /// `tool`, `tool_kind`, `decision`): denials are never silent.
+    Permission,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Queued,
         EventKind::Started,
         EventKind::CancelRequested,
@@ -59,6 +66,8 @@ impl EventKind {
         EventKind::Finished,
         EventKind::Interrupted,
         EventKind::Requeued,
+        EventKind::Stalled,
+        EventKind::Permission,
     ];
 
     /// The name used in JSON and the store.
@@ -72,6 +81,8 @@ impl EventKind {
             EventKind::Finished => "finished",
             EventKind::Interrupted => "interrupted",
             EventKind::Requeued => "requeued",
+            EventKind::Stalled => "stalled",
+            EventKind::Permission => "permission",
         }
     }
 

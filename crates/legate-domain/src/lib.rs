@@ -6,18 +6,22 @@
 //! be tested exhaustively and shared by the daemon and every client.
 
 pub mod agent;
+mod agent_config;
 pub mod api;
 pub mod config;
 pub mod event;
 pub mod id;
 pub mod notify;
+pub mod presets;
 pub mod sections;
 pub mod size;
 pub mod status;
 pub mod task;
 pub mod time;
 
-pub use agent::{AgentKind, AgentSpec, OutputCapPolicy, PromptMode};
+pub use agent::{
+    AgentKind, AgentSpec, OutputCapPolicy, OutputFormat, PermissionPolicy, PromptMode, StallPolicy,
+};
 pub use config::{Config, ConfigError, Limits};
 pub use event::{Event, EventFilter, EventKind};
 pub use id::{IdError, TaskId};

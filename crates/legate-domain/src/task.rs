@@ -93,6 +93,17 @@ pub enum ErrorKind {
     OutputTooLarge,
     /// Its output could not be written to the log (e.g. a full disk).
     LogWriteFailed,
+    /// The agent could not authenticate with its model provider (log in, or set its key).
+    AuthFailed,
+    /// The model provider refused for rate or quota limits; retry later.
+    RateLimited,
+    /// The model declined the request.
+    Refused,
+    /// The agent reported another error of its own.
+    AgentError,
+    /// It printed and reported nothing for its agent's `stall_timeout`, and the agent's
+    /// policy is to cancel stalled tasks.
+    Stalled,
 }
 
 impl ErrorKind {
@@ -107,6 +118,11 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::OutputTooLarge => "output_too_large",
             ErrorKind::LogWriteFailed => "log_write_failed",
+            ErrorKind::AuthFailed => "auth_failed",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Refused => "refused",
+            ErrorKind::AgentError => "agent_error",
+            ErrorKind::Stalled => "stalled",
         }
     }
 }

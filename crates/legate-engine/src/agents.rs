@@ -1,5 +1,8 @@
-//! Listing agents with their availability.
+//! Listing agents with whether their program is found and which version it is.
 
+use std::time::SystemTime;
+
+use legate_domain::AgentSpec;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{ApiError, ErrorCode};
 use legate_runner::exec::resolve_program;
@@ -7,9 +10,17 @@ use legate_runner::exec::resolve_program;
 use crate::error::ServiceError;
 use crate::service::Service;
 
+/// A version answer, kept until the program file changes.
+#[derive(Debug, Clone)]
+pub(crate) struct Checked {
+    modified: Option<SystemTime>,
+    answer: Result<String, String>,
+}
+
 impl Service {
-    /// Every configured and built-in agent, with whether its program is found.
-    pub async fn agents(&self) -> Result<Vec<AgentView>, ServiceError> {
+    /// Every configured and built-in agent, with whether its program is found and its version.
+    /// Versions are asked once per program file; `check` asks again.
+    pub async fn agents(&self, check: bool) -> Result<Vec<AgentView>, ServiceError> {
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -17,29 +28,82 @@ impl Service {
                 "fix the config file",
             )
         })?;
+        let probes = config.agents.values().map(|a| self.version_of(a, check));
+        let versions = futures_util::future::join_all(probes).await;
         Ok(config
             .agents
             .values()
-            .map(|a| {
-                let found = resolve_program(a, a.cwd.as_deref().map(std::path::Path::new));
-                AgentView {
-                    name: a.name.clone(),
-                    kind: a.kind,
-                    command: a.command.clone(),
-                    prompt: a.prompt,
-                    env_keys: a.env.keys().cloned().collect(),
-                    description: a.description.clone(),
-                    max_running: a.max_running,
-                    timeout_ms: a.timeout.map(|d| d.as_millis() as u64),
-                    for_models: a.for_models,
-                    builtin: a.builtin,
-                    available: found.is_ok(),
-                    program: match found {
-                        Ok(p) => p.display().to_string(),
-                        Err(m) => m,
-                    },
-                }
-            })
+            .zip(versions)
+            .map(|(a, version)| view(a, version))
             .collect())
+    }
+
+    async fn version_of(&self, spec: &AgentSpec, check: bool) -> Option<String> {
+        let program = resolve_program(spec, spec.cwd.as_deref().map(std::path::Path::new)).ok()?;
+        if spec.version_command.is_empty() {
+            return None;
+        }
+        let modified = std::fs::metadata(&program).and_then(|m| m.modified()).ok();
+        let key = format!(
+            "{}\u{0}{}",
+            program.display(),
+            spec.version_command.join("\u{0}")
+        );
+        let cached = self
+            .inner
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|c| c.modified == modified && !check)
+            .cloned();
+        let answer = match cached {
+            Some(c) => c.answer,
+            None => {
+                let answer = legate_runner::version::probe(spec).await;
+                self.inner
+                    .versions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        key,
+                        Checked {
+                            modified,
+                            answer: answer.clone(),
+                        },
+                    );
+                answer
+            }
+        };
+        Some(match answer {
+            Ok(v) => v,
+            Err(e) => format!("error: {e}"),
+        })
+    }
+}
+
+fn view(a: &AgentSpec, version: Option<String>) -> AgentView {
+    let found = resolve_program(a, a.cwd.as_deref().map(std::path::Path::new));
+    AgentView {
+        name: a.name.clone(),
+        kind: a.kind,
+        command: a.command.clone(),
+        prompt: a.prompt,
+        env_keys: a.env.keys().cloned().collect(),
+        description: a.description.clone(),
+        max_running: a.max_running,
+        timeout_ms: a.timeout.map(|d| d.as_millis() as u64),
+        for_models: a.for_models,
+        builtin: a.builtin,
+        format: a.format,
+        resumable: a.can_resume(),
+        model: a.model.clone(),
+        stall_timeout_ms: a.stall_timeout.map(|d| d.as_millis() as u64),
+        version,
+        available: found.is_ok(),
+        program: match found {
+            Ok(p) => p.display().to_string(),
+            Err(m) => m,
+        },
     }
 }

@@ -6,11 +6,13 @@
 //! a supervisor runs each claimed task through the runner and records its outcome. Recovery
 //! at start takes back what a crashed daemon left running.
 
+mod activity;
 mod agents;
 mod bus;
 mod config_source;
 mod error;
 mod follow;
+pub mod followup;
 mod inbox;
 mod intake;
 mod logs;

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub stop_blocks: Mutex<HashMap<String, u32>>,
     /// The notifier, awaited at shutdown so its cursor is saved.
     pub notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Agent versions already asked for, by version command and program file time.
+    pub versions: Mutex<HashMap<String, crate::agents::Checked>>,
 }
 
 /// The engine facade. Cheap to clone.
@@ -99,6 +101,7 @@ impl Service {
                 intake,
                 stop_blocks: Mutex::new(HashMap::new()),
                 notifier: Mutex::new(None),
+                versions: Mutex::new(HashMap::new()),
             }),
         };
         service.recover().await?;

@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
-use legate_domain::{ErrorKind, EventKind, Outcome, Status};
-use legate_runner::{LatestOutput, PlainParser, RunSettings, StopReason};
+use legate_domain::{ErrorKind, Outcome, Status};
+use legate_runner::{RunSettings, StopReason};
 use legate_store::{Claimed, Lease, StoreError};
-use serde_json::json;
 use tokio::sync::watch;
 use tracing::{error, warn};
 
 use crate::service::Service;
 
-/// How often a running task's latest output line becomes an `output` event.
-const OUTPUT_EVERY: Duration = Duration::from_secs(1);
+/// How long the end of a run waits for its remaining progress notes to be recorded.
+const NOTES_GRACE: Duration = Duration::from_secs(10);
 
 impl Service {
     /// Makes a claimed task cancelable: called under the write lock that claimed it, so a
@@ -95,12 +94,15 @@ impl Service {
             kill_grace: config.limits.kill_grace,
             timeout: task.timeout_ms.map(Duration::from_millis),
             depth: task.depth,
+            resume_session: task.metadata[crate::followup::RESUME_KEY]
+                .as_str()
+                .map(str::to_string),
         };
         let prompt = task.prompt.as_deref().unwrap_or_default();
         let cwd = task.cwd.as_deref().map(std::path::Path::new);
-        match legate_runner::spawn(spec, task.id.as_str(), prompt, cwd, settings) {
-            Err(outcome) => outcome,
-            Ok(spawned) => {
+        match legate_runner::start(spec, task.id.as_str(), prompt, cwd, settings) {
+            Err(outcome) => *outcome,
+            Ok(mut spawned) => {
                 if let Err(e) = self
                     .inner
                     .store
@@ -110,42 +112,22 @@ impl Service {
                     warn!(task = %task.id, "recording the agent's process failed: {e}");
                 }
                 let latest = spawned.latest_output();
-                let waiting = spawned.wait(task.id.as_str(), stop, &PlainParser);
-                tokio::select! {
+                let notes = spawned
+                    .take_notes()
+                    .map(|n| tokio::spawn(self.clone().report_notes(lease.clone(), n)));
+                let waiting = spawned.wait(task.id.as_str(), stop);
+                let outcome = tokio::select! {
                     outcome = waiting => outcome,
-                    never = self.report_output(lease, latest) => match never {},
+                    never = self.report_output(lease, latest.clone()) => match never {},
+                    never = self.watch_stall(lease, spec, latest) => match never {},
+                };
+                // Every note precedes `finished`: the runner has dropped its sender by now.
+                if let Some(notes) = notes
+                    && tokio::time::timeout(NOTES_GRACE, notes).await.is_err()
+                {
+                    warn!(task = %task.id, "the agent's last progress notes were not recorded in time");
                 }
-            }
-        }
-    }
-
-    /// Publishes an `output` event with the latest line at most once per interval while the
-    /// task runs, and only when something new was printed: a task shorter than the interval
-    /// costs nothing. Runs until the task ends (the caller drops it then).
-    async fn report_output(
-        &self,
-        lease: &Lease,
-        mut latest: watch::Receiver<LatestOutput>,
-    ) -> std::convert::Infallible {
-        let mut tick = tokio::time::interval(OUTPUT_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if !latest.has_changed().unwrap_or(false) {
-                continue;
-            }
-            let now = latest.borrow_and_update().clone();
-            let data = json!({"line": now.line, "bytes": now.bytes});
-            let _w = self.inner.write_lock.lock().await;
-            match self
-                .inner
-                .store
-                .record_event(lease, EventKind::Output, data)
-                .await
-            {
-                Ok(ev) => self.inner.bus.publish(ev),
-                Err(e) => warn!(task = %lease.task_id, "recording output progress failed: {e}"),
+                outcome
             }
         }
     }

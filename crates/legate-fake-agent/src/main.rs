@@ -12,7 +12,10 @@
 //! - `--stdin`: read the whole prompt (bytes, any size) from standard input instead;
 //! - `--prompt-file PATH`: read the prompt from PATH instead;
 //! - `--dump PATH`: first write the exact prompt bytes received to PATH (create/truncate);
-//! - `--echo`: do not interpret the prompt; write it verbatim to stdout and exit 0.
+//! - `--echo`: do not interpret the prompt; write it verbatim to stdout and exit 0;
+//! - `--format claude|codex|gemini|opencode`: print like that agent CLI (see `format.rs`), with
+//!   `--resume ID` / `--session ID` / `resume ID` continuing a session and `--model M` ignored;
+//! - `--acp`: speak the Agent Client Protocol on stdin/stdout (see `acp.rs`).
 //!
 //! # Script
 //!
@@ -36,6 +39,9 @@
 //! | `env NAME` | print `NAME=VALUE` (`NAME=` when unset) |
 //! | `cwd` | print the working directory |
 //! | `stdin` | one read of stdin: print `stdin=closed` at EOF, else `stdin=open` |
+//! | `tool NAME DETAIL` | with a format: a tool call |
+//! | `agent-error MESSAGE` | with a format: the format's error, then exit 1 |
+//! | `recall` | say `earlier: ` and the session's earlier prompts joined by ` / ` |
 //!
 //! An unknown step prints `fake-agent: unknown step 'WORD'` on stderr and exits 2; a step with a
 //! missing or malformed number prints `fake-agent: bad step 'STEP'` and exits 2. A plain prompt
@@ -53,8 +59,11 @@
 //! `O_APPEND` file, so concurrent agents never interleave. An agent killed by a signal writes no
 //! `end` line.
 
+mod acp;
+mod format;
 mod out;
 mod script;
+mod sessions;
 mod sys;
 
 use std::io::Read;
@@ -69,6 +78,9 @@ fn main() {
         grandchild(args.get(1).map(String::as_str));
     }
     sys::default_term();
+    if args.first().map(String::as_str) == Some("--acp") {
+        acp::serve();
+    }
     let opts = Options::parse(&args).unwrap_or_else(|e| {
         out::err(&format!("fake-agent: {e}"));
         std::process::exit(2);
@@ -88,7 +100,12 @@ fn main() {
         out::stdout(&prompt);
         out::finish(0);
     }
-    script::run(&String::from_utf8_lossy(&prompt));
+    let prompt = String::from_utf8_lossy(&prompt);
+    if let Some(f) = opts.format {
+        format::start(f, opts.session.clone(), &prompt);
+    }
+    script::run(&prompt);
+    format::finish();
     out::finish(0);
 }
 
@@ -113,6 +130,10 @@ struct Options {
     dump: Option<String>,
     /// The last positional argument.
     prompt: Option<String>,
+    /// `--format NAME`: speak like that agent CLI.
+    format: Option<format::Format>,
+    /// `--resume ID`, `--session ID` or positional `resume ID`: continue that session.
+    session: Option<String>,
 }
 
 impl Options {
@@ -124,13 +145,19 @@ impl Options {
             let mut value = |flag: &str| {
                 it.next()
                     .cloned()
-                    .ok_or_else(|| format!("{flag} needs a path"))
+                    .ok_or_else(|| format!("{flag} needs a value"))
             };
             match a.as_str() {
                 "--stdin" => o.stdin = true,
                 "--echo" => o.echo = true,
                 "--prompt-file" => o.prompt_file = Some(value(a)?),
                 "--dump" => o.dump = Some(value(a)?),
+                "--format" => o.format = Some(format::Format::parse(&value(a)?)?),
+                "--resume" | "--session" => o.session = Some(value(a)?),
+                "--model" => {
+                    value(a)?;
+                }
+                "resume" if o.format.is_some() => o.session = Some(value(a)?),
                 "--" => {
                     o.prompt = it.next_back().cloned().or(o.prompt);
                     break;

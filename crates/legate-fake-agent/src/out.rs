@@ -26,6 +26,13 @@ pub fn finish(code: i32) -> ! {
     std::process::exit(code);
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
 /// Appends `WHAT TASK PID UNIX_MS` to `$FAKE_AGENT_RECORD`, if set, with a single `write` on
 /// an `O_APPEND` file so that concurrent agents never interleave.
 pub fn record(what: &str) {

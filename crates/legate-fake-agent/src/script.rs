@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::out::{self, finish};
-use crate::sys;
+use crate::{format, sys};
 
 /// One 64-byte line of `flood` output.
 const FLOOD_LINE: &[u8; 64] = b"flood-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdefghij\n";
@@ -38,7 +38,23 @@ fn step_once(step: &str) {
         })
     };
     match word {
-        "print" => out::stdout(format!("{arg}\n").as_bytes()),
+        "print" => {
+            if !format::text(arg) {
+                out::stdout(format!("{arg}\n").as_bytes());
+            }
+        }
+        "tool" => {
+            let (name, detail) = arg.split_once(' ').unwrap_or((arg, ""));
+            format::tool(name, detail);
+        }
+        "agent-error" => format::error(arg),
+        "recall" => {
+            let earlier = format::earlier().unwrap_or_default().join(" / ");
+            let said = format!("earlier: {earlier}");
+            if !format::text(&said) {
+                out::stdout(format!("{said}\n").as_bytes());
+            }
+        }
         "eprint" => out::err(arg),
         "sleep" => std::thread::sleep(Duration::from_millis(num())),
         "exit" => match arg.parse::<i32>() {

@@ -32,6 +32,23 @@ pub struct DelegateArgs {
     pub key: Option<String>,
 }
 
+/// `task_send`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendArgs {
+    /// The finished task whose conversation to continue (its agent must be resumable; see
+    /// list_agents).
+    pub task_id: String,
+    /// The follow-up. The agent remembers the earlier turns of this conversation.
+    pub prompt: String,
+    /// Give up after this many seconds (default: the earlier task's timeout).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// true: wait for the result (up to 600 s); false (default): return the new task id at once.
+    #[serde(default)]
+    pub wait: bool,
+}
+
 /// `task_status`, `task_cancel`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +203,9 @@ pub struct AgentInfo {
     /// How many of its tasks may run at once, if limited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_running: Option<u32>,
+    /// Whether its finished tasks can be continued with task_send.
+    #[serde(default)]
+    pub resumable: bool,
 }
 
 /// `list_agents`' answer.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, ListQuery, SubmitRequest, SubmitResponse, WaitMode,
+    CancelRequest, CancelResponse, ListQuery, SendRequest, SubmitRequest, SubmitResponse, WaitMode,
+    parse_task_ref,
 };
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
@@ -16,7 +17,7 @@ use rmcp::{Json, tool, tool_router};
 use crate::server::{LegateMcp, ToolError, query};
 use crate::shapes::{
     AgentInfo, Agents, DelegateArgs, Delegated, GatherMode, ListArgs, OneTask, Reply, ResultArgs,
-    TaskRef, Tasks, WaitArgs,
+    SendArgs, TaskRef, Tasks, WaitArgs,
 };
 use crate::view::task_view;
 
@@ -200,6 +201,20 @@ impl LegateMcp {
         self.answer(&origin, outcome).await
     }
 
+    /// Continue a finished task's agent session with a follow-up prompt: a new task that
+    /// resumes the same conversation (the agent remembers the earlier turns), linked to it.
+    /// Returns the new task_id at once, or with wait=true its result.
+    #[tool(annotations(open_world_hint = true, destructive_hint = false))]
+    pub async fn task_send(
+        &self,
+        Parameters(args): Parameters<SendArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = self.send_now(&origin, args, &ctx).await;
+        self.answer(&origin, outcome).await
+    }
+
     /// The agents you can delegate to, with what each is for and whether it is installed.
     #[tool(annotations(read_only_hint = true))]
     pub async fn list_agents(
@@ -218,12 +233,14 @@ impl LegateMcp {
         let all: Vec<AgentView> = self.client.get("/v1/agents").await?;
         let offered: Vec<AgentInfo> = all
             .into_iter()
-            .filter(|a| a.for_models)
+            // Presets whose CLI is not installed here would only mislead a model.
+            .filter(|a| a.for_models && (a.available || !a.builtin))
             .map(|a| AgentInfo {
                 name: a.name,
                 description: a.description,
                 available: a.available,
                 max_running: a.max_running,
+                resumable: a.resumable,
             })
             .collect();
         *self.agents.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -249,15 +266,33 @@ impl LegateMcp {
         Ok((!list.iter().any(|a| a.name == name)).then_some(list))
     }
 
-    /// Submits (refusing agents not offered to models), and waits when asked.
-    pub(crate) async fn delegate_now(
+    /// Submits a follow-up, and waits when asked.
+    async fn send_now(
         &self,
         origin: &str,
-        args: DelegateArgs,
+        args: SendArgs,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Delegated, ToolError> {
-        let wait = args.wait;
-        let res = self.submit(origin, args).await?;
+        parse_task_ref(&args.task_id).map_err(|e| ToolError(e.to_string()))?;
+        let req = SendRequest {
+            prompt: args.prompt,
+            title: None,
+            origin: Some(origin.to_string()),
+            timeout_ms: args.timeout_secs.map(|s| s.saturating_mul(1000)),
+        };
+        let path = format!("/v1/tasks/{}/send", args.task_id);
+        let res: SubmitResponse = self.client.post(&path, &req).await?;
+        self.settle(origin, res, args.wait, ctx).await
+    }
+
+    /// Waits for a just-submitted task when asked, and shapes the answer.
+    async fn settle(
+        &self,
+        origin: &str,
+        res: SubmitResponse,
+        wait: bool,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Delegated, ToolError> {
         let mut task = res.task;
         let mut still_running = false;
         if wait {
@@ -275,6 +310,18 @@ impl LegateMcp {
             deduplicated: res.deduplicated,
             still_running,
         })
+    }
+
+    /// Submits (refusing agents not offered to models), and waits when asked.
+    pub(crate) async fn delegate_now(
+        &self,
+        origin: &str,
+        args: DelegateArgs,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<Delegated, ToolError> {
+        let wait = args.wait;
+        let res = self.submit(origin, args).await?;
+        self.settle(origin, res, wait, ctx).await
     }
 
     /// Submits with this call's origin, refusing agents not offered to models.

@@ -7,7 +7,9 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::{oneshot, watch};
 
+use crate::lines::LineFeed;
 use crate::log::CappedLog;
+use crate::parse::Parsed;
 
 /// Why the capture asks for the task to be ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,8 @@ pub(crate) struct Report {
     pub dropped: u64,
     /// Whether stdout itself was cut.
     pub stdout_truncated: bool,
+    /// What the line parser made of stdout, for agents with a structured format.
+    pub parsed: Option<Parsed>,
 }
 
 /// What a running task has printed lately, for progress displays and `output` events.
@@ -38,7 +42,7 @@ pub struct LatestOutput {
 
 impl LatestOutput {
     /// Takes in a chunk: counts it and keeps its last non-empty line, if it has one.
-    fn take(&mut self, chunk: &[u8]) {
+    pub(crate) fn take(&mut self, chunk: &[u8]) {
         self.bytes += chunk.len() as u64;
         let last = chunk
             .split(|b| *b == b'\n')
@@ -66,6 +70,16 @@ impl Logs {
     }
 }
 
+/// Where the capture reports besides the logs.
+pub(crate) struct Sinks {
+    /// Raised once when the task must end (log failure, cap with `fail` policy).
+    pub alarm: oneshot::Sender<Alarm>,
+    /// The latest output line and byte count.
+    pub latest: watch::Sender<LatestOutput>,
+    /// The line parser of structured agents.
+    pub lines: Option<LineFeed>,
+}
+
 /// Reads both pipes to their end. After an alarm it keeps draining (so the agent never
 /// blocks on a full pipe before it is killed) but writes nothing more.
 pub(crate) async fn pump(
@@ -74,9 +88,13 @@ pub(crate) async fn pump(
     mut logs: Logs,
     cap: u64,
     policy: OutputCapPolicy,
-    alarm: oneshot::Sender<Alarm>,
-    latest: watch::Sender<LatestOutput>,
+    sinks: Sinks,
 ) -> Report {
+    let Sinks {
+        alarm,
+        latest,
+        mut lines,
+    } = sinks;
     let mut alarm = Some(alarm);
     let mut broken = false;
     let (mut out_open, mut err_open) = (true, true);
@@ -93,6 +111,9 @@ pub(crate) async fn pump(
                 Ok(n) => (&b[..n], false),
             },
         };
+        if is_stdout && let Some(feed) = lines.as_mut() {
+            feed.feed(chunk);
+        }
         if broken {
             continue;
         }
@@ -124,6 +145,7 @@ pub(crate) async fn pump(
     Report {
         dropped,
         stdout_truncated,
+        parsed: lines.map(LineFeed::finish),
     }
 }
 

@@ -9,14 +9,16 @@ use legate_domain::{AgentSpec, ErrorKind, Outcome, ProcessInfo, Status};
 use nix::sys::signal::Signal;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Child;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::capture::{self, Alarm, LatestOutput, Logs, Report};
 use crate::command::{Invocation, prepare};
+use crate::lines::LineFeed;
 use crate::log::{append_note, read_tail};
-use crate::parser::OutputParser;
+use crate::parse::{AgentFailure, OutputParser, PlainParser, stream_parser};
 use crate::procfs;
+use crate::run::{AgentRun, RunNote};
 
 pub use crate::command::resolve_program;
 
@@ -35,6 +37,8 @@ pub struct RunSettings {
     pub timeout: Option<Duration>,
     /// Delegation depth of the task (becomes the child's `LEGATE_DEPTH`).
     pub depth: u32,
+    /// The agent session to continue (a follow-up), if any.
+    pub resume_session: Option<String>,
 }
 
 /// Why the runner is asked to stop a task early.
@@ -44,6 +48,8 @@ pub enum StopReason {
     Cancel,
     /// The daemon is shutting down: end it, it will be marked interrupted.
     Shutdown,
+    /// It stalled and its agent's policy is to cancel stalled tasks.
+    Stall,
 }
 
 /// A started agent process.
@@ -56,6 +62,7 @@ pub struct Spawned {
     prompt_file: Option<PathBuf>,
     settings: RunSettings,
     latest: watch::Receiver<LatestOutput>,
+    steps: Option<mpsc::UnboundedReceiver<RunNote>>,
 }
 
 /// Starts the agent for a task. A failure to start is returned as the task's outcome
@@ -66,10 +73,10 @@ pub fn spawn(
     prompt: &str,
     cwd: Option<&std::path::Path>,
     settings: RunSettings,
-) -> Result<Spawned, Outcome> {
+) -> Result<Spawned, Box<Outcome>> {
     let fail = |msg: String| {
         let _ = append_note(&settings.task_dir.join("output.log"), &msg);
-        Outcome::failed(Status::Failed, ErrorKind::SpawnFailed, msg)
+        Box::new(Outcome::failed(Status::Failed, ErrorKind::SpawnFailed, msg))
     };
     let logs = Logs::create(&settings.task_dir, settings.log_cap)
         .map_err(|e| fail(format!("cannot create the task's log files: {e}")))?;
@@ -80,6 +87,7 @@ pub fn spawn(
         cwd,
         depth: settings.depth,
         task_dir: &settings.task_dir,
+        session: settings.resume_session.as_deref(),
     })
     .map_err(fail)?;
     let mut child = prepared
@@ -103,10 +111,17 @@ pub fn spawn(
     let (alarm_tx, alarm) = oneshot::channel();
     let (cap, policy) = (settings.log_cap, spec.on_output_cap);
     let (latest_tx, latest) = watch::channel(LatestOutput::default());
+    let (steps_tx, steps) = mpsc::unbounded_channel();
+    let lines = stream_parser(spec.format).map(|p| LineFeed::new(p, steps_tx));
     let pump = match (out, err) {
-        (Some(out), Some(err)) => tokio::spawn(capture::pump(
-            out, err, logs, cap, policy, alarm_tx, latest_tx,
-        )),
+        (Some(out), Some(err)) => {
+            let sinks = capture::Sinks {
+                alarm: alarm_tx,
+                latest: latest_tx,
+                lines,
+            };
+            tokio::spawn(capture::pump(out, err, logs, cap, policy, sinks))
+        }
         _ => return Err(fail("the agent's output pipes were not set up".into())),
     };
     Ok(Spawned {
@@ -118,6 +133,7 @@ pub fn spawn(
         prompt_file: prepared.prompt_file,
         settings,
         latest,
+        steps: Some(steps),
     })
 }
 
@@ -128,32 +144,40 @@ enum Ending {
     Alarm(Alarm),
 }
 
-impl Spawned {
-    /// The process, to be recorded for crash recovery.
-    pub fn process(&self) -> ProcessInfo {
+#[async_trait::async_trait]
+impl AgentRun for Spawned {
+    fn process(&self) -> ProcessInfo {
         self.info
     }
 
-    /// What the agent has printed lately; changes as output arrives.
-    pub fn latest_output(&self) -> watch::Receiver<LatestOutput> {
+    fn latest_output(&self) -> watch::Receiver<LatestOutput> {
         self.latest.clone()
     }
 
+    fn take_notes(&mut self) -> Option<mpsc::UnboundedReceiver<RunNote>> {
+        self.steps.take()
+    }
+
+    async fn wait(
+        self: Box<Self>,
+        task_id: &str,
+        stop: watch::Receiver<Option<StopReason>>,
+    ) -> Outcome {
+        (*self).finish(task_id, stop, &PlainParser).await
+    }
+}
+
+impl Spawned {
     /// Waits for the agent to end (or ends it on timeout, stop request or output alarm),
     /// makes sure nothing of its process tree is left, and builds the outcome.
-    pub async fn wait(
+    async fn finish(
         mut self,
         task_id: &str,
         mut stop: watch::Receiver<Option<StopReason>>,
         parser: &dyn OutputParser,
     ) -> Outcome {
         let timeout = self.settings.timeout;
-        let sleep = async {
-            match timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
+        let sleep = deadline(timeout);
         let stopped = async {
             loop {
                 if let Some(r) = *stop.borrow_and_update() {
@@ -206,10 +230,7 @@ impl Spawned {
         // empty process group (the common case) needs no sweep of /proc.
         let clean = matches!(ending, Ending::Exited(_)) && procfs::group_members(pgid).is_empty();
         if !clean {
-            procfs::kill_group(pgid, grace).await;
-            for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            end_tree(pgid, grace, task_id).await;
         }
         let status = match &ending {
             Ending::Exited(st) => Some(*st),
@@ -229,16 +250,17 @@ impl Spawned {
             let _ = std::fs::remove_file(p);
         }
         let mut outcome = outcome_of(&ending, status, timeout);
-        let stdout = self.settings.task_dir.join("stdout.log");
-        if let Ok((tail, cut)) = read_tail(&stdout, self.settings.result_cap) {
-            let parsed = parser.parse(&tail, cut || report.stdout_truncated);
-            outcome.result = Some(parsed.result);
-            if let Some(s) = parsed.session_id {
-                outcome.metadata.insert("session_id".into(), s.into());
+        let parsed = match report.parsed {
+            Some(p) => Some(p),
+            None => {
+                let stdout = self.settings.task_dir.join("stdout.log");
+                read_tail(&stdout, self.settings.result_cap)
+                    .ok()
+                    .map(|(tail, cut)| parser.parse(&tail, cut || report.stdout_truncated))
             }
-            if let Some(u) = parsed.usage {
-                outcome.metadata.insert("usage".into(), u);
-            }
+        };
+        if let Some(parsed) = parsed {
+            apply_parsed(&mut outcome, parsed);
         }
         if report.dropped > 0 {
             outcome
@@ -246,6 +268,28 @@ impl Spawned {
                 .insert("output_dropped_bytes".into(), report.dropped.into());
         }
         outcome
+    }
+}
+
+/// Puts what the parser found into the outcome. An error the agent reported explains a
+/// failure better than its exit code, and turns an exit 0 into a failure.
+pub fn apply_parsed(outcome: &mut Outcome, parsed: crate::parse::Parsed) {
+    outcome.result = Some(parsed.result);
+    if let Some(s) = parsed.session_id {
+        outcome.metadata.insert("session_id".into(), s.into());
+    }
+    if let Some(u) = parsed.usage {
+        outcome.metadata.insert("usage".into(), u);
+    }
+    let replaceable = matches!(
+        outcome.error.as_ref().map(|e| e.kind),
+        None | Some(ErrorKind::ExitNonzero)
+    );
+    if let Some(AgentFailure { kind, message }) = parsed.failure
+        && replaceable
+    {
+        outcome.status = Status::Failed;
+        outcome.error = Some(legate_domain::TaskError { kind, message });
     }
 }
 
@@ -276,24 +320,8 @@ fn outcome_of(ending: &Ending, status: Option<ExitStatus>, timeout: Option<Durat
                 "the agent ended abnormally",
             ),
         },
-        Ending::TimedOut => Outcome::failed(
-            Status::TimedOut,
-            ErrorKind::TimedOut,
-            format!(
-                "the task ran past its timeout of {}; legate ended it",
-                humanize(timeout.unwrap_or_default())
-            ),
-        ),
-        Ending::Stopped(StopReason::Cancel) => Outcome::failed(
-            Status::Canceled,
-            ErrorKind::Canceled,
-            "canceled while running",
-        ),
-        Ending::Stopped(StopReason::Shutdown) => Outcome::failed(
-            Status::Interrupted,
-            ErrorKind::Interrupted,
-            "the daemon shut down while the task ran",
-        ),
+        Ending::TimedOut => timed_out(timeout),
+        Ending::Stopped(reason) => stopped(*reason),
         Ending::Alarm(Alarm::LogFailed(msg)) => {
             Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
         }
@@ -310,6 +338,56 @@ fn outcome_of(ending: &Ending, status: Option<ExitStatus>, timeout: Option<Durat
         o.signal = st.signal();
     }
     o
+}
+
+/// Sleeps for the wall-clock limit, or forever when there is none.
+pub(crate) async fn deadline(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The outcome of a run that passed its wall-clock limit.
+pub(crate) fn timed_out(timeout: Option<Duration>) -> Outcome {
+    Outcome::failed(
+        Status::TimedOut,
+        ErrorKind::TimedOut,
+        format!(
+            "the task ran past its timeout of {}; legate ended it",
+            humanize(timeout.unwrap_or_default())
+        ),
+    )
+}
+
+/// The outcome of a run legate stopped early.
+pub(crate) fn stopped(reason: StopReason) -> Outcome {
+    match reason {
+        StopReason::Cancel => Outcome::failed(
+            Status::Canceled,
+            ErrorKind::Canceled,
+            "canceled while running",
+        ),
+        StopReason::Stall => Outcome::failed(
+            Status::Failed,
+            ErrorKind::Stalled,
+            "the agent printed and reported nothing for its stall_timeout, and its policy is on_stall = \"cancel\"; legate ended it",
+        ),
+        StopReason::Shutdown => Outcome::failed(
+            Status::Interrupted,
+            ErrorKind::Interrupted,
+            "the daemon shut down while the task ran",
+        ),
+    }
+}
+
+/// Ends whatever is left of a task's process tree: the group (TERM, grace, KILL), then any
+/// process still carrying the task's id that left the group.
+pub(crate) async fn end_tree(pgid: i32, grace: Duration, task_id: &str) {
+    procfs::kill_group(pgid, grace).await;
+    for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
 }
 
 fn signal_name(sig: i32) -> String {

@@ -6,13 +6,18 @@
 //! [`procfs`] finds and kills leftovers of a crashed daemon without touching unrelated
 //! processes that reused a pid.
 
+pub mod acp;
 mod capture;
 mod command;
 pub mod exec;
+mod lines;
 pub mod log;
-pub mod parser;
+pub mod parse;
 pub mod procfs;
+mod run;
+pub mod version;
 
 pub use capture::LatestOutput;
-pub use exec::{RunSettings, Spawned, StopReason, spawn};
-pub use parser::{OutputParser, Parsed, PlainParser};
+pub use exec::{RunSettings, Spawned, StopReason};
+pub use parse::{OutputParser, Parsed, PlainParser};
+pub use run::{AgentRun, RunNote, start};

@@ -20,7 +20,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidRequest | ErrorCode::UnknownAgent => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::AmbiguousId | ErrorCode::AlreadyFinished => StatusCode::CONFLICT,
+        ErrorCode::AmbiguousId
+        | ErrorCode::AlreadyFinished
+        | ErrorCode::NotFinished
+        | ErrorCode::NotResumable => StatusCode::CONFLICT,
         ErrorCode::AgentUnavailable | ErrorCode::ConfigInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::DepthExceeded => StatusCode::FORBIDDEN,
         ErrorCode::PromptTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest,
+    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, SendRequest,
     SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
 use serde::Deserialize;
@@ -71,8 +71,28 @@ pub async fn wait(
     Ok(Json(s.service.wait(&req).await?))
 }
 
-pub async fn agents(State(s): State<AppState>) -> Reply<Vec<AgentView>> {
-    Ok(Json(s.service.agents().await?))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsQuery {
+    #[serde(default)]
+    check: bool,
+}
+
+pub async fn agents(
+    State(s): State<AppState>,
+    q: Result<Query<AgentsQuery>, QueryRejection>,
+) -> Reply<Vec<AgentView>> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(s.service.agents(q.check).await?))
+}
+
+pub async fn send(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<SendRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SubmitResponse>), Failure> {
+    let Json(req) = body.map_err(bad_json)?;
+    Ok((StatusCode::CREATED, Json(s.service.send(&id, req).await?)))
 }
 
 pub async fn prune(

@@ -14,21 +14,41 @@ use crate::connect::{connect, spawn_daemon, wait_ready};
 use crate::exit;
 use crate::paths::Paths;
 
-/// Lists agents with availability.
-pub async fn agents(paths: &Paths, json: bool) -> Result<i32> {
+/// Lists agents: found or missing, and their versions; with `check`, a failing version
+/// command makes the exit code 1.
+pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
     let client = connect(paths).await?;
-    let agents: Vec<AgentView> = client.get("/v1/agents").await?;
+    let path = if check {
+        "/v1/agents?check=true"
+    } else {
+        "/v1/agents"
+    };
+    let agents: Vec<AgentView> = client.get(path).await?;
+    let broken = agents
+        .iter()
+        .filter(|a| {
+            a.available
+                && a.version
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("error:"))
+        })
+        .count();
     if json {
         print_json(&agents)?;
-        return Ok(exit::OK);
+    } else {
+        for a in &agents {
+            let state = if a.available { "found" } else { "missing" };
+            let kind = if a.builtin { "built-in" } else { "config" };
+            println!("{:<14} {:<8} {:<8} {}", a.name, state, kind, a.description);
+            let version = a.version.as_deref().unwrap_or("");
+            println!("{:<14} {} {}", "", a.program, version);
+        }
     }
-    for a in &agents {
-        let state = if a.available { "found" } else { "MISSING" };
-        let kind = if a.builtin { "built-in" } else { "config" };
-        println!("{:<12} {:<8} {:<8} {}", a.name, state, kind, a.description);
-        println!("{:<12} {}", "", a.program);
-    }
-    Ok(exit::OK)
+    Ok(if check && broken > 0 {
+        exit::ERROR
+    } else {
+        exit::OK
+    })
 }
 
 /// Removes old finished tasks.

@@ -9,6 +9,7 @@ mod logs;
 mod mcp;
 mod query;
 mod run;
+mod send;
 mod wait;
 
 use anyhow::Result;
@@ -38,7 +39,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Logs { id, follow, stdout } => logs::logs(&paths, &id, follow, stdout).await,
             Command::Wait(args) => wait::wait(&paths, args, json).await,
             Command::Cancel { ids, all } => cancel::cancel(&paths, ids, all, json).await,
-            Command::Agents => admin::agents(&paths, json).await,
+            Command::Agents { check } => admin::agents(&paths, check, json).await,
+            Command::Send(args) => send::send(&paths, args, json).await,
             Command::Events(args) => events::events(&paths, args).await,
             Command::Inbox { origin, ack, limit } => {
                 inbox::inbox(&paths, origin.as_deref(), ack, limit, json).await

@@ -55,9 +55,28 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
     if json {
         print_json(&task)?;
     } else {
-        print!("{}", render::details(&task, &paths.logs_dir));
+        let chain = predecessors(&client, &task).await;
+        print!("{}", render::details(&task, &paths.logs_dir, &chain));
     }
     Ok(exit::OK)
+}
+
+/// The tasks a follow-up continues, oldest first (as far back as they are still stored).
+async fn predecessors(client: &legate_api::Client, task: &Task) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut next = task.metadata["follows"].as_str().map(str::to_string);
+    while let Some(id) = next.take() {
+        if chain.len() >= 100 || chain.contains(&id) {
+            break;
+        }
+        next = match client.get::<Task>(&format!("/v1/tasks/{id}")).await {
+            Ok(t) => t.metadata["follows"].as_str().map(str::to_string),
+            Err(_) => None,
+        };
+        chain.push(id);
+    }
+    chain.reverse();
+    chain
 }
 
 /// Prints a finished task's result; exits with its outcome.

@@ -7,14 +7,14 @@ use legate_domain::NotifyTarget;
 use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
 use legate_domain::size::parse_duration_opt;
 
-use crate::cli::RunArgs;
+use crate::cli::{PromptArgs, RunArgs};
 use crate::commands::{print_json, wait};
 use crate::connect::connect;
 use crate::paths::Paths;
 
 /// Submits; prints the id (or, with `--wait`, the result) and returns the exit code.
 pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
-    let prompt = read_prompt(&args)?;
+    let prompt = args.text.read()?;
     let req = SubmitRequest {
         agent: args.agent.clone(),
         prompt,
@@ -22,15 +22,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         cwd: Some(working_dir(args.cwd.as_deref())?),
         labels: args.labels.clone(),
         priority: args.priority,
-        timeout_ms: match &args.timeout {
-            Some(t) => Some(
-                parse_duration_opt(t)
-                    .map_err(|m| anyhow::anyhow!("--timeout: {m}"))?
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0),
-            ),
-            None => None,
-        },
+        timeout_ms: timeout_ms(args.timeout.as_deref())?,
         key: args.key.clone(),
         origin: Some(origin(args.origin.as_deref())),
         parent: std::env::var("LEGATE_TASK_ID")
@@ -42,9 +34,19 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     };
     let client = connect(paths).await?;
     let res: SubmitResponse = client.post("/v1/tasks", &req).await?;
-    if args.wait {
-        return wait::until_done(&client, &[res.task.id.to_string()], false, None, json, true)
-            .await;
+    submitted(&client, res, args.wait, json).await
+}
+
+/// Prints a new task's id (or `{id, status, …}`), or with `wait` waits and prints its result;
+/// returns the exit code.
+pub(crate) async fn submitted(
+    client: &legate_api::Client,
+    res: SubmitResponse,
+    wait: bool,
+    json: bool,
+) -> Result<i32> {
+    if wait {
+        return wait::until_done(client, &[res.task.id.to_string()], false, None, json, true).await;
     }
     if json {
         print_json(&serde_json::json!({
@@ -53,6 +55,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
             "agent": res.task.agent,
             "title": res.task.title,
             "deduplicated": res.deduplicated,
+            "follows": res.task.metadata.get("follows"),
         }))?;
     } else {
         println!("{}", res.task.id);
@@ -60,10 +63,30 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     Ok(crate::exit::OK)
 }
 
-fn read_prompt(args: &RunArgs) -> Result<String> {
-    let bytes = if let Some(f) = &args.file {
+/// `--timeout` as milliseconds: `None` when not given, `Some(0)` for no limit.
+pub(crate) fn timeout_ms(given: Option<&str>) -> Result<Option<u64>> {
+    Ok(match given {
+        Some(t) => Some(
+            parse_duration_opt(t)
+                .map_err(|m| anyhow::anyhow!("--timeout: {m}"))?
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        ),
+        None => None,
+    })
+}
+
+impl PromptArgs {
+    /// The prompt from the words, `-` (stdin) or `--file`, checked for size, UTF-8 and content.
+    pub(crate) fn read(&self) -> Result<String> {
+        read_prompt(&self.prompt, self.file.as_deref())
+    }
+}
+
+fn read_prompt(words: &[String], file: Option<&std::path::Path>) -> Result<String> {
+    let bytes = if let Some(f) = file {
         std::fs::read(f).with_context(|| format!("cannot read the prompt file {}", f.display()))?
-    } else if args.prompt.len() == 1 && args.prompt[0] == "-" {
+    } else if words.len() == 1 && words[0] == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
             .take(MAX_PROMPT_BYTES as u64 + 1)
@@ -71,7 +94,7 @@ fn read_prompt(args: &RunArgs) -> Result<String> {
             .context("cannot read the prompt from stdin")?;
         buf
     } else {
-        args.prompt.join(" ").into_bytes()
+        words.join(" ").into_bytes()
     };
     if bytes.len() > MAX_PROMPT_BYTES {
         bail!(

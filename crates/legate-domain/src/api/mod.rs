@@ -61,6 +61,23 @@ pub struct SubmitRequest {
     pub notify: Vec<NotifyTarget>,
 }
 
+/// A follow-up: a new task that continues a finished task's agent session.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// The follow-up prompt.
+    pub prompt: String,
+    /// Title; defaults to the prompt's first line.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Origin; defaults to the predecessor's, so the result goes back to the same place.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Timeout in milliseconds; absent means the predecessor's.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
 /// Answer to a submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmitResponse {
@@ -210,6 +227,10 @@ pub enum ErrorCode {
     PromptTooLarge,
     /// The task already finished.
     AlreadyFinished,
+    /// The task has not finished yet (a follow-up needs a finished predecessor).
+    NotFinished,
+    /// The task's agent session cannot be continued.
+    NotResumable,
     /// The config file is invalid.
     ConfigInvalid,
     /// The store failed (disk full, read-only, locked).
@@ -230,6 +251,8 @@ impl ErrorCode {
             ErrorCode::DepthExceeded => "depth_exceeded",
             ErrorCode::PromptTooLarge => "prompt_too_large",
             ErrorCode::AlreadyFinished => "already_finished",
+            ErrorCode::NotFinished => "not_finished",
+            ErrorCode::NotResumable => "not_resumable",
             ErrorCode::ConfigInvalid => "config_invalid",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::Internal => "internal",

@@ -1,16 +1,6 @@
-//! Output parsers: turn an agent's stdout into a result text (and, for agents that report
-//! them, a session id for follow-ups and usage). Presets for real agent CLIs plug in here.
+//! The parser of plain-text agents: the result is the tail of stdout.
 
-/// What a parser extracted.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Parsed {
-    /// The result text.
-    pub result: String,
-    /// The agent-side session id, for follow-ups.
-    pub session_id: Option<String>,
-    /// Token usage / cost, as the agent reported it.
-    pub usage: Option<serde_json::Value>,
-}
+use super::Parsed;
 
 /// Turns an agent's output into a result.
 pub trait OutputParser: Send + Sync {

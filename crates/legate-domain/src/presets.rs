@@ -1,0 +1,157 @@
+//! Built-in agents: `sh` for people, and presets for the coding-agent CLIs users already have.
+//! A preset is listed whether or not its program is installed (`legate agents` says which are
+//! found); a config table of the same name, or one with `preset = "NAME"`, adjusts it.
+
+use std::time::Duration;
+
+use crate::agent::{AgentKind, AgentSpec, OutputFormat, PROMPT_PLACEHOLDER, PromptMode};
+
+/// How long a provider-backed agent may stay silent before it counts as stalled: long enough
+/// for a slow model turn, short enough to notice a hung CLI.
+const PRESET_STALL: Duration = Duration::from_secs(600);
+
+/// Provider-backed agents share rate limits and cost money: two at a time unless configured.
+const PRESET_MAX_RUNNING: u32 = 2;
+
+fn argv(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn preset(
+    name: &str,
+    kind: AgentKind,
+    command: &[&str],
+    format: OutputFormat,
+    description: &str,
+) -> AgentSpec {
+    let mut a = AgentSpec::new(name, kind, argv(command));
+    a.format = format;
+    a.description = description.into();
+    a.max_running = Some(PRESET_MAX_RUNNING);
+    a.stall_timeout = Some(PRESET_STALL);
+    a.version_command = vec![command[0].to_string(), "--version".into()];
+    a.builtin = true;
+    a
+}
+
+/// Every built-in agent.
+pub fn builtins() -> Vec<AgentSpec> {
+    let mut sh = AgentSpec::new(
+        "sh",
+        AgentKind::Exec,
+        argv(&["sh", "-c", PROMPT_PLACEHOLDER]),
+    );
+    sh.description = "Runs the prompt as a POSIX shell script (sh -c). For people at a terminal; not offered to models.".into();
+    sh.for_models = false;
+    sh.builtin = true;
+
+    let mut claude = preset(
+        "claude",
+        AgentKind::Exec,
+        &[
+            "claude",
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "{args}",
+        ],
+        OutputFormat::Claude,
+        "Claude Code (claude -p): a coding agent that reads, edits and runs code in the task's directory.",
+    );
+    claude.prompt = PromptMode::Stdin;
+    claude.resume = argv(&["--resume", "{session}"]);
+    claude.model_args = argv(&["--model", "{model}"]);
+
+    let mut codex = preset(
+        "codex",
+        AgentKind::Exec,
+        &[
+            "codex",
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "{args}",
+            "--",
+            "{prompt}",
+        ],
+        OutputFormat::Codex,
+        "OpenAI Codex CLI (codex exec): a coding agent that reads, edits and runs code in the task's directory.",
+    );
+    codex.resume = argv(&["resume", "{session}"]);
+    codex.model_args = argv(&["--model", "{model}"]);
+
+    let mut gemini = preset(
+        "gemini",
+        AgentKind::Exec,
+        &[
+            "gemini",
+            "--output-format",
+            "stream-json",
+            "{args}",
+            "--prompt={prompt}",
+        ],
+        OutputFormat::Gemini,
+        "Google Gemini CLI (gemini -p): a coding agent with a large context window.",
+    );
+    gemini.resume = argv(&["--resume", "{session}"]);
+    gemini.model_args = argv(&["--model", "{model}"]);
+
+    let mut opencode = preset(
+        "opencode",
+        AgentKind::Exec,
+        &["opencode", "run", "--format", "json", "{args}"],
+        OutputFormat::Opencode,
+        "opencode (opencode run): a coding agent for any model provider configured in opencode.",
+    );
+    // On the command line opencode wraps a prompt with spaces in quotes; stdin keeps it as is.
+    opencode.prompt = PromptMode::Stdin;
+    opencode.resume = argv(&["--session", "{session}"]);
+    opencode.model_args = argv(&["--model", "{model}"]);
+
+    let opencode_acp = preset(
+        "opencode-acp",
+        AgentKind::Acp,
+        &["opencode", "acp"],
+        OutputFormat::Plain,
+        "opencode over the Agent Client Protocol: live progress, permission answers by policy, session resume.",
+    );
+
+    let gemini_acp = preset(
+        "gemini-acp",
+        AgentKind::Acp,
+        &["gemini", "--acp"],
+        OutputFormat::Plain,
+        "Gemini CLI over the Agent Client Protocol: live progress, permission answers by policy, session resume.",
+    );
+
+    vec![
+        sh,
+        claude,
+        codex,
+        gemini,
+        opencode,
+        opencode_acp,
+        gemini_acp,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_a_parser_a_resume_path_and_a_version_command() {
+        for a in builtins().into_iter().filter(|a| a.name != "sh") {
+            assert!(a.can_resume(), "{}", a.name);
+            assert!(!a.version_command.is_empty(), "{}", a.name);
+            assert_eq!(a.max_running, Some(PRESET_MAX_RUNNING));
+            if a.kind == AgentKind::Exec {
+                assert_ne!(a.format, OutputFormat::Plain, "{}", a.name);
+                assert!(a.command.iter().any(|c| c == "{args}"), "{}", a.name);
+                let takes_arg = a.command.iter().any(|c| c.contains("{prompt}"));
+                assert_eq!(takes_arg, a.prompt == PromptMode::Arg, "{}", a.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Follow-ups: a new task that continues a finished task's agent session, linked to it.
+//!
+//! The link and the session travel in the new task's metadata (`follows`, `resume_session`),
+//! so both stores keep them without a schema change and `show` can walk the chain back.
+
+use legate_domain::Task;
+use legate_domain::api::{ApiError, ErrorCode, SendRequest, SubmitRequest, SubmitResponse};
+use serde_json::json;
+
+use crate::error::ServiceError;
+use crate::service::Service;
+
+/// Metadata key naming the task a follow-up continues.
+pub const FOLLOWS_KEY: &str = "follows";
+/// Metadata key holding the agent session a follow-up resumes.
+pub const RESUME_KEY: &str = "resume_session";
+
+impl Service {
+    /// Delegates `req.prompt` as a continuation of task `reference`'s agent session.
+    pub async fn send(
+        &self,
+        reference: &str,
+        req: SendRequest,
+    ) -> Result<SubmitResponse, ServiceError> {
+        let before = self.get(reference, false).await?;
+        let session = resumable_session(&before, self)?;
+        let submit = SubmitRequest {
+            agent: before.agent.clone(),
+            prompt: req.prompt,
+            title: req.title,
+            cwd: before.cwd.clone(),
+            labels: before.labels.clone(),
+            priority: before.priority,
+            timeout_ms: req.timeout_ms.or(before.timeout_ms).or(Some(0)),
+            key: None,
+            origin: req.origin.or_else(|| Some(before.origin.clone())),
+            parent: before.parent.as_ref().map(|p| p.to_string()),
+            depth: before.depth.saturating_sub(1),
+            metadata: Some(json!({FOLLOWS_KEY: before.id.as_str(), RESUME_KEY: session})),
+            notify: before.notify.clone(),
+        };
+        self.submit(submit).await
+    }
+}
+
+/// The session a follow-up of `task` would resume, or why there is none.
+fn resumable_session(task: &Task, svc: &Service) -> Result<String, ServiceError> {
+    let id = &task.id;
+    if !task.status.is_terminal() {
+        return Err(ApiError::new(
+            ErrorCode::NotFinished,
+            format!(
+                "task {id} is {}: a follow-up continues a finished task",
+                task.status
+            ),
+            format!("wait for it first: legate wait {id}"),
+        ));
+    }
+    let config = svc.inner.config.last_good();
+    let resumable = config
+        .agents
+        .get(&task.agent)
+        .is_some_and(|a| a.can_resume());
+    if !resumable {
+        return Err(ApiError::new(
+            ErrorCode::NotResumable,
+            format!(
+                "agent '{}' cannot continue a session: it has no `resume` arguments",
+                task.agent
+            ),
+            "delegate a new task with the context it needs, or set resume = [\"--flag\", \"{session}\"] for this agent in the config",
+        ));
+    }
+    task.metadata["session_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotResumable,
+                format!("task {id} has no agent session to continue: its agent reported none (it may have failed before starting one)"),
+                "delegate a new task instead",
+            )
+        })
+}

@@ -1,0 +1,221 @@
+//! What an ACP conversation gathers as the agent talks: the answer, the session, progress
+//! steps and permission answers for events, and a readable transcript for the log.
+
+use std::sync::{Arc, Mutex};
+
+use agent_client_protocol::v1::schema::{
+    ContentBlock, PermissionOptionKind, RequestPermissionOutcome, RequestPermissionRequest,
+    SelectedPermissionOutcome, SessionUpdate,
+};
+use legate_domain::PermissionPolicy;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+
+use crate::capture::{LatestOutput, Logs};
+use crate::parse::{Progress, ProgressKind};
+use crate::run::RunNote;
+
+/// Shared between the protocol handlers and the conversation.
+#[derive(Clone)]
+pub(crate) struct Talk {
+    inner: Arc<Mutex<Heard>>,
+    notes: mpsc::UnboundedSender<RunNote>,
+    latest: watch::Sender<LatestOutput>,
+    logs: Arc<Mutex<Option<Logs>>>,
+    policy: PermissionPolicy,
+}
+
+#[derive(Default)]
+struct Heard {
+    /// Text since the last tool call: the answer the turn concludes with.
+    answer: String,
+    /// Agent text not yet published as a step (chunks are gathered into one).
+    pending: String,
+    /// While `session/load` replays history, updates are old news.
+    replaying: bool,
+    session: Option<String>,
+}
+
+impl Talk {
+    pub fn new(
+        notes: mpsc::UnboundedSender<RunNote>,
+        latest: watch::Sender<LatestOutput>,
+        logs: Logs,
+        policy: PermissionPolicy,
+    ) -> Self {
+        Talk {
+            inner: Arc::default(),
+            notes,
+            latest,
+            logs: Arc::new(Mutex::new(Some(logs))),
+            policy,
+        }
+    }
+
+    fn heard(&self) -> std::sync::MutexGuard<'_, Heard> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes to the task's log: everything to `output.log`, the agent's words also to
+    /// `stdout.log`; and counts it as activity.
+    pub fn log(&self, text: &str, words: bool) {
+        let bytes = text.as_bytes();
+        self.latest.send_modify(|l| l.take(bytes));
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(logs) = logs.as_mut() {
+            let _ = logs.output.write(bytes);
+            if words {
+                let _ = logs.stdout.write(bytes);
+            }
+        }
+    }
+
+    /// Closes the logs (joining their segments); returns the bytes the cap dropped. Later
+    /// writes are ignored.
+    pub fn close_logs(&self) -> u64 {
+        let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        logs.map_or(0, |l| {
+            let _ = l.stdout.finish();
+            l.output.finish().unwrap_or(0)
+        })
+    }
+
+    pub fn set_replaying(&self, on: bool) {
+        self.heard().replaying = on;
+    }
+
+    pub fn set_session(&self, id: &str) {
+        self.heard().session = Some(id.to_string());
+    }
+
+    pub fn session(&self) -> Option<String> {
+        self.heard().session.clone()
+    }
+
+    /// The answer so far (after publishing any gathered text).
+    pub fn answer(&self) -> String {
+        self.flush();
+        self.heard().answer.trim().to_string()
+    }
+
+    fn flush(&self) {
+        let text = std::mem::take(&mut self.heard().pending);
+        if !text.trim().is_empty() {
+            let step = crate::parse::collect_step(ProgressKind::Text, &text, None);
+            let _ = self.notes.send(RunNote::Progress(step));
+        }
+    }
+
+    fn step(&self, step: Progress) {
+        self.flush();
+        let _ = self.notes.send(RunNote::Progress(step));
+    }
+
+    /// Takes one `session/update`.
+    pub fn update(&self, update: &SessionUpdate) {
+        if self.heard().replaying {
+            return;
+        }
+        match update {
+            SessionUpdate::AgentMessageChunk(c) => {
+                if let ContentBlock::Text(t) = &c.content {
+                    self.log(&t.text, true);
+                    let mut h = self.heard();
+                    h.answer.push_str(&t.text);
+                    h.pending.push_str(&t.text);
+                }
+            }
+            SessionUpdate::ToolCall(call) => {
+                let kind = kind_name(call.kind);
+                self.log(&format!("\n[tool {kind}] {}\n", call.title), false);
+                self.heard().answer.clear();
+                self.step(crate::parse::collect_step(
+                    ProgressKind::Tool,
+                    &call.title,
+                    Some(&kind),
+                ));
+            }
+            SessionUpdate::Plan(plan) => {
+                let items: Vec<&str> = plan.entries.iter().map(|e| e.content.as_str()).collect();
+                let text = format!("plan: {}", items.join("; "));
+                self.log(&format!("\n[{text}]\n"), false);
+                self.step(crate::parse::collect_step(
+                    ProgressKind::Notice,
+                    &text,
+                    None,
+                ));
+            }
+            SessionUpdate::AgentThoughtChunk(c) => {
+                if let ContentBlock::Text(t) = &c.content {
+                    self.latest.send_modify(|l| l.take(t.text.as_bytes()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Answers a permission request by the agent's policy, and reports the answer.
+    pub fn permission(&self, req: &RequestPermissionRequest) -> RequestPermissionOutcome {
+        let fields = &req.tool_call.fields;
+        let kind = fields.kind.map(kind_name);
+        let title = fields
+            .title
+            .clone()
+            .unwrap_or_else(|| req.tool_call.tool_call_id.to_string());
+        let allow = self.policy.allows(kind.as_deref());
+        let wanted: &[PermissionOptionKind] = if allow {
+            &[
+                PermissionOptionKind::AllowOnce,
+                PermissionOptionKind::AllowAlways,
+            ]
+        } else {
+            &[
+                PermissionOptionKind::RejectOnce,
+                PermissionOptionKind::RejectAlways,
+            ]
+        };
+        let choice = wanted
+            .iter()
+            .find_map(|k| req.options.iter().find(|o| o.kind == *k));
+        let decision = match (allow, choice.is_some()) {
+            (true, true) => "allowed",
+            (false, true) => "denied",
+            // The agent offered no option of the wanted kind: the request is withdrawn.
+            (_, false) => "denied",
+        };
+        self.log(
+            &format!(
+                "\n[permission {decision}: {title} ({})]\n",
+                kind.as_deref().unwrap_or("unknown kind")
+            ),
+            false,
+        );
+        let _ = self.notes.send(RunNote::Permission(json!({
+            "tool": title,
+            "tool_kind": kind,
+            "decision": decision,
+            "policy": policy_name(&self.policy),
+        })));
+        match choice {
+            Some(o) => RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new(
+                o.option_id.clone(),
+            )),
+            None => RequestPermissionOutcome::Cancelled,
+        }
+    }
+}
+
+fn kind_name<T: serde::Serialize>(kind: T) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "other".into())
+}
+
+fn policy_name(p: &PermissionPolicy) -> String {
+    match p {
+        PermissionPolicy::Deny => "deny".into(),
+        PermissionPolicy::Allow => "allow".into(),
+        PermissionPolicy::Kinds(k) => format!("allow {}", k.join(", ")),
+    }
+}

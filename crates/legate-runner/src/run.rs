@@ -1,0 +1,58 @@
+//! One interface over every way of running an agent, so the engine supervises them alike.
+
+use async_trait::async_trait;
+use legate_domain::{AgentKind, AgentSpec, Outcome, ProcessInfo};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::capture::LatestOutput;
+use crate::exec::{RunSettings, StopReason};
+use crate::parse::Progress;
+
+/// Something a running agent reports besides its output, published as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunNote {
+    /// A step of its work (`progress` event).
+    Progress(Progress),
+    /// A permission it asked for and how legate answered (`permission` event).
+    Permission(Value),
+}
+
+/// A started agent, whatever drives it.
+#[async_trait]
+pub trait AgentRun: Send {
+    /// The process, to be recorded for crash recovery.
+    fn process(&self) -> ProcessInfo;
+    /// What it has printed or said lately; changes as it does (for `output` events and stall
+    /// detection).
+    fn latest_output(&self) -> watch::Receiver<LatestOutput>;
+    /// What it reports as it works; taken once.
+    fn take_notes(&mut self) -> Option<mpsc::UnboundedReceiver<RunNote>>;
+    /// Runs it to its end (or ends it on timeout or a stop request), leaves nothing of its
+    /// process tree behind, and says how it went.
+    async fn wait(
+        self: Box<Self>,
+        task_id: &str,
+        stop: watch::Receiver<Option<StopReason>>,
+    ) -> Outcome;
+}
+
+/// Starts the agent for a task the way its kind says. A failure to start is returned as the
+/// task's outcome (`failed` / `spawn_failed`, boxed: it is the rare path), with the reason in
+/// the log.
+pub fn start(
+    spec: &AgentSpec,
+    task_id: &str,
+    prompt: &str,
+    cwd: Option<&std::path::Path>,
+    settings: RunSettings,
+) -> Result<Box<dyn AgentRun>, Box<Outcome>> {
+    match spec.kind {
+        AgentKind::Exec => Ok(Box::new(crate::exec::spawn(
+            spec, task_id, prompt, cwd, settings,
+        )?)),
+        AgentKind::Acp => Ok(Box::new(crate::acp::spawn(
+            spec, task_id, prompt, cwd, settings,
+        )?)),
+    }
+}

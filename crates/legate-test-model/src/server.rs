@@ -1,0 +1,99 @@
+//! The server's life: its own thread and tokio runtime, the recorded requests, and stopping.
+
+use crate::routes::{self, Shared};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// A running scripted model server on 127.0.0.1; dropping it stops the server.
+///
+/// It owns a thread with its own tokio runtime, so synchronous tests can start one and point an
+/// agent CLI at it.
+pub struct ModelServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ModelServer {
+    /// Starts a server on a free port of 127.0.0.1; this is what tests want.
+    pub fn start() -> std::io::Result<ModelServer> {
+        ModelServer::start_on(0)
+    }
+
+    /// Starts a server on `port` of 127.0.0.1 (0 picks a free one); the binary uses it to
+    /// honour `--port`.
+    pub fn start_on(port: u16) -> std::io::Result<ModelServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::default());
+        let app = routes::router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (ready, started) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name(format!("legate-test-model-{}", addr.port()))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(runtime) => runtime,
+                    Err(e) => return drop(ready.send(Err(e))),
+                };
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(e) => return drop(ready.send(Err(e))),
+                    };
+                    tokio::spawn(async move { axum::serve(listener, app).await });
+                    let _ = ready.send(Ok(()));
+                    let _ = stopped.await;
+                });
+                // Dropping the runtime here cancels every connection still open.
+            })?;
+        let server = ModelServer {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        match started.recv() {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::other(
+                "the server thread ended before serving",
+            )),
+        }
+    }
+
+    /// The OpenAI base URL to give an agent's provider, `http://127.0.0.1:PORT/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The socket address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every chat completion request body received so far, in order (side requests such as
+    /// title generation included), so tests can check what the agent sent.
+    pub fn requests(&self) -> Vec<Value> {
+        routes::lock(&self.shared.requests).clone()
+    }
+}
+
+impl Drop for ModelServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

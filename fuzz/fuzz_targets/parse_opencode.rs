@@ -1,0 +1,9 @@
+//! The opencode output parser takes any bytes an agent prints without panicking.
+#![no_main]
+
+use legate_domain::OutputFormat;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = legate_runner::parse::parse_all(OutputFormat::Opencode, data);
+});
