@@ -256,6 +256,27 @@ pub fn processes_of_home(home: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// Live agent processes (with a `LEGATE_TASK_ID`) whose environment holds `needle`.
+pub fn agent_processes(needle: &str) -> Vec<i32> {
+    pids()
+        .into_iter()
+        .filter(|&p| {
+            environ_has(p, needle.as_bytes())
+                && env_of(p, "LEGATE_TASK_ID").is_some()
+                && !is_zombie(p)
+        })
+        .collect()
+}
+
+/// The value of one environment variable of a process, if it has it.
+pub fn env_of(pid: i32, key: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{key}=");
+    env.split(|b| *b == 0)
+        .find_map(|e| e.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// Start/end records written by the fake agent: (task, pid, start_ms, end_ms or None).
 pub fn records(path: &Path) -> Vec<(String, i32, i64, Option<i64>)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
