@@ -123,6 +123,16 @@ pub enum Command {
     },
     /// Run the daemon in the foreground, or manage it.
     Daemon(DaemonArgs),
+    /// Run tasks from a shared Postgres store (LEGATE_STORE) without serving the API; start
+    /// any number, on any number of machines.
+    Worker {
+        /// Only tasks of these agents (comma-separated; default: any).
+        #[arg(long, value_delimiter = ',')]
+        agents: Option<Vec<String>>,
+        /// At most this many tasks at once on this worker (default: only the global caps).
+        #[arg(long)]
+        slots: Option<u32>,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.

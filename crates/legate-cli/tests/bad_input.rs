@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Home, raw};
+use common::Home;
 
 /// Runs legate, expects exit 1 and a stderr containing every needle; returns stderr.
 fn refused(home: &Home, args: &[&str], needles: &[&str]) -> String {

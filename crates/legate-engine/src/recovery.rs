@@ -31,7 +31,11 @@ impl Service {
         }
     }
 
-    async fn rescue(&self, scope: &RescueScope, reason: &str) -> Result<usize, ServiceError> {
+    pub(crate) async fn rescue(
+        &self,
+        scope: &RescueScope,
+        reason: &str,
+    ) -> Result<usize, ServiceError> {
         let requeue: BTreeSet<String> = self
             .inner
             .config

@@ -25,6 +25,16 @@ impl Service {
                 return;
             }
             let config = self.inner.config.last_good();
+            let work = &self.inner.settings.work;
+            let room = match work.slots {
+                Some(slots) => slots.saturating_sub(self.running_here()),
+                None => CLAIM_BATCH,
+            };
+            if room == 0 {
+                // Every slot here is taken: a task end wakes us.
+                self.idle(&mut shutting).await;
+                continue;
+            }
             let req = ClaimRequest {
                 owner: self.inner.settings.owner.clone(),
                 lease_ttl: self.inner.settings.lease_ttl,
@@ -34,8 +44,8 @@ impl Service {
                     .values()
                     .filter_map(|a| a.max_running.map(|m| (a.name.clone(), m)))
                     .collect::<BTreeMap<_, _>>(),
-                agents: None,
-                max_claims: CLAIM_BATCH,
+                agents: work.agents.clone(),
+                max_claims: room.min(CLAIM_BATCH),
             };
             let claimed = {
                 let _w = self.inner.write_lock.lock().await;
@@ -52,17 +62,14 @@ impl Service {
             };
             match claimed {
                 Ok(claims) => {
-                    let full = claims.len() as u32 == CLAIM_BATCH;
+                    let full = claims.len() as u32 == req.max_claims;
                     for (c, stop) in claims {
                         self.spawn_supervisor(c, stop);
                     }
                     if full {
                         continue;
                     }
-                    tokio::select! {
-                        _ = self.inner.wake.notified() => {}
-                        _ = shutting.changed() => {}
-                    }
+                    self.idle(&mut shutting).await;
                 }
                 Err(e) => {
                     error!("claiming tasks failed: {e}; retrying");
@@ -74,6 +81,32 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// Waits for a reason to claim again: a wake-up, shutdown, or on a shared store the slow
+    /// poll (another engine's notice may have been lost).
+    async fn idle(&self, shutting: &mut tokio::sync::watch::Receiver<bool>) {
+        let poll = async {
+            if self.inner.settings.work.shared {
+                tokio::time::sleep(crate::shared::FALLBACK_POLL).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = self.inner.wake.notified() => {}
+            _ = poll => {}
+            _ = shutting.changed() => {}
+        }
+    }
+
+    /// How many tasks run here now.
+    fn running_here(&self) -> u32 {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as u32
     }
 
     pub(crate) fn spawn_heartbeat(&self) {

@@ -31,6 +31,21 @@ pub struct EngineSettings {
     /// How many live events the bus holds for each follower; one that falls further behind
     /// catches up from the store instead of holding the daemon back.
     pub event_buffer: usize,
+    /// How this engine takes work from the store.
+    pub work: WorkSettings,
+}
+
+/// What work an engine takes: on a shared store several engines (daemons, `legate worker`s)
+/// take from one queue.
+#[derive(Debug, Clone, Default)]
+pub struct WorkSettings {
+    /// Only tasks of these agents (`None`: any).
+    pub agents: Option<std::collections::BTreeSet<String>>,
+    /// At most this many tasks running here at once (`None`: only the store-wide caps).
+    pub slots: Option<u32>,
+    /// The store is shared with other engines: listen for their changes, poll slowly as a
+    /// safety net, and take back tasks whose lease lapsed.
+    pub shared: bool,
 }
 
 /// The bus size the daemon uses.
@@ -110,6 +125,10 @@ impl Service {
         service.spawn_heartbeat();
         service.spawn_notifier();
         service.spawn_retention();
+        if service.inner.settings.work.shared {
+            service.spawn_change_listener().await;
+            service.spawn_lease_rescue();
+        }
         Ok(service)
     }
 

@@ -45,16 +45,34 @@ impl Service {
             WaitMode::Any => tasks.values().any(|t| t.status.is_terminal()),
         };
         let mut timed_out = false;
+        // On a shared store a finish elsewhere arrives through the relay, whose notices can be
+        // lost: the tasks are also re-read now and then.
+        let recheck = self
+            .inner
+            .settings
+            .work
+            .shared
+            .then_some(crate::shared::FALLBACK_POLL);
         while !done(&tasks) {
-            let next = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        timed_out = true;
-                        break;
+            let far = Instant::now() + Duration::from_secs(24 * 3600);
+            let until = match (deadline, recheck) {
+                (Some(d), Some(r)) => d.min(Instant::now() + r),
+                (Some(d), None) => d,
+                (None, Some(r)) => Instant::now() + r,
+                (None, None) => far,
+            };
+            let next = match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(r) => r,
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    timed_out = true;
+                    break;
+                }
+                Err(_) => {
+                    for id in &ids {
+                        tasks.insert(id.clone(), self.get_by_id(id, false).await?);
                     }
-                },
-                None => rx.recv().await,
+                    continue;
+                }
             };
             match next {
                 Ok(ev) if watched.contains(&ev.task_id) && ev.kind == EventKind::Finished => {

@@ -21,6 +21,7 @@ async fn engine(dir: &std::path::Path, buffer: usize) -> Service {
         lease_ttl: Duration::from_secs(30),
         recovery: legate_store::RescueScope::NotOwnedBy("test".into()),
         event_buffer: buffer,
+        work: Default::default(),
     };
     Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
         .await

@@ -221,4 +221,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short description for status output (`sqlite:/path/legate.db`).
     fn describe(&self) -> String;
+
+    /// The sequence number of the newest event (0 when there is none).
+    async fn last_seq(&self) -> Result<i64, StoreError>;
+
+    /// Notices that another process changed the store (a task queued, finished or requeued
+    /// elsewhere), for stores shared between workers; `None` for a store only this process
+    /// writes. Notices can be lost (e.g. across a reconnect): they speed waking up, a slow poll
+    /// stays the safety net.
+    async fn changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<String>>, StoreError> {
+        Ok(None)
+    }
 }

@@ -26,6 +26,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     {
         return crate::daemon::run(&paths, d.session);
     }
+    if let Command::Worker { agents, slots } = &cli.command {
+        return crate::daemon::run_worker(&paths, agents.clone(), *slots);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -61,6 +64,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 None => admin::daemon_detach(&paths, json).await,
             },
             Command::Completions { shell } => admin::completions(shell),
+            Command::Worker { .. } => unreachable!("handled before the runtime starts"),
         }
     })
 }

@@ -2,6 +2,9 @@
 
 mod lock;
 mod store;
+mod worker;
+
+pub use worker::run as run_worker;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use legate_api::server::{AppState, serve};
-use legate_engine::{ConfigSource, EngineSettings, Service};
+use legate_engine::{ConfigSource, EngineSettings, Service, WorkSettings};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
@@ -18,7 +21,7 @@ use tracing::info;
 use crate::connect::ALREADY_RUNNING;
 use crate::paths::Paths;
 
-/// How long a claim lasts without a heartbeat.
+/// How long a claim lasts without a heartbeat (`LEGATE_LEASE_TTL` changes it).
 const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// Runs the daemon in the foreground until stopped; returns the exit code.
@@ -45,18 +48,83 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
     Ok(0)
 }
 
-async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> {
-    let opened = store::open(paths).await?;
+/// Opens the store and starts the engine on it. `work` says what this engine takes; for a
+/// daemon, `LEGATE_AGENTS` and `LEGATE_SLOTS` narrow it.
+async fn start_engine(
+    paths: &Paths,
+    config: ConfigSource,
+    role: &str,
+    mut work: WorkSettings,
+) -> Result<Service> {
+    let opened = store::open(paths, role).await?;
+    work.shared = opened.shared;
+    let recovery = if role == "worker" {
+        // Sibling workers on this machine may be alive: only lapsed leases are taken back.
+        legate_store::RescueScope::Expired
+    } else {
+        opened.recovery
+    };
     let settings = EngineSettings {
         logs_dir: paths.logs_dir.clone(),
         owner: opened.owner,
-        lease_ttl: LEASE_TTL,
-        recovery: opened.recovery,
+        lease_ttl: lease_ttl()?,
+        recovery,
         event_buffer: legate_engine::DEFAULT_EVENT_BUFFER,
+        work,
     };
-    let service = Service::start(opened.store, config, settings)
+    Service::start(opened.store, config, settings)
         .await
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// `LEGATE_LEASE_TTL` (e.g. `10s`), else the default.
+fn lease_ttl() -> Result<Duration> {
+    match std::env::var("LEGATE_LEASE_TTL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(LEASE_TTL),
+        Some(v) => legate_domain::size::parse_duration(&v)
+            .map_err(|m| anyhow!("LEGATE_LEASE_TTL={v:?}: {m}"))
+            .and_then(|d| {
+                if d < Duration::from_millis(300) {
+                    Err(anyhow!(
+                        "LEGATE_LEASE_TTL={v:?} is too short: at least 300ms"
+                    ))
+                } else {
+                    Ok(d)
+                }
+            }),
+    }
+}
+
+/// `LEGATE_AGENTS` (comma-separated) and `LEGATE_SLOTS` for a daemon.
+fn work_from_env() -> Result<WorkSettings> {
+    let agents = std::env::var("LEGATE_AGENTS")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect()
+        });
+    let slots = match std::env::var("LEGATE_SLOTS").ok().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u32>()
+                .map_err(|_| anyhow!("LEGATE_SLOTS={v:?} is not a number of task slots"))?,
+        ),
+    };
+    Ok(WorkSettings {
+        agents,
+        slots,
+        shared: false,
+    })
+}
+
+async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> {
+    let service = start_engine(paths, config, "daemon", work_from_env()?).await?;
     // We hold the lock, so a socket file left here belongs to a dead daemon.
     let _ = std::fs::remove_file(&paths.socket);
     let listener = UnixListener::bind(&paths.socket)
@@ -83,7 +151,7 @@ async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> 
     Ok(())
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

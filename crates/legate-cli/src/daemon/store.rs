@@ -12,6 +12,8 @@ use crate::paths::Paths;
 
 /// The opened store, this daemon's lease owner id, and what it takes back at start.
 pub struct Opened {
+    /// Whether other engines share it.
+    pub shared: bool,
     /// The store.
     pub store: Arc<dyn Store>,
     /// This daemon's lease owner id.
@@ -22,13 +24,13 @@ pub struct Opened {
 
 /// Opens the store `LEGATE_STORE` names (`postgres://…`, with `LEGATE_STORE_SCHEMA` for a
 /// schema of its own), else the SQLite file.
-pub async fn open(paths: &Paths) -> Result<Opened> {
-    // Owner ids name the machine and user, so a daemon on a shared store can tell its own
-    // predecessors' leases from other machines'.
+pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
+    // Owner ids name the role, machine and user, so a daemon on a shared store can tell its
+    // own predecessors' leases from other machines' and from workers'.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    let prefix = format!("daemon-{host}-{}-", nix::unistd::geteuid());
+    let prefix = format!("{role}-{host}-{}-", nix::unistd::geteuid());
     let owner = format!(
         "{prefix}{}-{}",
         std::process::id(),
@@ -39,10 +41,13 @@ pub async fn open(paths: &Paths) -> Result<Opened> {
             let schema = std::env::var("LEGATE_STORE_SCHEMA")
                 .ok()
                 .filter(|s| !s.is_empty());
-            let store = PgStore::connect(&url, schema.as_deref())
+            // Each engine's connections carry its owner id as application_name, so an
+            // operator (or a test) can tell them apart in pg_stat_activity.
+            let store = PgStore::connect_as(&url, schema.as_deref(), &owner)
                 .await
                 .context("cannot open the Postgres task store named by LEGATE_STORE")?;
             Ok(Opened {
+                shared: true,
                 store: Arc::new(store),
                 owner,
                 recovery: RescueScope::OwnedByPrefix(prefix),
@@ -56,6 +61,7 @@ pub async fn open(paths: &Paths) -> Result<Opened> {
                 .await
                 .with_context(|| format!("cannot open the task store {}", paths.db.display()))?;
             Ok(Opened {
+                shared: false,
                 store: Arc::new(store),
                 recovery: RescueScope::NotOwnedBy(owner.clone()),
                 owner,

@@ -27,6 +27,11 @@ pub(crate) async fn append(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::NotFound(task_id.clone()))?;
+    // Delivered at commit, to every worker listening (see `PgStore::changes`).
+    sqlx::query("SELECT pg_notify(current_setting('legate.channel', true), $1)")
+        .bind(kind.as_str())
+        .execute(&mut *conn)
+        .await?;
     event_from_row(&row)
 }
 

@@ -3,6 +3,7 @@
 //! all of them, and skips rows other transactions have locked.
 
 mod events;
+mod listen;
 mod reads;
 mod rescue;
 mod writes;
@@ -44,6 +45,8 @@ impl Marks {
 pub struct PgStore {
     pool: PgPool,
     describe: String,
+    /// Where event commits are announced (`LISTEN`).
+    channel: String,
 }
 
 impl PgStore {
@@ -51,8 +54,18 @@ impl PgStore {
     /// in that schema (created if needed) — one database can then hold several installations,
     /// or one test run each.
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        Self::connect_as(url, schema, "legate").await
+    }
+
+    /// Like [`PgStore::connect`], with `name` as the connections' `application_name`.
+    pub async fn connect_as(
+        url: &str,
+        schema: Option<&str>,
+        name: &str,
+    ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
-        let mut pool = PgPoolOptions::new()
+        let options = options.application_name(name);
+        let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10));
         if let Some(schema) = schema {
@@ -70,15 +83,20 @@ impl PgStore {
             )))
             .await?;
             conn.close().await?;
-            let set = format!("SET search_path TO {schema}");
-            pool = pool.after_connect(move |conn, _| {
-                let set = set.clone();
-                Box::pin(async move {
-                    conn.execute(crate::rows::built(set)).await?;
-                    Ok(())
-                })
-            });
         }
+        // Each installation (schema) has its own notification channel.
+        let channel = format!("legate_changes_{}", schema.unwrap_or("public"));
+        let mut setup = format!("SET legate.channel TO '{channel}'");
+        if let Some(schema) = schema {
+            setup.push_str(&format!("; SET search_path TO {schema}"));
+        }
+        let pool = pool.after_connect(move |conn, _| {
+            let setup = setup.clone();
+            Box::pin(async move {
+                conn.execute(crate::rows::built(setup)).await?;
+                Ok(())
+            })
+        });
         let pool = pool.connect_with(options).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let describe = format!(
@@ -86,7 +104,11 @@ impl PgStore {
             redact(url),
             schema.map(|s| format!(" (schema {s})")).unwrap_or_default()
         );
-        Ok(PgStore { pool, describe })
+        Ok(PgStore {
+            pool,
+            describe,
+            channel,
+        })
     }
 
     /// Closes the pool.
@@ -206,6 +228,15 @@ impl Store for PgStore {
         events::after(&mut *self.pool.acquire().await?, after, limit, filter).await
     }
 
+    async fn last_seq(&self) -> Result<i64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
     async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
         reads::unread(&mut *self.pool.acquire().await?, origin, limit).await
     }
@@ -245,6 +276,12 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    async fn changes(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<String>>, StoreError> {
+        Ok(Some(listen::changes(&self.pool, &self.channel).await?))
     }
 }
 

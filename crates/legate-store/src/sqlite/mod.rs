@@ -232,6 +232,15 @@ impl Store for SqliteStore {
         events::after(&mut conn, after, limit, filter).await
     }
 
+    async fn last_seq(&self) -> Result<i64, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
     async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
         inbox::unread(&mut conn, origin, limit).await

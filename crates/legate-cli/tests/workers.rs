@@ -1,0 +1,315 @@
+//! Workers on a shared Postgres store, as separate processes: caps hold across all of them,
+//! every task runs exactly once, a killed worker's tasks are taken back once its lease lapses
+//! and finish elsewhere, a frozen worker's late finish is refused, and a worker whose database
+//! connections are cut recovers. Runs only when `LEGATE_TEST_POSTGRES_URL` names a server (CI
+//! sets it); each test uses a schema of its own and drops it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Home, max_overlap, poll_until, records};
+use serde_json::Value;
+
+fn server() -> Option<String> {
+    let url = std::env::var("LEGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "LEGATE_TEST_POSTGRES_URL is not set: the worker tests have nothing to run against"
+        );
+    }
+    url
+}
+
+/// A frontend daemon that runs nothing (`LEGATE_SLOTS=0`), workers, and a scratch schema.
+struct Cluster {
+    home: Home,
+    url: String,
+    schema: String,
+    workers: Vec<Child>,
+}
+
+impl Cluster {
+    fn new(url: String, max_running: u32, extra: &str) -> Cluster {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Cluster {
+            home: Home::with_max_running(max_running, extra),
+            url,
+            schema: format!("legate_workers_{}_{nanos:x}", std::process::id()),
+            workers: Vec::new(),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.home.cmd(args);
+        c.env("LEGATE_STORE", &self.url)
+            .env("LEGATE_STORE_SCHEMA", &self.schema)
+            .env("LEGATE_LEASE_TTL", "2s")
+            .env("LEGATE_SLOTS", "0");
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.cmd(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "legate {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn submit(&self, agent: &str, prompt: &str) -> String {
+        self.ok(&["run", agent, prompt]).trim().to_string()
+    }
+
+    fn show(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["show", "--json", id])).unwrap()
+    }
+
+    /// Starts `legate worker ARGS`; returns its index.
+    fn worker(&mut self, args: &[&str]) -> usize {
+        let n = self.workers.len();
+        let log = std::fs::File::create(self.home.path().join(format!("worker-{n}.log"))).unwrap();
+        let mut all = vec!["worker"];
+        all.extend_from_slice(args);
+        let child = self
+            .cmd(&all)
+            .env_remove("LEGATE_SLOTS")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.workers.push(child);
+        n
+    }
+
+    fn worker_pid(&self, n: usize) -> i32 {
+        self.workers[n].id() as i32
+    }
+
+    fn wait(&self, ids: &[String]) -> Vec<Value> {
+        let mut args = vec!["wait", "--json", "--timeout", "180s"];
+        args.extend(ids.iter().map(String::as_str));
+        let v: Value = serde_json::from_str(&self.ok(&args)).unwrap();
+        assert_eq!(v["timed_out"], false, "tasks did not finish in time");
+        v["tasks"].as_array().unwrap().clone()
+    }
+
+    fn psql(&self, sql: &str) -> String {
+        let o = Command::new("psql")
+            .args([&self.url, "-Atc", sql])
+            .output()
+            .expect("psql runs");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = Command::new("kill")
+                .args(["-CONT", &w.id().to_string()])
+                .status();
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+fn signal(pid: i32, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// The worker (lease owner) a task's current or last attempt ran on, from its events.
+fn workers_of(c: &Cluster, id: &str) -> Vec<String> {
+    c.ok(&["events", "--task", id, "--kind", "started"])
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["data"]["worker"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn three_workers_run_500_tasks_once_each_within_global_caps() {
+    let Some(url) = server() else { return };
+    let mut c = Cluster::new(url, 6, "");
+    for _ in 0..3 {
+        c.worker(&[]);
+    }
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..10)
+            .map(|t| {
+                let c = &c;
+                s.spawn(move || {
+                    (0..50)
+                        .map(|i| {
+                            c.submit(if (t + i) % 4 == 0 { "capped" } else { "fake" }, "sleep 5")
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let tasks = c.wait(&ids);
+    assert!(
+        tasks.iter().all(|t| t["status"] == "succeeded"),
+        "all succeeded"
+    );
+    let recs = records(&c.home.records_path());
+    assert_eq!(recs.len(), 500, "every task ran exactly once");
+    assert_eq!(recs.iter().map(|r| &r.0).collect::<HashSet<_>>().len(), 500);
+    let runs: Vec<(i64, i64)> = recs.iter().map(|r| (r.2, r.3.unwrap())).collect();
+    let overlap = max_overlap(&runs);
+    assert!(
+        overlap <= 6,
+        "the global cap of 6 was exceeded across workers: {overlap}"
+    );
+    let capped: HashSet<String> = c
+        .ok(&["ls", "--json", "--agent", "capped", "--limit", "1000"])
+        .parse::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let capped_runs: Vec<(i64, i64)> = recs
+        .iter()
+        .filter(|r| capped.contains(&r.0))
+        .map(|r| (r.2, r.3.unwrap()))
+        .collect();
+    assert!(
+        max_overlap(&capped_runs) <= 2,
+        "the per-agent cap was exceeded across workers"
+    );
+    let used: HashSet<String> = ids
+        .iter()
+        .take(60)
+        .flat_map(|id| workers_of(&c, id))
+        .collect();
+    assert!(
+        used.len() >= 2,
+        "work was spread over the workers: {used:?}"
+    );
+    println!(
+        "500 tasks over 3 workers: max {overlap} at once (cap 6), capped agent max {}",
+        max_overlap(&capped_runs)
+    );
+}
+
+#[test]
+fn a_killed_workers_task_is_taken_back_and_finishes_elsewhere() {
+    let Some(url) = server() else { return };
+    let retry = format!(
+        "[agents.retry]\ncommand = [\"{}\", \"{{prompt}}\"]\nretry_interrupted = true\n",
+        common::fake_agent().display()
+    );
+    let mut c = Cluster::new(url, 4, &retry);
+    let a = c.worker(&["--slots", "1"]);
+    let id = c.submit("retry", "sleep 1500; print done");
+    assert!(poll_until(
+        Duration::from_secs(30),
+        || c.show(&id)["status"] == "running"
+    ));
+    let first = workers_of(&c, &id);
+    c.worker(&["--slots", "1"]);
+    signal(c.worker_pid(a), "-KILL");
+    let t = &c.wait(std::slice::from_ref(&id))[0];
+    assert_eq!(t["status"], "succeeded");
+    assert_eq!(t["attempt"], 2, "the second attempt finished it");
+    let all = workers_of(&c, &id);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0], first[0]);
+    assert_ne!(all[1], all[0], "it finished on another worker");
+    let kinds: Vec<String> = c
+        .ok(&["events", "--task", &id])
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        kinds.windows(2).any(|w| w == ["interrupted", "requeued"]),
+        "the events say what happened: {kinds:?}"
+    );
+}
+
+#[test]
+fn a_frozen_workers_late_finish_is_refused() {
+    let Some(url) = server() else { return };
+    let retry = format!(
+        "[agents.retry]\ncommand = [\"{}\", \"{{prompt}}\"]\nretry_interrupted = true\n",
+        common::fake_agent().display()
+    );
+    let mut c = Cluster::new(url, 4, &retry);
+    let a = c.worker(&["--slots", "1"]);
+    let id = c.submit("retry", "sleep 800; print from-the-first");
+    assert!(poll_until(
+        Duration::from_secs(30),
+        || c.show(&id)["status"] == "running"
+    ));
+    // Frozen past its lease: another worker takes the task back and runs it again.
+    signal(c.worker_pid(a), "-STOP");
+    c.worker(&["--slots", "1"]);
+    assert!(poll_until(
+        Duration::from_secs(60),
+        || c.show(&id)["attempt"] == 2 && c.show(&id)["status"] == "succeeded"
+    ));
+    // Thawed, the first worker's run ends and reports; its lease is gone, so nothing changes.
+    signal(c.worker_pid(a), "-CONT");
+    let before = c.show(&id);
+    let log = c.home.path().join("worker-0.log");
+    assert!(poll_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("lease was lost"))
+    }));
+    let after = c.show(&id);
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["attempt"], 2);
+    assert_eq!(
+        after["finished_at"], before["finished_at"],
+        "the stale finish changed nothing"
+    );
+}
+
+#[test]
+fn a_worker_whose_connections_are_cut_recovers() {
+    let Some(url) = server() else { return };
+    let mut c = Cluster::new(url, 4, "");
+    c.worker(&[]);
+    let first = c.submit("fake", "print before");
+    c.wait(std::slice::from_ref(&first));
+    let cut = c.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'worker-%'");
+    assert_ne!(cut, "0", "the worker's connections were found and cut");
+    let ids: Vec<String> = (0..5)
+        .map(|i| c.submit("fake", &format!("print after {i}")))
+        .collect();
+    let tasks = c.wait(&ids);
+    assert!(
+        tasks.iter().all(|t| t["status"] == "succeeded"),
+        "{tasks:?}"
+    );
+}

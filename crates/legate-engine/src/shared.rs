@@ -1,0 +1,119 @@
+//! Working on a store shared with other engines (daemons and `legate worker`s on any number of
+//! machines): wake up when another one queues or frees work, and take back tasks whose
+//! runner's lease lapsed (a worker killed, a machine gone, a network cut).
+
+use std::time::Duration;
+
+use legate_domain::EventKind;
+use legate_store::RescueScope;
+use tracing::{info, warn};
+
+use crate::service::Service;
+
+/// How often the scheduler looks at the queue when nothing woke it: the safety net under
+/// `LISTEN/NOTIFY`, whose notices can be lost across a reconnect.
+pub(crate) const FALLBACK_POLL: Duration = Duration::from_secs(2);
+
+impl Service {
+    /// Wakes the scheduler whenever another engine commits a change that can free or add work.
+    pub(crate) async fn spawn_change_listener(&self) {
+        let changes = match self.inner.store.changes().await {
+            Ok(Some(rx)) => rx,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(
+                    "cannot listen for store changes ({e}); relying on the {FALLBACK_POLL:?} poll"
+                );
+                return;
+            }
+        };
+        let mut cursor = self.inner.store.last_seq().await.unwrap_or(0);
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut changes = changes;
+            let mut shutting = svc.inner.shutting_down.subscribe();
+            loop {
+                let first = tokio::select! {
+                    kind = changes.recv() => match kind {
+                        None => return,
+                        Some(kind) => kind,
+                    },
+                    _ = tokio::time::sleep(FALLBACK_POLL) => String::new(),
+                    _ = shutting.changed() => return,
+                };
+                // Notices come in bursts (one per event): act once per burst.
+                let mut frees = frees_work(&first);
+                while let Ok(kind) = changes.try_recv() {
+                    frees |= frees_work(&kind);
+                }
+                if frees {
+                    svc.inner.wake.notify_one();
+                    cursor = svc.relay_endings(cursor).await;
+                }
+            }
+        });
+    }
+
+    /// Publishes on this engine's bus the endings other engines committed since `cursor`, so
+    /// `wait` here sees a task finish wherever it ran. Returns the new cursor.
+    async fn relay_endings(&self, cursor: i64) -> i64 {
+        let filter = legate_domain::EventFilter {
+            kinds: vec![
+                EventKind::Finished,
+                EventKind::Interrupted,
+                EventKind::Requeued,
+            ],
+            ..Default::default()
+        };
+        match self.inner.store.events_after(cursor, 1000, &filter).await {
+            Ok(events) => {
+                let last = events.last().map_or(cursor, |e| e.seq);
+                for ev in events {
+                    self.inner.bus.publish(ev);
+                }
+                last
+            }
+            Err(e) => {
+                warn!("reading other engines' events failed: {e}");
+                cursor
+            }
+        }
+    }
+
+    /// Every half lease, takes back running tasks whose lease expired: they become
+    /// `interrupted`, and go back to the queue (attempt + 1 at the next claim) when their agent
+    /// says `retry_interrupted`.
+    pub(crate) fn spawn_lease_rescue(&self) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let every = (svc.inner.settings.lease_ttl / 2).max(Duration::from_millis(200));
+            let mut shutting = svc.inner.shutting_down.subscribe();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutting.changed() => return,
+                }
+                match svc
+                    .rescue(
+                        &RescueScope::Expired,
+                        "its runner's lease lapsed (worker killed, machine gone or cut off)",
+                    )
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => info!("took back {n} task(s) whose lease lapsed"),
+                    Err(e) => warn!("taking back lapsed leases failed: {e}"),
+                }
+            }
+        });
+    }
+}
+
+/// Whether an event of this kind can free a slot or add work (an empty notice, from a poll or
+/// a reconnect, might hide anything).
+fn frees_work(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "started" | "progress" | "output" | "permission" | "stalled" | "cancel_requested"
+    )
+}
