@@ -147,6 +147,7 @@ contract! {
     log::events_are_strictly_increasing_and_gapless_across_operations,
     log::events_after_honours_limit_and_pages,
     log::events_after_filters_by_task,
+    log::last_seq_is_the_newest_event_and_changes_announce_commits,
     log::prune_removes_only_old_terminal_tasks_and_their_events,
     listing::list_filters_by_status_agent_label_and_origin,
     listing::list_limit_returns_the_newest_oldest_first,

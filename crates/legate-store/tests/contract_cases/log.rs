@@ -287,3 +287,20 @@ pub async fn prune_removes_only_old_terminal_tasks_and_their_events(s: Arc<dyn S
     );
     assert_eq!(later.events, kept_events[0].len() as u64);
 }
+
+pub async fn last_seq_is_the_newest_event_and_changes_announce_commits(s: Arc<dyn Store>) {
+    assert_eq!(s.last_seq().await.unwrap(), 0);
+    let mut changes = s.changes().await.unwrap();
+    let t = insert(s.as_ref(), "plain", "x").await;
+    let newest = all_events(s.as_ref()).await.last().unwrap().seq;
+    assert_eq!(s.last_seq().await.unwrap(), newest);
+    // A shared store announces the commit (the queued event) to listeners; a private one has
+    // nobody to tell.
+    if let Some(rx) = changes.as_mut() {
+        let kind = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a notice within 10 s")
+            .expect("the listener is alive");
+        assert_eq!(kind, "queued", "for task {t}");
+    }
+}
