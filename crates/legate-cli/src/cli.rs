@@ -50,8 +50,12 @@ pub enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Only stdout (the output log interleaves stdout and stderr).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "steps")]
         stdout: bool,
+        /// The steps the agent reported (messages, tool calls, permission answers) as
+        /// readable lines, instead of its raw output.
+        #[arg(long)]
+        steps: bool,
     },
     /// Wait for tasks to finish; exits with the outcome.
     Wait(WaitArgs),

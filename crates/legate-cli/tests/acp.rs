@@ -106,6 +106,12 @@ fn a_turn_gives_the_answer_progress_and_reported_permission_answers() {
             .any(|e| e["data"]["text"] == "looking around"),
         "{progress:?}"
     );
+    let steps = home.ok(&["logs", "--steps", &id]);
+    assert!(
+        steps.contains("[permission denied] rewrite main.rs (edit)"),
+        "{steps}"
+    );
+    assert!(steps.contains("[read] README.md"), "{steps}");
     let log = home.ok(&["logs", &id]);
     assert!(
         log.contains("[permission denied: rewrite main.rs (edit)]"),

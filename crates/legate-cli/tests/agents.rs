@@ -100,6 +100,17 @@ fn every_preset_parses_its_format_and_continues_its_session() {
             progress.iter().any(|e| e["data"]["kind"] == "text"),
             "{agent}"
         );
+        let steps = home.ok(&["logs", "--steps", &id]);
+        assert!(
+            steps.contains("] ls -la")
+                && steps.contains("› the answer is 42")
+                && steps.ends_with("= succeeded\n"),
+            "{agent}: {steps}"
+        );
+        assert!(
+            home.ok(&["show", &id]).contains("steps (last 3 of 3"),
+            "{agent}"
+        );
         let last_progress = kinds.iter().rposition(|k| *k == "progress").unwrap();
         assert!(
             last_progress < kinds.iter().position(|k| *k == "finished").unwrap(),

@@ -10,6 +10,7 @@ mod mcp;
 mod query;
 mod run;
 mod send;
+mod steps;
 mod wait;
 
 use anyhow::Result;
@@ -39,7 +40,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Ls(args) => query::ls(&paths, args, json).await,
             Command::Show { id, prompt } => query::show(&paths, &id, prompt, json).await,
             Command::Result { id } => query::result(&paths, &id, json).await,
-            Command::Logs { id, follow, stdout } => logs::logs(&paths, &id, follow, stdout).await,
+            Command::Logs {
+                id,
+                follow,
+                steps: true,
+                ..
+            } => steps::steps(&paths, &id, follow).await,
+            Command::Logs {
+                id, follow, stdout, ..
+            } => logs::logs(&paths, &id, follow, stdout).await,
             Command::Wait(args) => wait::wait(&paths, args, json).await,
             Command::Cancel { ids, all } => cancel::cancel(&paths, ids, all, json).await,
             Command::Agents { check } => admin::agents(&paths, check, json).await,

@@ -57,8 +57,37 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
     } else {
         let chain = predecessors(&client, &task).await;
         print!("{}", render::details(&task, &paths.logs_dir, &chain));
+        print_last_steps(&client, &task).await;
     }
     Ok(exit::OK)
+}
+
+/// The last steps the agent reported, if it reported any (`legate logs --steps` has all).
+async fn print_last_steps(client: &legate_api::Client, task: &Task) {
+    const SHOWN: usize = 10;
+    let q = format!(
+        "/v1/events?task={}&kind=progress,permission,stalled&limit=10000",
+        task.id
+    );
+    let Ok(events) = client.get::<Vec<legate_domain::Event>>(&q).await else {
+        return;
+    };
+    let lines: Vec<String> = events
+        .iter()
+        .filter_map(|e| crate::commands::steps::describe(e).map(|d| d.0))
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!(
+        "\nsteps (last {} of {}; all: legate logs --steps {}):",
+        lines.len().min(SHOWN),
+        lines.len(),
+        task.id
+    );
+    for l in &lines[lines.len().saturating_sub(SHOWN)..] {
+        println!("  {l}");
+    }
 }
 
 /// The tasks a follow-up continues, oldest first (as far back as they are still stored).
