@@ -78,10 +78,18 @@ impl PgStore {
                 )));
             }
             let mut conn = sqlx::PgConnection::connect_with(&options).await?;
-            conn.execute(crate::rows::built(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .await?;
+            let created = conn
+                .execute(crate::rows::built(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .await;
+            match created {
+                Ok(_) => {}
+                // Two engines starting at once both try to create it; one wins, which is
+                // all that was wanted.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+                Err(e) => return Err(e.into()),
+            }
             conn.close().await?;
         }
         // Each installation (schema) has its own notification channel.
