@@ -313,3 +313,63 @@ fn a_worker_whose_connections_are_cut_recovers() {
         "{tasks:?}"
     );
 }
+
+#[test]
+fn the_event_stream_on_a_frontend_carries_the_workers_events_once_in_order() {
+    let Some(url) = server() else { return };
+    let mut c = Cluster::new(url, 6, "");
+    c.worker(&[]);
+    c.worker(&[]);
+    c.ok(&["ls"]);
+    let mut follower = c
+        .cmd(&["events", "-f", "--kind", "started,finished"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let out = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let ids: Vec<String> = (0..40)
+        .map(|i| c.submit("fake", &format!("sleep {}; print {i}", i % 7)))
+        .collect();
+    let mut got: Vec<Value> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while got.len() < 2 * ids.len() && std::time::Instant::now() < deadline {
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(e);
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let of = |kind: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["task_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The workers' `started` events never pass through this daemon's bus: they come from the
+    // store, in order.
+    assert_eq!(of("started").len(), ids.len(), "every start arrived");
+    let seen = of("finished");
+    assert_eq!(seen.len(), ids.len(), "every finish arrived: {seen:?}");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>(),
+        ids.iter().collect::<HashSet<_>>(),
+        "each once"
+    );
+    let seqs: Vec<i64> = got.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in sequence order: {seqs:?}"
+    );
+    let ran_on: HashSet<String> = ids.iter().flat_map(|id| workers_of(&c, id)).collect();
+    assert_eq!(ran_on.len(), 2, "both workers ran some: {ran_on:?}");
+}
