@@ -2,25 +2,7 @@
 
 mod common;
 
-use common::Home;
-
-/// Runs legate, expects exit 1 and a stderr containing every needle; returns stderr.
-fn refused(home: &Home, args: &[&str], needles: &[&str]) -> String {
-    let o = home.run(args);
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "legate {args:?} should fail: {err}"
-    );
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "legate {args:?}: stderr lacks {n:?}:\n{err}"
-        );
-    }
-    err
-}
+use common::{Home, refused};
 
 #[test]
 fn unknown_ambiguous_and_malformed_ids() {

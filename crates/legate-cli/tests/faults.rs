@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Home, poll_until};
+use common::{Home, poll_until, refused};
 
 /// A small tmpfs mounted at `dir` for the life of the guard.
 struct Tmpfs(PathBuf);
@@ -53,23 +53,6 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Runs legate expecting exit 1 with every needle in stderr.
-fn refused(home: &Home, args: &[&str], needles: &[&str]) {
-    let out = home.run(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "legate {args:?} should fail: {err}"
-    );
-    for n in needles {
-        assert!(
-            err.contains(n),
-            "legate {args:?}: stderr lacks {n:?}: {err}"
-        );
     }
 }
 

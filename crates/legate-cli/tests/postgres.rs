@@ -8,19 +8,6 @@ use std::time::Duration;
 
 use common::{Home, poll_until};
 
-/// The test server, or `None` (the test then has nothing to run against and says so).
-fn server() -> Option<String> {
-    let url = std::env::var("LEGATE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "LEGATE_TEST_POSTGRES_URL is not set: the Postgres daemon test has nothing to run against"
-        );
-    }
-    url
-}
-
 /// A home whose daemon uses a scratch schema; the schema is dropped with it.
 struct PgHome {
     home: Home,
@@ -83,7 +70,9 @@ fn rand_suffix() -> String {
 
 #[test]
 fn the_daemon_runs_tasks_on_postgres_and_takes_back_its_own_after_a_crash() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the Postgres daemon test") else {
+        return;
+    };
     let pg = PgHome::new(url);
     assert_eq!(
         pg.ok(&["run", "--wait", "fake", "print from postgres"]),

@@ -13,18 +13,6 @@ use std::time::Duration;
 use common::{Home, max_overlap, poll_until, records};
 use serde_json::Value;
 
-fn server() -> Option<String> {
-    let url = std::env::var("LEGATE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        eprintln!(
-            "LEGATE_TEST_POSTGRES_URL is not set: the worker tests have nothing to run against"
-        );
-    }
-    url
-}
-
 /// A frontend daemon that runs nothing (`LEGATE_SLOTS=0`), workers, and a scratch schema.
 struct Cluster {
     home: Home,
@@ -151,7 +139,9 @@ fn workers_of(c: &Cluster, id: &str) -> Vec<String> {
 
 #[test]
 fn three_workers_run_500_tasks_once_each_within_global_caps() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
     let mut c = Cluster::new(url, 6, "");
     for _ in 0..3 {
         c.worker(&[]);
@@ -220,7 +210,9 @@ fn three_workers_run_500_tasks_once_each_within_global_caps() {
 
 #[test]
 fn a_killed_workers_task_is_taken_back_and_finishes_elsewhere() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
     let retry = format!(
         "[agents.retry]\ncommand = [\"{}\", \"{{prompt}}\"]\nretry_interrupted = true\n",
         common::fake_agent().display()
@@ -260,7 +252,9 @@ fn a_killed_workers_task_is_taken_back_and_finishes_elsewhere() {
 
 #[test]
 fn a_frozen_workers_late_finish_is_refused() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
     let retry = format!(
         "[agents.retry]\ncommand = [\"{}\", \"{{prompt}}\"]\nretry_interrupted = true\n",
         common::fake_agent().display()
@@ -297,7 +291,9 @@ fn a_frozen_workers_late_finish_is_refused() {
 
 #[test]
 fn a_worker_whose_connections_are_cut_recovers() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
     let mut c = Cluster::new(url, 4, "");
     c.worker(&[]);
     let first = c.submit("fake", "print before");
@@ -316,7 +312,9 @@ fn a_worker_whose_connections_are_cut_recovers() {
 
 #[test]
 fn the_event_stream_on_a_frontend_carries_the_workers_events_once_in_order() {
-    let Some(url) = server() else { return };
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
     let mut c = Cluster::new(url, 6, "");
     c.worker(&[]);
     c.worker(&[]);

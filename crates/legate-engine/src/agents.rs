@@ -10,6 +10,17 @@ use legate_runner::exec::resolve_program;
 use crate::error::ServiceError;
 use crate::service::Service;
 
+/// Which versions a listing carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// None: no agent program is run (what the MCP server's lookups use).
+    Skip,
+    /// Each program's version, asked once per program file and then remembered.
+    Cached,
+    /// Asked again now (`legate agents --check`).
+    Fresh,
+}
+
 /// A version answer, kept until the program file changes.
 #[derive(Debug, Clone)]
 pub(crate) struct Checked {
@@ -18,9 +29,9 @@ pub(crate) struct Checked {
 }
 
 impl Service {
-    /// Every configured and built-in agent, with whether its program is found and its version.
-    /// Versions are asked once per program file; `check` asks again.
-    pub async fn agents(&self, check: bool) -> Result<Vec<AgentView>, ServiceError> {
+    /// Every configured and built-in agent, with whether its program is found and, as asked,
+    /// its version.
+    pub async fn agents(&self, versions: Versions) -> Result<Vec<AgentView>, ServiceError> {
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -28,22 +39,38 @@ impl Service {
                 "fix the config file",
             )
         })?;
-        let probes = config.agents.values().map(|a| self.version_of(a, check));
+        let found: Vec<_> = config
+            .agents
+            .values()
+            .map(|a| resolve_program(a, a.cwd.as_deref().map(std::path::Path::new)))
+            .collect();
+        let probes = config
+            .agents
+            .values()
+            .zip(&found)
+            .map(|(a, program)| self.version_of(a, program.as_ref().ok(), versions));
         let versions = futures_util::future::join_all(probes).await;
         Ok(config
             .agents
             .values()
+            .zip(found)
             .zip(versions)
-            .map(|(a, version)| view(a, version))
+            .map(|((a, found), version)| view(a, found, version))
             .collect())
     }
 
-    async fn version_of(&self, spec: &AgentSpec, check: bool) -> Option<String> {
-        let program = resolve_program(spec, spec.cwd.as_deref().map(std::path::Path::new)).ok()?;
-        if spec.version_command.is_empty() {
+    async fn version_of(
+        &self,
+        spec: &AgentSpec,
+        program: Option<&std::path::PathBuf>,
+        versions: Versions,
+    ) -> Option<String> {
+        let program = program?;
+        if spec.version_command.is_empty() || versions == Versions::Skip {
             return None;
         }
-        let modified = std::fs::metadata(&program).and_then(|m| m.modified()).ok();
+        let check = versions == Versions::Fresh;
+        let modified = std::fs::metadata(program).and_then(|m| m.modified()).ok();
         let key = format!(
             "{}\u{0}{}",
             program.display(),
@@ -82,8 +109,11 @@ impl Service {
     }
 }
 
-fn view(a: &AgentSpec, version: Option<String>) -> AgentView {
-    let found = resolve_program(a, a.cwd.as_deref().map(std::path::Path::new));
+fn view(
+    a: &AgentSpec,
+    found: Result<std::path::PathBuf, String>,
+    version: Option<String>,
+) -> AgentView {
     AgentView {
         name: a.name.clone(),
         kind: a.kind,

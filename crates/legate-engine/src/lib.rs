@@ -26,6 +26,7 @@ mod submit;
 mod supervisor;
 mod wait;
 
+pub use agents::Versions;
 pub use bus::EventBus;
 pub use config_source::ConfigSource;
 pub use error::{ServiceError, from_store};

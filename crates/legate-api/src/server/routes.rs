@@ -10,6 +10,7 @@ use legate_domain::api::{
     CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, SendRequest,
     SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
+use legate_engine::Versions;
 use serde::Deserialize;
 
 use super::AppState;
@@ -74,8 +75,12 @@ pub async fn wait(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentsQuery {
+    /// Run each found agent's version command again.
     #[serde(default)]
     check: bool,
+    /// Include versions (asked once per program file, then remembered).
+    #[serde(default)]
+    versions: bool,
 }
 
 pub async fn agents(
@@ -83,7 +88,12 @@ pub async fn agents(
     q: Result<Query<AgentsQuery>, QueryRejection>,
 ) -> Reply<Vec<AgentView>> {
     let Query(q) = q.map_err(bad_query)?;
-    Ok(Json(s.service.agents(q.check).await?))
+    let versions = match (q.check, q.versions) {
+        (true, _) => Versions::Fresh,
+        (false, true) => Versions::Cached,
+        (false, false) => Versions::Skip,
+    };
+    Ok(Json(s.service.agents(versions).await?))
 }
 
 pub async fn send(

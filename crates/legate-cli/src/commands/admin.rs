@@ -21,7 +21,7 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
     let path = if check {
         "/v1/agents?check=true"
     } else {
-        "/v1/agents"
+        "/v1/agents?versions=true"
     };
     let agents: Vec<AgentView> = client.get(path).await?;
     let broken = agents

@@ -203,6 +203,36 @@ impl Drop for Home {
     }
 }
 
+/// Runs legate in `home`, expects exit 1 and a stderr containing every needle; returns stderr.
+pub fn refused(home: &Home, args: &[&str], needles: &[&str]) -> String {
+    let o = home.run(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "legate {args:?} should fail: {err}"
+    );
+    for n in needles {
+        assert!(
+            err.contains(n),
+            "legate {args:?}: stderr lacks {n:?}:\n{err}"
+        );
+    }
+    err
+}
+
+/// The PostgreSQL server the tests may use (`LEGATE_TEST_POSTGRES_URL`), or `None`, said on
+/// stderr: `what` has nothing to run against then.
+pub fn pg_server(what: &str) -> Option<String> {
+    let url = std::env::var("LEGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("LEGATE_TEST_POSTGRES_URL is not set: {what} has nothing to run against");
+    }
+    url
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; true when it held.
 pub fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
