@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -36,7 +37,12 @@ impl Cluster {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.home.cmd(args);
+        self.cmd_in(self.home.path(), args)
+    }
+
+    /// A command in `home` (another machine's, with its own task directories) on this store.
+    fn cmd_in(&self, home: &Path, args: &[&str]) -> Command {
+        let mut c = common::legate_in(home, args);
         c.env("LEGATE_STORE", &self.url)
             .env("LEGATE_STORE_SCHEMA", &self.schema)
             .env("LEGATE_LEASE_TTL", "2s")
@@ -64,12 +70,18 @@ impl Cluster {
 
     /// Starts `legate worker ARGS`; returns its index.
     fn worker(&mut self, args: &[&str]) -> usize {
+        let home = self.home.path().to_path_buf();
+        self.worker_in(&home, args)
+    }
+
+    /// Starts `legate worker ARGS` in another home, as on another machine.
+    fn worker_in(&mut self, home: &Path, args: &[&str]) -> usize {
         let n = self.workers.len();
         let log = std::fs::File::create(self.home.path().join(format!("worker-{n}.log"))).unwrap();
         let mut all = vec!["worker"];
         all.extend_from_slice(args);
         let child = self
-            .cmd(&all)
+            .cmd_in(home, &all)
             .env_remove("LEGATE_SLOTS")
             .stdout(Stdio::null())
             .stderr(log)
@@ -370,4 +382,163 @@ fn the_event_stream_on_a_frontend_carries_the_workers_events_once_in_order() {
     );
     let ran_on: HashSet<String> = ids.iter().flat_map(|id| workers_of(&c, id)).collect();
     assert_eq!(ran_on.len(), 2, "both workers ran some: {ran_on:?}");
+}
+
+#[test]
+fn a_task_run_on_another_machine_has_its_log_read_and_followed_from_the_frontend() {
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
+    let mut c = Cluster::new(url, 4, "");
+    // Another machine: its own home, so the task's log file exists only there.
+    let elsewhere = Home::with_max_running(4, "");
+    c.worker_in(elsewhere.path(), &[]);
+    let id = c.submit(
+        "fake",
+        "print first line; sleep 1500; print second line; sleep 300; eprint on stderr; sleep 1200; print last line",
+    );
+    // Started while the task is queued or running: it follows the output as the worker
+    // stores it, each byte once, and ends when the task does.
+    let followed = c.ok(&["logs", "-f", &id]);
+    let whole = "first line\nsecond line\non stderr\nlast line\n";
+    assert_eq!(followed, whole);
+    assert_eq!(c.show(&id)["status"], "succeeded");
+    assert_eq!(c.ok(&["logs", &id]), whole, "read after the end");
+    let dirs_with = |home: &Path| {
+        walk(home)
+            .into_iter()
+            .filter(|p| p.ends_with("output.log") && p.to_string_lossy().contains(&id))
+            .count()
+    };
+    assert_eq!(
+        dirs_with(elsewhere.path()),
+        1,
+        "the full log is on the worker's machine"
+    );
+    assert_eq!(dirs_with(c.home.path()), 0, "and not on the frontend's");
+
+    let o = c.cmd(&["logs", "--stdout", &id]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("did not run on this machine") && err.contains("without --stdout"),
+        "{err}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn finishes_are_announced_once_however_many_engines_share_the_store() {
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
+    let announced = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Cluster::new(url, 8, &announcing(announced.path()));
+    c.worker(&[]);
+    c.worker(&[]);
+    let ids: Vec<String> = (0..20)
+        .map(|i| c.submit("announced", &format!("print {i}")))
+        .collect();
+    c.wait(&ids);
+    let starts = announcements;
+    assert!(
+        poll_until(Duration::from_secs(60), || starts(announced.path()).len()
+            >= ids.len()),
+        "every finish announced within a minute"
+    );
+    let got = starts(announced.path());
+    let distinct: HashSet<&String> = got.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "each task announced: {got:?}");
+    // Three engines follow the same finishes; one of them holds the role.
+    let holders = c.psql(&format!(
+        "SELECT count(*) FROM {}.roles WHERE name = 'notifier'",
+        c.schema
+    ));
+    assert_eq!(holders, "1");
+    // Stop them all, so an announcement another engine had under way would have landed.
+    for w in 0..c.workers.len() {
+        signal(c.worker_pid(w), "-TERM");
+    }
+    for w in &mut c.workers {
+        w.wait().unwrap();
+    }
+    c.ok(&["daemon", "stop"]);
+    assert_eq!(
+        starts(announced.path()).len(),
+        ids.len(),
+        "announced once each"
+    );
+}
+
+/// Config for an agent `announced` whose finishes run a notify command that records the task
+/// id in `record` (one `start ID …` line per announcement).
+fn announcing(record: &Path) -> String {
+    format!(
+        "\n[agents.announced]\ncommand = [\"{fake}\", \"{{prompt}}\"]\n\
+         notify = [{{ command = [\"env\", \"FAKE_AGENT_RECORD={rec}\", \"{fake}\", \"print announced\"] }}]\n",
+        fake = common::fake_agent().display(),
+        rec = record.display()
+    )
+}
+
+/// The task ids announced so far, one per announcement.
+fn announcements(record: &Path) -> Vec<String> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("start "))
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn another_engine_takes_over_announcing_when_the_holder_stops() {
+    let Some(url) = common::pg_server("the worker tests") else {
+        return;
+    };
+    let announced = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Cluster::new(url, 8, &announcing(announced.path()));
+    c.worker(&[]);
+    let holder_query = format!(
+        "SELECT owner FROM {}.roles WHERE name = 'notifier'",
+        c.schema
+    );
+    let first = c.submit("announced", "print one");
+    c.wait(std::slice::from_ref(&first));
+    assert!(
+        poll_until(Duration::from_secs(60), || announcements(announced.path())
+            .contains(&first)),
+        "the first finish is announced"
+    );
+    let holder = c.psql(&holder_query);
+    if holder.starts_with("worker-") {
+        signal(c.worker_pid(0), "-TERM");
+        c.workers[0].wait().unwrap();
+        c.worker(&[]);
+    } else {
+        assert!(holder.starts_with("daemon-"), "holder {holder:?}");
+        c.ok(&["daemon", "stop"]); // the next command starts a new frontend
+    }
+    let second = c.submit("announced", "print two");
+    c.wait(std::slice::from_ref(&second));
+    assert!(
+        poll_until(Duration::from_secs(60), || announcements(announced.path())
+            .contains(&second)),
+        "a finish after the holder stopped is announced by the engine that took over"
+    );
+    let now = c.psql(&holder_query);
+    assert!(!now.is_empty() && now != holder, "{holder} → {now}");
 }

@@ -30,7 +30,8 @@ impl Service {
 
     /// Publishes an `output` event with the latest line at most once per interval while the
     /// task runs, and only when something new was printed: a task shorter than the interval
-    /// costs nothing. Runs until the task ends (the caller drops it then).
+    /// costs nothing. On a shared store the newest output is stored too, for readers of the
+    /// log on other machines. Runs until the task ends (the caller drops it then).
     pub(crate) async fn report_output(
         &self,
         lease: &Lease,
@@ -45,8 +46,21 @@ impl Service {
                 continue;
             }
             let now = latest.borrow_and_update().clone();
+            self.store_output(lease, now.bytes, now.tail()).await;
             let data = json!({"line": now.line, "bytes": now.bytes});
             self.record_running(lease, EventKind::Output, data).await;
+        }
+    }
+
+    /// On a shared store, stores a running task's newest output where any engine can read it
+    /// (`legate logs` from another machine); the full log stays in the task's directory here.
+    pub(crate) async fn store_output(&self, lease: &Lease, total: u64, tail: &[u8]) {
+        // Nothing printed, nothing to show: most quick tasks skip the write.
+        if !self.inner.settings.work.shared || total == 0 {
+            return;
+        }
+        if let Err(e) = self.inner.store.put_output(lease, total, tail).await {
+            warn!(task = %lease.task_id, "storing the task's output for other machines failed: {e}");
         }
     }
 

@@ -31,5 +31,6 @@ pub use bus::EventBus;
 pub use config_source::ConfigSource;
 pub use error::{ServiceError, from_store};
 pub use follow::Follower;
-pub use logs::LogStream;
+pub use legate_store::OutputTail;
+pub use logs::{LogSource, LogStream};
 pub use service::{DEFAULT_EVENT_BUFFER, EngineSettings, Service, WorkSettings};

@@ -10,7 +10,7 @@ use tracing::{error, warn};
 use crate::service::Service;
 
 /// How many tasks one claim transaction may take.
-const CLAIM_BATCH: u32 = 16;
+const CLAIM_BATCH: u32 = 64;
 
 impl Service {
     pub(crate) fn spawn_scheduler(&self) {
@@ -62,11 +62,14 @@ impl Service {
             };
             match claimed {
                 Ok(claims) => {
-                    let full = claims.len() as u32 == req.max_claims;
+                    // A claim can stop short of the batch (an agent's cap filled up inside
+                    // it) while the queue still holds work for others: claim until one
+                    // comes back empty.
+                    let more = !claims.is_empty();
                     for (c, stop) in claims {
                         self.spawn_supervisor(c, stop);
                     }
-                    if full {
+                    if more {
                         continue;
                     }
                     self.idle(&mut shutting).await;

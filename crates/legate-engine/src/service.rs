@@ -51,6 +51,9 @@ pub struct WorkSettings {
 /// The bus size the daemon uses.
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
 
+/// How many agents may be starting at once (directory, log files, `fork`/`exec`).
+const STARTS_AT_ONCE: usize = 2;
+
 /// The engine's shared state.
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
@@ -63,6 +66,8 @@ pub(crate) struct Inner {
     pub wake: Notify,
     pub running: Mutex<HashMap<TaskId, watch::Sender<Option<StopReason>>>>,
     pub supervisors: Mutex<JoinSet<()>>,
+    /// Turns to start an agent (see `Service::start_agent`).
+    pub starting: tokio::sync::Semaphore,
     pub shutting_down: watch::Sender<bool>,
     pub started_at: Timestamp,
     /// Validated submissions on their way to a group commit.
@@ -106,6 +111,7 @@ impl Service {
                 store,
                 bus: EventBus::new(settings.event_buffer.max(1)),
                 write_lock: AsyncMutex::new(()),
+                starting: tokio::sync::Semaphore::new(STARTS_AT_ONCE),
                 config,
                 settings,
                 wake: Notify::new(),

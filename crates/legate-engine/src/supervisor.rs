@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use legate_domain::{ErrorKind, Outcome, Status};
-use legate_runner::{RunSettings, StopReason};
+use std::path::PathBuf;
+
+use legate_domain::{AgentSpec, ErrorKind, Outcome, Status, Task};
+use legate_runner::{AgentRun, RunSettings, StopReason};
 use legate_store::{Claimed, Lease, StoreError};
 use tokio::sync::watch;
 use tracing::{error, warn};
@@ -77,18 +79,8 @@ impl Service {
             );
         };
         let dir = self.task_dir(&task.id);
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            return Outcome::failed(
-                Status::Failed,
-                ErrorKind::LogWriteFailed,
-                format!(
-                    "cannot create the task's log directory {}: {e}",
-                    dir.display()
-                ),
-            );
-        }
         let settings = RunSettings {
-            task_dir: dir,
+            task_dir: dir.clone(),
             log_cap: config.limits.log_cap,
             result_cap: config.limits.result_cap,
             kill_grace: config.limits.kill_grace,
@@ -98,10 +90,14 @@ impl Service {
                 .as_str()
                 .map(str::to_string),
         };
-        let prompt = task.prompt.as_deref().unwrap_or_default();
-        let cwd = task.cwd.as_deref().map(std::path::Path::new);
-        match legate_runner::start(spec, task.id.as_str(), prompt, cwd, settings) {
-            Err(outcome) => *outcome,
+        match self.start_agent(spec.clone(), task, settings).await {
+            Err(outcome) => {
+                // Why it did not start is in the log: let other machines read it too.
+                let log = std::fs::read(dir.join("output.log")).unwrap_or_default();
+                let tail = &log[log.len().saturating_sub(legate_runner::TAIL_KEEP)..];
+                self.store_output(lease, log.len() as u64, tail).await;
+                *outcome
+            }
             Ok(mut spawned) => {
                 if let Err(e) = self
                     .inner
@@ -112,6 +108,7 @@ impl Service {
                     warn!(task = %task.id, "recording the agent's process failed: {e}");
                 }
                 let latest = spawned.latest_output();
+                let last = latest.clone();
                 let notes = spawned
                     .take_notes()
                     .map(|n| tokio::spawn(self.clone().report_notes(lease.clone(), n)));
@@ -121,6 +118,10 @@ impl Service {
                     never = self.report_output(lease, latest.clone()) => match never {},
                     never = self.watch_stall(lease, spec, latest) => match never {},
                 };
+                // The final output is stored before the finish, so a reader that sees the
+                // task ended reads all of it.
+                let end = last.borrow().clone();
+                self.store_output(lease, end.bytes, end.tail()).await;
                 // Every note precedes `finished`: the runner has dropped its sender by now.
                 if let Some(notes) = notes
                     && tokio::time::timeout(NOTES_GRACE, notes).await.is_err()
@@ -132,13 +133,55 @@ impl Service {
         }
     }
 
+    /// Creates the task's directory and starts its agent. Files and `fork`/`exec` block, so
+    /// they run on the blocking pool, a few at a time: the scheduler, heartbeats and the
+    /// store's connections stay responsive while hundreds of tasks start.
+    async fn start_agent(
+        &self,
+        spec: AgentSpec,
+        task: &Task,
+        settings: RunSettings,
+    ) -> Result<Box<dyn AgentRun>, Box<Outcome>> {
+        let id = task.id.to_string();
+        let prompt = task.prompt.clone().unwrap_or_default();
+        let cwd = task.cwd.clone().map(PathBuf::from);
+        let _turn = self.inner.starting.acquire().await;
+        let started = tokio::task::spawn_blocking(move || {
+            let dir = &settings.task_dir;
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                return Err(Box::new(Outcome::failed(
+                    Status::Failed,
+                    ErrorKind::LogWriteFailed,
+                    format!(
+                        "cannot create the task's log directory {}: {e}",
+                        dir.display()
+                    ),
+                )));
+            }
+            legate_runner::start(&spec, &id, &prompt, cwd.as_deref(), settings)
+        })
+        .await;
+        started.unwrap_or_else(|e| {
+            Err(Box::new(Outcome::failed(
+                Status::Failed,
+                ErrorKind::SpawnFailed,
+                format!("starting the agent failed inside legate: {e}"),
+            )))
+        })
+    }
+
     /// Stores the outcome, retrying a failing store for a while (a full disk may clear); a
     /// lost lease means someone else owns the task now, so the outcome is dropped.
     async fn record_finish(&self, lease: &Lease, outcome: Outcome) {
         let mut delay = Duration::from_millis(50);
         for _ in 0..12 {
             let res = {
-                let _w = self.inner.write_lock.lock().await;
+                // A store of its own publishes in commit order; a shared one is read in
+                // sequence order by followers, so finishes there commit together, unlocked.
+                let _w = match self.inner.settings.work.shared {
+                    true => None,
+                    false => Some(self.inner.write_lock.lock().await),
+                };
                 let res = self.inner.store.finish(lease, outcome.clone()).await;
                 if let Ok((_, ev)) = &res {
                     self.inner.bus.publish(ev.clone());

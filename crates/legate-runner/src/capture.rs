@@ -31,19 +31,42 @@ pub(crate) struct Report {
     pub parsed: Option<Parsed>,
 }
 
-/// What a running task has printed lately, for progress displays and `output` events.
+/// How much of the newest output [`LatestOutput::tail`] keeps.
+pub const TAIL_KEEP: usize = 64 * 1024;
+
+/// What a running task has printed lately, for progress displays, `output` events and readers
+/// of its log on other machines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LatestOutput {
     /// The last non-empty line seen (at most 200 characters, invalid UTF-8 replaced).
     pub line: String,
-    /// Bytes of output so far (stdout and stderr).
+    /// Bytes of output so far (stdout, stderr and legate's notes, as in `output.log`).
     pub bytes: u64,
+    /// The newest output; its end is at `bytes`.
+    kept: Vec<u8>,
 }
 
 impl LatestOutput {
-    /// Takes in a chunk: counts it and keeps its last non-empty line, if it has one.
+    /// Takes in a chunk of output: counts it, keeps it in the tail and keeps its last
+    /// non-empty line, if it has one.
     pub(crate) fn take(&mut self, chunk: &[u8]) {
         self.bytes += chunk.len() as u64;
+        self.kept.extend_from_slice(chunk);
+        // Trimmed in halves, so keeping the tail costs O(1) per byte.
+        if self.kept.len() > 2 * TAIL_KEEP {
+            self.kept.drain(..self.kept.len() - TAIL_KEEP);
+        }
+        self.take_aside(chunk);
+    }
+
+    /// The last [`TAIL_KEEP`] bytes of output (fewer when there were fewer).
+    pub fn tail(&self) -> &[u8] {
+        &self.kept[self.kept.len().saturating_sub(TAIL_KEEP)..]
+    }
+
+    /// Takes in words that show activity without being output (an agent's thoughts): they
+    /// become the latest line only.
+    pub(crate) fn take_aside(&mut self, chunk: &[u8]) {
         let last = chunk
             .split(|b| *b == b'\n')
             .map(|l| l.trim_ascii())
@@ -165,5 +188,27 @@ mod tests {
         l.take(&[b'x'; 500]);
         assert_eq!(l.line.len(), 200);
         assert_eq!(l.bytes, 9 + 2 + 9 + 500);
+        assert_eq!(
+            l.tail().len() as u64,
+            l.bytes,
+            "all of it, under the tail's size"
+        );
+        assert!(l.tail().starts_with(b"one\ntwo\n\n  partial \xff"));
+    }
+
+    #[test]
+    fn the_tail_keeps_the_newest_output_and_ends_at_the_count() {
+        let mut l = LatestOutput::default();
+        let mut all = Vec::new();
+        for i in 0..20_000u32 {
+            let line = format!("line {i}\n");
+            all.extend_from_slice(line.as_bytes());
+            l.take(line.as_bytes());
+        }
+        l.take_aside(b"thinking");
+        assert_eq!(l.tail().len(), super::TAIL_KEEP);
+        assert!(all.ends_with(l.tail()));
+        assert_eq!(l.bytes, all.len() as u64);
+        assert_eq!(l.line, "thinking");
     }
 }

@@ -1,7 +1,7 @@
 //! The exec runner: one agent process from spawn to outcome.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub struct Spawned {
     prompt_file: Option<PathBuf>,
     settings: RunSettings,
     latest: watch::Receiver<LatestOutput>,
+    /// Where legate's own notes join the output, as they join `output.log`.
+    noted: watch::Sender<LatestOutput>,
     steps: Option<mpsc::UnboundedReceiver<RunNote>>,
 }
 
@@ -117,7 +119,7 @@ pub fn spawn(
         (Some(out), Some(err)) => {
             let sinks = capture::Sinks {
                 alarm: alarm_tx,
-                latest: latest_tx,
+                latest: latest_tx.clone(),
                 lines,
             };
             tokio::spawn(capture::pump(out, err, logs, cap, policy, sinks))
@@ -133,6 +135,7 @@ pub fn spawn(
         prompt_file: prepared.prompt_file,
         settings,
         latest,
+        noted: latest_tx,
         steps: Some(steps),
     })
 }
@@ -168,6 +171,13 @@ impl AgentRun for Spawned {
 }
 
 impl Spawned {
+    /// Appends a note of legate's to the log and to the output readers see.
+    fn note(&self, log: &Path, note: &str) {
+        let _ = append_note(log, note);
+        self.noted
+            .send_modify(|l| l.take(crate::log::note_line(note).as_bytes()));
+    }
+
     /// Waits for the agent to end (or ends it on timeout, stop request or output alarm),
     /// makes sure nothing of its process tree is left, and builds the outcome.
     async fn finish(
@@ -210,7 +220,7 @@ impl Spawned {
         match &ending {
             Ending::Exited(_) => {}
             Ending::TimedOut => {
-                let _ = append_note(
+                self.note(
                     &log,
                     &format!(
                         "timed out after {}; ending the agent's process tree",
@@ -219,7 +229,7 @@ impl Spawned {
                 );
             }
             Ending::Stopped(r) => {
-                let _ = append_note(
+                self.note(
                     &log,
                     &format!("{r:?}: ending the agent's process tree").to_lowercase(),
                 );

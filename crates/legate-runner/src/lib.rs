@@ -17,7 +17,7 @@ pub mod procfs;
 mod run;
 pub mod version;
 
-pub use capture::LatestOutput;
+pub use capture::{LatestOutput, TAIL_KEEP};
 pub use exec::{RunSettings, Spawned, StopReason};
 pub use parse::{OutputParser, Parsed, PlainParser};
 pub use run::{AgentRun, RunNote, start};

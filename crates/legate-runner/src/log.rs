@@ -114,7 +114,12 @@ pub fn read_tail(path: &Path, max: u64) -> io::Result<(Vec<u8>, bool)> {
 /// Opens a log for appending notes (e.g. why legate ended the task).
 pub fn append_note(path: &Path, note: &str) -> io::Result<()> {
     let mut f = OpenOptions::new().append(true).create(true).open(path)?;
-    writeln!(f, "[legate: {note}]")
+    f.write_all(note_line(note).as_bytes())
+}
+
+/// A note as it appears in a log.
+pub fn note_line(note: &str) -> String {
+    format!("[legate: {note}]\n")
 }
 
 #[cfg(test)]

@@ -121,6 +121,19 @@ pub struct PruneCandidates {
     pub kept_unacked: u64,
 }
 
+/// The newest output of a task as the engine running it last stored it: a bounded tail of its
+/// log, placed in the whole output, so that a reader on another machine can tell what is new
+/// since it last looked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTail {
+    /// The attempt that wrote it.
+    pub attempt: u32,
+    /// Bytes of output written so far in that attempt; `tail` is the last of them.
+    pub total: u64,
+    /// The newest output bytes.
+    pub tail: Vec<u8>,
+}
+
 /// The durable store. Every write that changes a task commits its events in the same
 /// transaction and returns them, so the caller can publish exactly what was committed.
 #[async_trait]
@@ -218,6 +231,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves a named consumer's cursor.
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError>;
+
+    /// Stores the newest output of a running task, replacing what was stored: how far its
+    /// output has got (`total` bytes) and the last of those bytes. Fenced on the lease, so a
+    /// stale runner cannot overwrite the output of the attempt that replaced it.
+    async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError>;
+
+    /// The output stored for a task, if the engine that ran it stored any.
+    async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError>;
+
+    /// Takes or keeps a named role (a job meant to be done by one engine at a time, like
+    /// announcing finishes) for `owner` until `ttl` from now; returns whether `owner` holds it.
+    /// It is free when nobody holds it or its holder let it expire.
+    async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Gives up a role `owner` holds, so another engine can take it at once.
+    async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError>;
 
     /// A short description for status output (`sqlite:/path/legate.db`).
     fn describe(&self) -> String;

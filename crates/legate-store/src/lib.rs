@@ -15,8 +15,8 @@ mod rows;
 pub mod sqlite;
 
 pub use contract::{
-    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
-    TaskFilter,
+    ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
+    Rescued, Store, TaskFilter,
 };
 pub use error::StoreError;
 

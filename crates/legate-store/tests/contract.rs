@@ -160,4 +160,7 @@ contract! {
     inbox::progress_events_are_fenced_on_the_lease,
     inbox::prune_spares_unread_inbox_entries_unless_asked,
     inbox::cursors_start_at_zero_and_keep_their_position,
+    shared::stored_output_is_fenced_replaced_and_pruned_with_its_task,
+    shared::a_role_has_one_holder_until_released_or_expired,
+    shared::finishes_arriving_together_each_get_their_own_answer,
 }

@@ -1,4 +1,5 @@
-//! Streaming a task's log, optionally following it until the task ends.
+//! Streaming a task's log, optionally following it until the task ends: from its file on this
+//! machine, or from the output its worker stored when it ran on another machine.
 
 use std::io::SeekFrom;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use legate_engine::{LogStream, Service};
+use legate_engine::{LogSource, LogStream, OutputTail, Service};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
@@ -39,11 +40,14 @@ pub async fn log(
     } else {
         LogStream::Output
     };
-    let (task, path) = s.service.log_file(&id, stream).await?;
+    let (task, source) = s.service.log_source(&id, stream).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let service = s.service.clone();
     tokio::spawn(async move {
-        let _ = pump(service, task.id, path, q.follow, tx).await;
+        let _ = match source {
+            LogSource::File(path) => pump(service, task.id, path, q.follow, tx).await,
+            LogSource::Stored => pump_stored(service, task.id, q.follow, tx).await,
+        };
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -68,12 +72,7 @@ async fn pump(
     loop {
         // Read the terminal state before reading the file: if the task was already done,
         // everything it wrote is in the file by now.
-        let finished = !follow
-            || service
-                .get(id.as_str(), false)
-                .await
-                .map(|t| t.status.is_terminal())
-                .unwrap_or(true);
+        let finished = !follow || terminal(&service, &id).await;
         if let Ok(mut f) = tokio::fs::File::open(&path).await {
             let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
             if len < offset {
@@ -98,5 +97,99 @@ async fn pump(
             _ = tokio::time::sleep(FOLLOW_POLL) => {}
             _ = tx.closed() => return Err(()),
         }
+    }
+}
+
+/// Like [`pump`], from the output the task's worker stored: its newest part, placed in the
+/// whole output, so only what is new is sent each time. A new attempt starts over.
+async fn pump_stored(
+    service: Service,
+    id: legate_domain::TaskId,
+    follow: bool,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), ()> {
+    // (attempt, bytes of its output already sent)
+    let mut sent: Option<(u32, u64)> = None;
+    loop {
+        let Ok(task) = service.get(id.as_str(), false).await else {
+            return Ok(()); // pruned meanwhile
+        };
+        let finished = !follow || task.status.is_terminal();
+        // Output of an earlier attempt (one taken back from a lost worker) is not this one's.
+        if let Ok(Some(out)) = service.stored_output(&id).await
+            && out.attempt == task.attempt
+        {
+            let from = match sent {
+                Some((attempt, upto)) if attempt == out.attempt => upto,
+                _ => 0,
+            };
+            for chunk in unsent(&out, from) {
+                tx.send(Ok(chunk)).await.map_err(|_| ())?;
+            }
+            sent = Some((out.attempt, out.total));
+        }
+        if finished {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STORED_POLL) => {}
+            _ = tx.closed() => return Err(()),
+        }
+    }
+}
+
+/// How often a follower of stored output looks for more: the worker stores it once a second.
+const STORED_POLL: Duration = Duration::from_millis(250);
+
+async fn terminal(service: &Service, id: &legate_domain::TaskId) -> bool {
+    service
+        .get(id.as_str(), false)
+        .await
+        .map(|t| t.status.is_terminal())
+        .unwrap_or(true)
+}
+
+/// What of `out` comes after the first `from` bytes of output, with a note when part of it
+/// is no longer kept in the store.
+fn unsent(out: &OutputTail, from: u64) -> Vec<Bytes> {
+    let start = out.total - out.tail.len() as u64;
+    let mut chunks = Vec::new();
+    if from < start {
+        chunks.push(Bytes::from(format!(
+            "[legate: {} bytes of output are not kept in the shared store; the whole log is on the machine that ran the task]\n",
+            start - from
+        )));
+    }
+    let skip = from.saturating_sub(start) as usize;
+    if skip < out.tail.len() {
+        chunks.push(Bytes::copy_from_slice(&out.tail[skip..]));
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(total: u64, tail: &[u8]) -> OutputTail {
+        OutputTail {
+            attempt: 1,
+            total,
+            tail: tail.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_what_is_new_is_sent_and_lost_output_is_said() {
+        let joined = |c: Vec<Bytes>| c.concat();
+        assert_eq!(joined(unsent(&out(5, b"hello"), 0)), b"hello");
+        assert_eq!(joined(unsent(&out(11, b"llo world"), 5)), b" world");
+        assert!(unsent(&out(11, b"llo world"), 11).is_empty());
+        let gap = String::from_utf8(joined(unsent(&out(100, b"tail"), 10))).unwrap();
+        assert!(
+            gap.starts_with("[legate: 86 bytes of output are not kept"),
+            "{gap}"
+        );
+        assert!(gap.ends_with("]\ntail"), "{gap}");
     }
 }

@@ -1,7 +1,9 @@
 //! On-finish notifications. The notifier follows `finished` events from a durable cursor, so
 //! a finish that happened while the daemon was down is announced when it comes back (at least
 //! once). Each announcement runs in its own task with its own retries and timeout: a failing
-//! or hanging target never delays the others, nor anything else the daemon does.
+//! or hanging target never delays the others, nor anything else the daemon does. On a store
+//! shared by several engines, only the one holding the notifier role announces; another takes
+//! over from the saved cursor when its holder stops or vanishes.
 
 mod deliver;
 
@@ -22,6 +24,13 @@ const CURSOR: &str = "notifier";
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// The longest pause between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The role that only one engine on a shared store holds.
+const ROLE: &str = "notifier";
+/// How long the role outlives its holder's last renewal: how soon another engine takes over
+/// from one that vanished.
+const ROLE_TTL: Duration = Duration::from_secs(15);
+/// How often the holder renews the role, and how often the others try to take it.
+const ROLE_EVERY: Duration = Duration::from_secs(5);
 
 impl Service {
     /// Starts the notifier on the current runtime.
@@ -37,6 +46,45 @@ impl Service {
 
     async fn notify_loop(&self) {
         let mut stop = self.inner.shutting_down.subscribe();
+        if !self.inner.settings.work.shared {
+            // Alone on its store: nobody else can announce.
+            return self.announce_finishes(&mut stop).await;
+        }
+        let owner = self.inner.settings.owner.clone();
+        loop {
+            match self.inner.store.hold_role(ROLE, &owner, ROLE_TTL).await {
+                Ok(true) => {
+                    info!("announcing finishes for every engine on this store");
+                    self.announce_finishes(&mut stop).await;
+                    if *stop.borrow() {
+                        let _ = self.inner.store.release_role(ROLE, &owner).await;
+                        return;
+                    }
+                    warn!("the notifier role was lost; another engine announces finishes now");
+                }
+                Ok(false) => {}
+                Err(e) => warn!("cannot take the notifier role: {e}"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(ROLE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Whether this engine still holds the notifier role (always, alone on its store).
+    async fn still_holds_role(&self) -> bool {
+        let s = &self.inner.settings;
+        !s.work.shared
+            || matches!(
+                self.inner.store.hold_role(ROLE, &s.owner, ROLE_TTL).await,
+                Ok(true)
+            )
+    }
+
+    /// Announces finishes from the saved cursor until shutdown, or until the role is lost on a
+    /// shared store (then the cursor is left to the new holder).
+    async fn announce_finishes(&self, stop: &mut tokio::sync::watch::Receiver<bool>) {
         let start = loop {
             match self.inner.store.cursor(CURSOR).await {
                 Ok(c) => break c,
@@ -59,6 +107,7 @@ impl Service {
         let mut deliveries: JoinSet<i64> = JoinSet::new();
         let (mut seen, mut saved) = (start, start);
         let mut tick = tokio::time::interval(SAVE_EVERY);
+        let mut renew = tokio::time::interval(ROLE_EVERY);
         loop {
             tokio::select! {
                 next = follower.next() => match next {
@@ -82,6 +131,9 @@ impl Service {
                     }
                 }
                 _ = tick.tick() => saved = self.save_cursor(&in_flight, seen, saved).await,
+                _ = renew.tick() => if !self.still_holds_role().await {
+                    return;
+                },
                 _ = stop.changed() => break,
             }
         }

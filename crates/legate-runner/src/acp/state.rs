@@ -147,7 +147,7 @@ impl Talk {
             }
             SessionUpdate::AgentThoughtChunk(c) => {
                 if let ContentBlock::Text(t) = &c.content {
-                    self.latest.send_modify(|l| l.take(t.text.as_bytes()));
+                    self.latest.send_modify(|l| l.take_aside(t.text.as_bytes()));
                 }
             }
             _ => {}

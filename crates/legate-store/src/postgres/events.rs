@@ -27,12 +27,18 @@ pub(crate) async fn append(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::NotFound(task_id.clone()))?;
-    // Delivered at commit, to every worker listening (see `PgStore::changes`).
+    announce(conn, kind.as_str()).await?;
+    event_from_row(&row)
+}
+
+/// Tells every engine listening (see `PgStore::changes`) that events of `kind` were written;
+/// delivered at commit, and once per transaction however often it is called with one kind.
+pub(crate) async fn announce(conn: &mut PgConnection, kind: &str) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_notify(current_setting('legate.channel', true), $1)")
-        .bind(kind.as_str())
+        .bind(kind)
         .execute(&mut *conn)
         .await?;
-    event_from_row(&row)
+    Ok(())
 }
 
 /// Events after `after` that pass `filter`, oldest first.

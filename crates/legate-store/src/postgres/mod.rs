@@ -2,10 +2,13 @@
 //! the same tables; a claim holds a transaction-scoped advisory lock, so the caps hold across
 //! all of them, and skips rows other transactions have locked.
 
+mod batch;
+mod claim;
 mod events;
 mod listen;
 mod reads;
 mod rescue;
+mod shared;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -20,8 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool};
 
 use crate::{
-    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
-    StoreError, TaskFilter,
+    ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
+    Rescued, Store, StoreError, TaskFilter,
 };
 
 /// Numbered placeholders (`$1`, `$2`…) for SQL built piece by piece.
@@ -47,6 +50,8 @@ pub struct PgStore {
     describe: String,
     /// Where event commits are announced (`LISTEN`).
     channel: String,
+    /// The group-committing writer of process records and finishes.
+    writer: tokio::sync::mpsc::UnboundedSender<batch::Write>,
 }
 
 impl PgStore {
@@ -113,10 +118,22 @@ impl PgStore {
             schema.map(|s| format!(" (schema {s})")).unwrap_or_default()
         );
         Ok(PgStore {
+            writer: batch::spawn(pool.clone()),
             pool,
             describe,
             channel,
         })
+    }
+
+    /// Hands a write to the group-committing writer and waits for its answer.
+    async fn write<T>(
+        &self,
+        write: batch::Write,
+        answer: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let closed = || StoreError::Database(sqlx::Error::PoolClosed);
+        self.writer.send(write).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// Closes the pool.
@@ -184,11 +201,13 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
-        in_tx!(self, |tx| writes::claim(&mut tx, req).await?)
+        in_tx!(self, |tx| claim::claim(&mut tx, req).await?)
     }
 
     async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
-        writes::record_process(&mut *self.pool.acquire().await?, lease, process).await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.write(batch::Write::Process(lease.clone(), process, tx), rx)
+            .await
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
@@ -196,7 +215,9 @@ impl Store for PgStore {
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
-        in_tx!(self, |tx| writes::finish(&mut tx, lease, outcome).await?)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.write(batch::Write::Finish(lease.clone(), outcome, tx), rx)
+            .await
     }
 
     async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
@@ -280,6 +301,27 @@ impl Store for PgStore {
 
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
         reads::set_cursor(&mut *self.pool.acquire().await?, name, seq).await
+    }
+
+    async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.write(
+            batch::Write::Output(lease.clone(), total, tail.to_vec(), tx),
+            rx,
+        )
+        .await
+    }
+
+    async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError> {
+        shared::output(&mut *self.pool.acquire().await?, id).await
+    }
+
+    async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        shared::hold_role(&mut *self.pool.acquire().await?, role, owner, ttl).await
+    }
+
+    async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError> {
+        shared::release_role(&mut *self.pool.acquire().await?, role, owner).await
     }
 
     fn describe(&self) -> String {

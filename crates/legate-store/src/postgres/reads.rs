@@ -225,6 +225,10 @@ pub(crate) async fn remove(
         if gone == 0 {
             continue;
         }
+        sqlx::query("DELETE FROM task_output WHERE task_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
         out.events += sqlx::query("DELETE FROM events WHERE task_id = $1")
             .bind(id.as_str())
             .execute(&mut *conn)

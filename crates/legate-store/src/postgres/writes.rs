@@ -1,4 +1,4 @@
-//! State changes: inserts, claims, process records, heartbeats, finishes, cancels, progress.
+//! State changes: inserts, process records, heartbeats, finishes, cancels, progress.
 
 use std::time::Duration;
 
@@ -6,16 +6,11 @@ use legate_domain::{
     ErrorKind, Event, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId,
 };
 use serde_json::json;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
-use super::Marks;
 use super::events::{self, append};
 use crate::rows::{COLUMNS, built, finished_data, task_from_row};
-use crate::{ClaimRequest, Claimed, Inserted, Lease, StoreError, now_ms};
-
-/// The key of the advisory lock that serialises claims across every worker, so global and
-/// per-agent caps hold however many machines claim at once.
-const CLAIM_LOCK: i64 = 0x6c65_6761_7465; // "legate"
+use crate::{Inserted, Lease, StoreError, now_ms};
 
 pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inserted, StoreError> {
     if let Some(key) = &new.dedupe_key {
@@ -81,96 +76,6 @@ pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inse
         event: Some(event),
         deduplicated: false,
     })
-}
-
-pub(crate) async fn claim(
-    conn: &mut PgConnection,
-    req: &ClaimRequest,
-) -> Result<Vec<Claimed>, StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CLAIM_LOCK)
-        .execute(&mut *conn)
-        .await?;
-    let rows = sqlx::query(
-        "SELECT agent, COUNT(*) AS n FROM tasks WHERE status = 'running' GROUP BY agent",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut running = std::collections::BTreeMap::<String, u32>::new();
-    for r in &rows {
-        running.insert(r.try_get("agent")?, r.try_get::<i64, _>("n")? as u32);
-    }
-    let mut total: u32 = running.values().sum();
-    let mut claimed = Vec::new();
-    let now = now_ms();
-    let expires = now + req.lease_ttl.as_millis() as i64;
-    while total < req.max_running && (claimed.len() as u32) < req.max_claims {
-        let saturated: Vec<&String> = req
-            .agent_caps
-            .iter()
-            .filter(|(agent, cap)| running.get(*agent).copied().unwrap_or(0) >= **cap)
-            .map(|(agent, _)| agent)
-            .collect();
-        let mut m = Marks::default();
-        let mut sql = String::from("SELECT id FROM tasks WHERE status = 'queued'");
-        if !saturated.is_empty() {
-            sql.push_str(&format!(" AND agent NOT IN ({})", m.list(saturated.len())));
-        }
-        if let Some(only) = &req.agents {
-            sql.push_str(&format!(" AND agent IN ({})", m.list(only.len().max(1))));
-        }
-        sql.push_str(" ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED");
-        let mut q = sqlx::query_scalar::<_, String>(built(sql));
-        for a in &saturated {
-            q = q.bind(a.as_str());
-        }
-        if let Some(only) = &req.agents {
-            if only.is_empty() {
-                q = q.bind("");
-            }
-            for a in only {
-                q = q.bind(a.as_str());
-            }
-        }
-        let Some(id) = q.fetch_optional(&mut *conn).await? else {
-            break;
-        };
-        let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Status::Queued.become_(Status::Running)?;
-        let row = sqlx::query(built(format!(
-            "UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = $1, \
-             lease_owner = $2, lease_expires_at = $3, cancel_requested = 0, acked_at = NULL, \
-             pid = NULL, pgid = NULL, proc_start = NULL \
-             WHERE id = $4 AND status = 'queued' RETURNING {COLUMNS}, prompt"
-        )))
-        .bind(now)
-        .bind(&req.owner)
-        .bind(expires)
-        .bind(id.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        let task = task_from_row(&row, true)?;
-        let event = append(
-            conn,
-            &id,
-            EventKind::Started,
-            now,
-            json!({"attempt": task.attempt, "worker": req.owner}),
-        )
-        .await?;
-        *running.entry(task.agent.clone()).or_insert(0) += 1;
-        total += 1;
-        claimed.push(Claimed {
-            lease: Lease {
-                task_id: id,
-                owner: req.owner.clone(),
-                attempt: task.attempt,
-            },
-            task,
-            event,
-        });
-    }
-    Ok(claimed)
 }
 
 pub(crate) async fn record_process(

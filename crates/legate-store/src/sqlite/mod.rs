@@ -14,6 +14,7 @@ mod lifecycle;
 mod prune;
 mod reads;
 mod rescue;
+mod shared;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -31,8 +32,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, Sqlite, SqlitePool};
 
 use crate::{
-    ClaimRequest, Claimed, Inserted, Lease, PruneCandidates, Pruned, RescueScope, Rescued, Store,
-    StoreError, TaskFilter,
+    ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
+    Rescued, Store, StoreError, TaskFilter,
 };
 
 /// How long a statement waits for a lock held by another process before failing.
@@ -289,6 +290,22 @@ impl Store for SqliteStore {
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
         let mut conn = self.writer(Some(false)).await?;
         cursors::set_cursor(&mut conn, name, seq).await
+    }
+
+    async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError> {
+        shared::put_output(&mut *self.writer(Some(false)).await?, lease, total, tail).await
+    }
+
+    async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError> {
+        shared::output(&mut *self.reader.acquire().await?, id).await
+    }
+
+    async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        shared::hold_role(&mut *self.writer(Some(false)).await?, role, owner, ttl).await
+    }
+
+    async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError> {
+        shared::release_role(&mut *self.writer(Some(false)).await?, role, owner).await
     }
 
     fn describe(&self) -> String {

@@ -72,6 +72,10 @@ pub(crate) async fn remove(
         if gone == 0 {
             continue;
         }
+        sqlx::query("DELETE FROM task_output WHERE task_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *conn)
+            .await?;
         out.events += sqlx::query("DELETE FROM events WHERE task_id = ?")
             .bind(id.as_str())
             .execute(&mut *conn)

@@ -7,4 +7,5 @@ pub mod lifecycle;
 pub mod listing;
 pub mod log;
 pub mod rescue;
+pub mod shared;
 pub mod support;

@@ -1,0 +1,130 @@
+//! Claiming: queued tasks become `running` under a lease, within the global and per-agent
+//! caps, in priority then FIFO order. Every worker waits on the same lock while one claims, so
+//! a claim is two statements: take the lock, then one statement that counts, picks, starts
+//! and logs a whole batch (and announces it).
+
+use legate_domain::{Event, EventKind, Status, Timestamp};
+use serde_json::json;
+use sqlx::{PgConnection, Row};
+
+use crate::rows::{COLUMNS, built, task_from_row};
+use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
+
+/// The key of the advisory lock that serialises claims across every worker, so global and
+/// per-agent caps hold however many machines claim at once.
+const CLAIM_LOCK: i64 = 0x6c65_6761_7465; // "legate"
+
+/// Counts what runs, takes the next queued tasks that fit the caps (skipping rows another
+/// claimer holds), starts them and writes their `started` events in claim order. A batch may
+/// hold more of one agent than its cap leaves room for: those stay queued for the next claim.
+///
+/// `$1`/`$2` per-agent caps (names, caps), `$3` only these agents (NULL: any), `$4` most to
+/// take, `$5` global cap, `$6` now, `$7` owner, `$8` lease expiry.
+const CLAIM: &str = "
+WITH running AS (
+    SELECT agent, count(*) AS n FROM tasks WHERE status = 'running' GROUP BY agent
+), room AS (
+    SELECT c.agent, c.cap - COALESCE(r.n, 0) AS free
+    FROM unnest($1::text[], $2::bigint[]) AS c(agent, cap) LEFT JOIN running r USING (agent)
+), locked AS (
+    SELECT id, agent, priority, seq FROM tasks
+    WHERE status = 'queued'
+      AND agent NOT IN (SELECT agent FROM room WHERE free <= 0)
+      AND ($3::text[] IS NULL OR agent = ANY($3))
+    ORDER BY priority DESC, seq
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id FROM (
+        SELECT l.id, l.priority, l.seq, room.free,
+               row_number() OVER (PARTITION BY l.agent ORDER BY l.priority DESC, l.seq) AS nth
+        FROM locked l LEFT JOIN room USING (agent)
+    ) ranked
+    WHERE free IS NULL OR nth <= free
+    ORDER BY priority DESC, seq
+    LIMIT GREATEST($5 - (SELECT COALESCE(sum(n), 0) FROM running), 0)
+), started AS (
+    UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, started_at = $6,
+        lease_owner = $7, lease_expires_at = $8, cancel_requested = 0, acked_at = NULL,
+        pid = NULL, pgid = NULL, proc_start = NULL
+    FROM chosen WHERE t.id = chosen.id AND t.status = 'queued'
+    RETURNING t.*
+), logged AS (
+    INSERT INTO events (task_id, kind, at, data, origin, labels)
+    SELECT id, 'started', $6, jsonb_build_object('attempt', attempt, 'worker', $7::text)::text,
+        origin, labels
+    FROM started ORDER BY priority DESC, seq
+    RETURNING seq AS event_seq, task_id AS event_task
+), announced AS (
+    SELECT pg_notify(current_setting('legate.channel', true), 'started')
+)
+SELECT {COLUMNS}, prompt, event_seq, (SELECT count(*) FROM announced) AS announced
+FROM started JOIN logged ON logged.event_task = started.id
+ORDER BY event_seq";
+
+pub(crate) async fn claim(
+    conn: &mut PgConnection,
+    req: &ClaimRequest,
+) -> Result<Vec<Claimed>, StoreError> {
+    if req.max_claims == 0 || req.max_running == 0 {
+        return Ok(Vec::new());
+    }
+    Status::Queued.become_(Status::Running)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CLAIM_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let (capped, caps): (Vec<String>, Vec<i64>) = req
+        .agent_caps
+        .iter()
+        .map(|(agent, cap)| (agent.clone(), i64::from(*cap)))
+        .unzip();
+    let only: Option<Vec<String>> = req.agents.as_ref().map(|a| a.iter().cloned().collect());
+    let now = now_ms();
+    let rows = sqlx::query(built(CLAIM.replace("{COLUMNS}", COLUMNS)))
+        .bind(capped)
+        .bind(caps)
+        .bind(only)
+        .bind(i64::from(req.max_claims))
+        .bind(i64::from(req.max_running))
+        .bind(now)
+        .bind(&req.owner)
+        .bind(now + req.lease_ttl.as_millis() as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let task = task_from_row(row, true)?;
+            // The event as the statement wrote it: only its number comes back.
+            let event = Event {
+                seq: row.try_get("event_seq")?,
+                task_id: task.id.clone(),
+                kind: EventKind::Started,
+                at: Timestamp(now),
+                origin: task.origin.clone(),
+                labels: task.labels.clone(),
+                data: json!({"attempt": task.attempt, "worker": req.owner}),
+            };
+            Ok(Claimed {
+                lease: Lease {
+                    task_id: task.id.clone(),
+                    owner: req.owner.clone(),
+                    attempt: task.attempt,
+                },
+                task,
+                event,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_claim_statement_names_every_placeholder_it_binds() {
+        for n in 1..=8 {
+            assert!(super::CLAIM.contains(&format!("${n}")), "${n} unused");
+        }
+        assert!(!super::CLAIM.contains("$9"));
+    }
+}
