@@ -15,8 +15,10 @@ pub(crate) async fn unread(
     origin: &str,
     limit: u32,
 ) -> Result<Vec<Task>, StoreError> {
+    // Finishes within one millisecond keep their order: the later one's event comes later.
     let rows = sqlx::query(built(format!(
-        "SELECT {COLUMNS} FROM tasks WHERE {UNREAD} ORDER BY finished_at, seq LIMIT ?"
+        "SELECT {COLUMNS} FROM tasks WHERE {UNREAD} ORDER BY finished_at, \
+         (SELECT max(e.seq) FROM events e WHERE e.task_id = tasks.id) LIMIT ?"
     )))
     .bind(origin)
     .bind(limit as i64)
