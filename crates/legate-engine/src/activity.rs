@@ -45,9 +45,16 @@ impl Service {
             if !latest.has_changed().unwrap_or(false) {
                 continue;
             }
-            let now = latest.borrow_and_update().clone();
-            self.store_output(lease, now.bytes, now.tail()).await;
-            let data = json!({"line": now.line, "bytes": now.bytes});
+            // Only a shared store needs the tail: copy it out only then.
+            let (line, bytes, tail) = {
+                let now = latest.borrow_and_update();
+                let tail = self.inner.settings.work.shared.then(|| now.tail().to_vec());
+                (now.line.clone(), now.bytes, tail)
+            };
+            if let Some(tail) = tail {
+                self.store_output(lease, bytes, &tail).await;
+            }
+            let data = json!({"line": line, "bytes": bytes});
             self.record_running(lease, EventKind::Output, data).await;
         }
     }

@@ -1,8 +1,7 @@
 //! A supervisor runs one claimed task: runner in, outcome recorded, scheduler woken.
 
-use std::time::Duration;
-
 use std::path::PathBuf;
+use std::time::Duration;
 
 use legate_domain::{AgentSpec, ErrorKind, Outcome, Status, Task};
 use legate_runner::{AgentRun, RunSettings, StopReason};
@@ -120,8 +119,13 @@ impl Service {
                 };
                 // The final output is stored before the finish, so a reader that sees the
                 // task ended reads all of it.
-                let end = last.borrow().clone();
-                self.store_output(lease, end.bytes, end.tail()).await;
+                let end = self.inner.settings.work.shared.then(|| {
+                    let end = last.borrow();
+                    (end.bytes, end.tail().to_vec())
+                });
+                if let Some((bytes, tail)) = end {
+                    self.store_output(lease, bytes, &tail).await;
+                }
                 // Every note precedes `finished`: the runner has dropped its sender by now.
                 if let Some(notes) = notes
                     && tokio::time::timeout(NOTES_GRACE, notes).await.is_err()

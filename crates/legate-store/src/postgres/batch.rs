@@ -1,8 +1,7 @@
 //! Group commit for the writes every run makes: its process record, its output for other
-//! machines and its finish. On
-//! Postgres each commit waits for the write-ahead log to reach the disk (milliseconds), so
-//! the writes that arrive while one transaction commits go together in the next one; each
-//! caller still gets its own answer. Under light load a batch is one write, as before.
+//! machines and its finish. On Postgres each commit waits for the write-ahead log to reach the
+//! disk (milliseconds), so the writes that arrive while one transaction commits go together in
+//! the next one; each caller still gets its own answer. Under light load a batch is one write.
 
 use legate_domain::{Event, Outcome, ProcessInfo, Task};
 use sqlx::{PgConnection, PgPool};

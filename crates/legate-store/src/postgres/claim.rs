@@ -56,6 +56,7 @@ WITH running AS (
     FROM started ORDER BY priority DESC, seq
     RETURNING seq AS event_seq, task_id AS event_task
 ), announced AS (
+    -- Runs only when read below, so only when a task was claimed.
     SELECT pg_notify(current_setting('legate.channel', true), 'started')
 )
 SELECT {COLUMNS}, prompt, event_seq, (SELECT count(*) FROM announced) AS announced

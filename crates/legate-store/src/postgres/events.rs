@@ -27,18 +27,12 @@ pub(crate) async fn append(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::NotFound(task_id.clone()))?;
-    announce(conn, kind.as_str()).await?;
-    event_from_row(&row)
-}
-
-/// Tells every engine listening (see `PgStore::changes`) that events of `kind` were written;
-/// delivered at commit, and once per transaction however often it is called with one kind.
-pub(crate) async fn announce(conn: &mut PgConnection, kind: &str) -> Result<(), StoreError> {
+    // Delivered at commit, to every worker listening (see `PgStore::changes`).
     sqlx::query("SELECT pg_notify(current_setting('legate.channel', true), $1)")
-        .bind(kind)
+        .bind(kind.as_str())
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    event_from_row(&row)
 }
 
 /// Events after `after` that pass `filter`, oldest first.

@@ -50,7 +50,7 @@ pub struct PgStore {
     describe: String,
     /// Where event commits are announced (`LISTEN`).
     channel: String,
-    /// The group-committing writer of process records and finishes.
+    /// The group-committing writer of process records, stored output and finishes.
     writer: tokio::sync::mpsc::UnboundedSender<batch::Write>,
 }
 
