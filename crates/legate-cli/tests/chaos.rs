@@ -4,6 +4,9 @@
 //! twice at the same time, no agent process is left, the event sequence has no gap, and the
 //! inbox holds every finish once.
 //!
+//! The disk variant fills the daemon's disk and frees it again and again while tasks are
+//! submitted: the same invariants hold, and the same daemon carries on.
+//!
 //! CI runs a small N; `LEGATE_CHAOS_TASKS=2000 LEGATE_CHAOS_KILLS=20 cargo test -p legate-cli
 //! --test chaos -- --nocapture` runs a larger one. The figures are printed.
 
@@ -14,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Home, processes_of_home};
+use common::{Home, Tmpfs, processes_of_home};
 use serde_json::Value;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -62,43 +65,14 @@ fn watch_runs(home: &Home, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(us
 fn tasks_survive_daemon_kills_exactly_once_and_without_orphans() {
     let n = env_or("LEGATE_CHAOS_TASKS", 80);
     let kills = env_or("LEGATE_CHAOS_KILLS", 4);
-    let home = Home::with_max_running(
-        4,
-        "[agents.retry]\ncommand = [\"FAKE\", \"{prompt}\"]\nretry_interrupted = true\n"
-            .replace("FAKE", &common::fake_agent().display().to_string())
-            .as_str(),
-    );
+    let home = chaos_home();
     home.ok(&["ls"]);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_runs(&home, stop.clone());
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let started = Instant::now();
 
-    let submitter = {
-        let (path, acked) = (home.path().to_path_buf(), acknowledged.clone());
-        std::thread::spawn(move || {
-            let mut rng = Lcg(7);
-            for i in 0..n {
-                let prompt = match rng.next(4) {
-                    0 => format!("print instant {i}"),
-                    1 => format!("sleep {}; print short {i}", 20 + rng.next(100)),
-                    2 => format!("sleep {}; print long {i}", 500 + rng.next(1500)),
-                    _ => format!("fail failing {i}"),
-                };
-                let agent = if i % 2 == 0 { "fake" } else { "retry" };
-                // An id printed is an acknowledged task; a refused submit (daemon mid-restart)
-                // acknowledged nothing.
-                let out = common::legate_in(&path, &["run", agent, &prompt])
-                    .output()
-                    .unwrap();
-                if out.status.success() {
-                    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
-                    acked.lock().unwrap().push(id);
-                }
-                std::thread::sleep(Duration::from_millis(rng.next(30)));
-            }
-        })
-    };
+    let submitter = submit_mixed(&home, n, acknowledged.clone());
 
     let mut rng = Lcg(11);
     let mut done_kills = 0;
@@ -113,30 +87,173 @@ fn tasks_survive_daemon_kills_exactly_once_and_without_orphans() {
     }
     submitter.join().unwrap();
     let ids = acknowledged.lock().unwrap().clone();
+    stop.store(true, Ordering::Relaxed);
+    let (samples, doubled) = watcher.join().unwrap();
+    let end = check_end(&home, &ids);
+    println!(
+        "chaos: N={n} acknowledged={} kills={done_kills} doubled-runs={doubled} (in {samples} samples) {end} in {:.1}s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(ids.len() > n / 2, "most submissions were acknowledged");
+    assert_eq!(doubled, 0, "a task ran twice at the same time");
+    end.assert_clean();
+}
+
+#[test]
+fn tasks_survive_a_disk_that_fills_and_frees_exactly_once() {
+    let n = env_or("LEGATE_CHAOS_TASKS", 80);
+    let home = chaos_home();
+    // The whole home (store, task logs, the daemon's log) on a small disk of its own.
+    let Some(_disk) = Tmpfs::mount(home.path(), "16m") else {
+        return;
+    };
+    home.write_config(
+        4,
+        &format!(
+            "[agents.retry]\ncommand = [\"{}\", \"{{prompt}}\"]\nretry_interrupted = true\n",
+            common::fake_agent().display()
+        ),
+    );
+    home.ok(&["ls"]);
+    let pid = home.daemon_pid();
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let started = Instant::now();
+    let submitter = submit_mixed(&home, n, acknowledged.clone());
+    let filler = home.path().join("filler");
+    let mut rng = Lcg(13);
+    let mut fills = 0;
+    while !submitter.is_finished() {
+        let _ = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k"])
+            .arg(format!("of={}", filler.display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+        fills += 1;
+        std::thread::sleep(Duration::from_millis(100 + rng.next(300)));
+        std::fs::remove_file(&filler).unwrap();
+        std::thread::sleep(Duration::from_millis(200 + rng.next(400)));
+    }
+    let refused = submitter.join().unwrap();
+    let ids = acknowledged.lock().unwrap().clone();
+    assert_eq!(home.daemon_pid(), pid, "the daemon needed no restart");
+    let end = check_end(&home, &ids);
+    println!(
+        "disk chaos: N={n} acknowledged={} refused={refused} fills={fills} {end} in {:.1}s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(fills > 1, "the disk filled more than once");
+    end.assert_clean();
+}
+
+/// Submits `n` tasks of mixed lengths (instant, short, long, failing; half of them with
+/// `retry_interrupted`) at a jittered pace from another thread; every printed id is pushed to
+/// `acked`: an acknowledged task. A refused submit (daemon mid-restart, disk full)
+/// acknowledged nothing.
+fn submit_mixed(
+    home: &Home,
+    n: usize,
+    acked: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<usize> {
+    let path = home.path().to_path_buf();
+    std::thread::spawn(move || {
+        let mut rng = Lcg(7);
+        let mut refused = 0;
+        for i in 0..n {
+            let prompt = match rng.next(4) {
+                0 => format!("print instant {i}"),
+                1 => format!("sleep {}; print short {i}", 20 + rng.next(100)),
+                2 => format!("sleep {}; print long {i}", 500 + rng.next(1500)),
+                _ => format!("fail failing {i}"),
+            };
+            let agent = if i % 2 == 0 { "fake" } else { "retry" };
+            let out = common::legate_in(&path, &["run", agent, &prompt])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+                acked.lock().unwrap().push(id);
+            } else {
+                refused += 1;
+            }
+            std::thread::sleep(Duration::from_millis(rng.next(30)));
+        }
+        refused
+    })
+}
+
+/// The standard chaos home: the fake agents plus `retry`, which requeues interrupted tasks.
+fn chaos_home() -> Home {
+    Home::with_max_running(
+        4,
+        "[agents.retry]\ncommand = [\"FAKE\", \"{prompt}\"]\nretry_interrupted = true\n"
+            .replace("FAKE", &common::fake_agent().display().to_string())
+            .as_str(),
+    )
+}
+
+/// What the end of a chaos run looks like, counted over the acknowledged ids.
+struct End {
+    lost: Vec<String>,
+    duplicated: Vec<String>,
+    gaps: usize,
+    inbox_wrong: usize,
+    orphans: usize,
+    by_status: HashMap<String, usize>,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "lost={} duplicated={} event-gaps={} inbox-wrong={} orphans={} statuses={:?}",
+            self.lost.len(),
+            self.duplicated.len(),
+            self.gaps,
+            self.inbox_wrong,
+            self.orphans,
+            self.by_status
+        )
+    }
+}
+
+impl End {
+    fn assert_clean(&self) {
+        assert!(
+            self.lost.is_empty(),
+            "acknowledged but lost: {:?}",
+            self.lost
+        );
+        assert!(
+            self.duplicated.is_empty(),
+            "not ended exactly once: {:?}",
+            self.duplicated
+        );
+        assert_eq!(self.gaps, 0, "the event sequence has gaps");
+        assert_eq!(
+            self.inbox_wrong, 0,
+            "the inbox does not hold every finish once"
+        );
+        assert_eq!(self.orphans, 0, "processes were left behind");
+    }
+}
+
+/// Waits for every task to end, stops the daemon, and counts what went wrong: acknowledged
+/// ids missing, tasks not ended exactly once (one `finished`, or one final `interrupted` not
+/// followed by a requeue), holes in the event sequence, inbox entries not there once, agent
+/// processes left.
+fn check_end(home: &Home, ids: &[String]) -> End {
     // Polled rather than waited for: a `wait` from this origin would acknowledge the inbox.
     assert!(common::poll_until(Duration::from_secs(300), || home
         .ls(&["--status", "queued,running"])
         .is_empty()));
-    let statuses: HashMap<String, String> = home
-        .ls(&[])
-        .iter()
-        .map(|t| {
-            (
-                t["id"].as_str().unwrap().to_string(),
-                t["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    stop.store(true, Ordering::Relaxed);
-    let (samples, doubled) = watcher.join().unwrap();
-
-    // Every acknowledged id exists and is terminal.
-    let lost: Vec<&String> = ids
+    let statuses = home.statuses();
+    let lost = ids
         .iter()
         .filter(|id| !statuses.contains_key(*id))
+        .cloned()
         .collect();
-    // Each ended exactly once: one `finished`, or one final `interrupted` not followed by a
-    // requeue.
     let events: Vec<Value> = home
         .ok(&["events"])
         .lines()
@@ -161,9 +278,10 @@ fn tasks_survive_daemon_kills_exactly_once_and_without_orphans() {
             *endings.entry(task.clone()).or_default() += 1;
         }
     }
-    let duplicated: Vec<&String> = ids
+    let duplicated = ids
         .iter()
         .filter(|id| endings.get(*id).copied() != Some(1))
+        .cloned()
         .collect();
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     let gaps = seqs.windows(2).filter(|w| w[1] != w[0] + 1).count()
@@ -182,29 +300,16 @@ fn tasks_survive_daemon_kills_exactly_once_and_without_orphans() {
         .count();
     home.ok(&["daemon", "stop"]);
     let orphans = processes_of_home(home.path()).len();
-    let by_status = statuses
-        .values()
-        .fold(HashMap::<&str, usize>::new(), |mut m, s| {
-            *m.entry(s.as_str()).or_default() += 1;
-            m
-        });
-    println!(
-        "chaos: N={} acknowledged={} kills={done_kills} lost={} duplicated={} doubled-runs={doubled} (in {samples} samples) \
-         event-gaps={gaps} inbox-wrong={inbox_wrong} orphans={orphans} statuses={by_status:?} in {:.1}s",
-        n,
-        ids.len(),
-        lost.len(),
-        duplicated.len(),
-        started.elapsed().as_secs_f64()
-    );
-    assert!(ids.len() > n / 2, "most submissions were acknowledged");
-    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
-    assert!(
-        duplicated.is_empty(),
-        "not ended exactly once: {duplicated:?}"
-    );
-    assert_eq!(doubled, 0, "a task ran twice at the same time");
-    assert_eq!(gaps, 0, "the event sequence has gaps");
-    assert_eq!(inbox_wrong, 0, "the inbox does not hold every finish once");
-    assert_eq!(orphans, 0, "processes were left behind");
+    let by_status = statuses.into_values().fold(HashMap::new(), |mut m, s| {
+        *m.entry(s).or_default() += 1;
+        m
+    });
+    End {
+        lost,
+        duplicated,
+        gaps,
+        inbox_wrong,
+        orphans,
+        by_status,
+    }
 }

@@ -12,49 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Home, poll_until, refused};
-
-/// A small tmpfs mounted at `dir` for the life of the guard.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs at {} (needs root)",
-                dir.display()
-            );
-        }
-        ok.then(|| Tmpfs(dir.to_path_buf()))
-    }
-
-    fn remount(&self, mode: &str) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,{mode}")])
-            .arg(&self.0)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "remount {mode}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
+use common::{Home, Tmpfs, poll_until, refused};
 
 fn finishes(home: &Home, id: &str) -> String {
     home.wait_all(&[id.to_string()])[id].clone()
@@ -221,16 +179,7 @@ fn too_many_open_files_fails_tasks_clearly_and_the_daemon_carries_on() {
                 .is_ok_and(|v| v.is_empty())
     };
     assert!(poll_until(Duration::from_secs(120), settled));
-    let statuses: std::collections::HashMap<String, String> = home
-        .ls(&[])
-        .iter()
-        .map(|t| {
-            (
-                t["id"].as_str().unwrap().to_string(),
-                t["status"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let statuses = home.statuses();
     let failed: Vec<&String> = ids
         .iter()
         .filter(|id| statuses.get(*id).is_some_and(|s| s == "failed"))
@@ -263,4 +212,239 @@ fn too_many_open_files_fails_tasks_clearly_and_the_daemon_carries_on() {
     assert_eq!(finishes(&home, &after), "succeeded");
     home.ok(&["daemon", "stop"]);
     daemon.wait().unwrap();
+}
+
+/// Fills the tmpfs under `data` to the last byte, after folding the store's write-ahead log
+/// back into the database and truncating it (another SQLite connection may checkpoint): the
+/// next write of any kind then needs space the disk does not have.
+fn fill_disk(home: &Home, data: &Path) -> PathBuf {
+    let truncated = poll_until(Duration::from_secs(30), || {
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+                 busy=c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone()[0]; sys.exit(busy)",
+            ])
+            .arg(home.db())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(truncated, "the write-ahead log could not be truncated");
+    let filler = data.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(Stdio::null())
+        .status();
+    let free = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let avail: u64 = String::from_utf8_lossy(&free.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(avail, 0, "the disk is full");
+    filler
+}
+
+#[test]
+fn a_full_disk_at_every_kind_of_write_loses_nothing_and_heals_without_a_restart() {
+    let home = Home::with_max_running(1, "");
+    let data = home.path().join("data");
+    let Some(_data) = Tmpfs::mount(&data, "8m") else {
+        return;
+    };
+    let go = home.path().join("go");
+    // Before: a finished result still unread, a task holding the only slot until told to
+    // end, one queued behind it, and one more to cancel.
+    let read_later = home.submit("fake", "print unread result");
+    // Polled, not waited for: a `wait` would read the result.
+    assert!(poll_until(Duration::from_secs(30), || home
+        .show(&read_later)["status"]
+        == "succeeded"));
+    let holder = home.submit(
+        "sh",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.02; done; echo held",
+            go.display()
+        ),
+    );
+    assert!(poll_until(
+        Duration::from_secs(30),
+        || home.show(&holder)["status"] == "running"
+    ));
+    let queued = home.submit("fake", "print ran after the disk was freed");
+    let to_cancel = home.submit(
+        "sh",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.02; done",
+            home.path().join("never").display()
+        ),
+    );
+    let pid = home.daemon_pid().unwrap();
+    let count = home.ls(&[]).len();
+
+    let filler = fill_disk(&home, &data);
+    // Submit, acknowledge, prune and cancel are refused, say why, and change nothing.
+    let refusal = ["disk holding the task store is full", "free space"];
+    refused(&home, &["run", "fake", "print refused"], &refusal);
+    refused(&home, &["ack", "--all"], &refusal);
+    refused(
+        &home,
+        &["prune", "--older-than", "1ms", "--unacked"],
+        &refusal,
+    );
+    refused(&home, &["cancel", &to_cancel], &refusal);
+    // The holder ends: its finish, the next claim, its process record and its events cannot
+    // be stored yet.
+    std::fs::write(&go, b"").unwrap();
+    assert!(poll_until(Duration::from_secs(30), || {
+        std::fs::read_to_string(home.path().join("logs").join(&holder).join("output.log"))
+            .is_ok_and(|l| l.contains("held"))
+    }));
+    refused(&home, &["run", "fake", "print refused again"], &refusal);
+    assert_eq!(home.ls(&[]).len(), count, "nothing was added");
+    assert_eq!(home.show(&queued)["status"], "queued");
+    let inbox: serde_json::Value = serde_json::from_str(&home.ok(&["inbox", "--json"])).unwrap();
+    assert!(
+        inbox["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == read_later.as_str()),
+        "the unread result is still unread: {inbox}"
+    );
+
+    // Space returns: the same daemon stores the finish, claims and runs the queued task,
+    // and takes every kind of write again.
+    std::fs::remove_file(&filler).unwrap();
+    assert!(poll_until(
+        Duration::from_secs(60),
+        || home.show(&holder)["status"] == "succeeded"
+    ));
+    assert_eq!(finishes(&home, &queued), "succeeded");
+    assert!(poll_until(Duration::from_secs(30), || home
+        .show(&to_cancel)["status"]
+        == "running"));
+    home.ok(&["cancel", &to_cancel]);
+    assert!(poll_until(Duration::from_secs(30), || home
+        .show(&to_cancel)["status"]
+        == "canceled"));
+    let after = home.submit("fake", "print accepted after");
+    assert_eq!(finishes(&home, &after), "succeeded");
+    home.ok(&["ack", &read_later]);
+    assert_eq!(home.daemon_pid(), Some(pid), "no restart was needed");
+
+    // A restart finds every acknowledged task as it was left, none interrupted.
+    home.ok(&["daemon", "stop"]);
+    let statuses = home.statuses();
+    for (id, status) in [
+        (&read_later, "succeeded"),
+        (&holder, "succeeded"),
+        (&queued, "succeeded"),
+        (&to_cancel, "canceled"),
+        (&after, "succeeded"),
+    ] {
+        assert_eq!(statuses.get(id).map(String::as_str), Some(status), "{id}");
+    }
+    assert_eq!(statuses.len(), count + 1);
+    let pruned = home.ok(&["prune", "--older-than", "1ms", "--unacked"]);
+    assert!(pruned.contains('5'), "{pruned}");
+    home.ok(&["daemon", "stop"]);
+}
+
+/// A few finished tasks, then the daemon stopped with its log folded into the database file.
+fn stopped_home_with_tasks(n: usize) -> Home {
+    let home = Home::new("");
+    let ids: Vec<String> = (0..n)
+        .map(|i| home.submit("fake", &format!("print task {i} {}", "x".repeat(300))))
+        .collect();
+    home.wait_all(&ids);
+    home.ok(&["daemon", "stop"]);
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             sys.exit(c.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone()[0])",
+        ])
+        .arg(home.db())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    home
+}
+
+#[test]
+fn a_damaged_store_is_refused_with_what_to_do_and_never_written() {
+    let home = stopped_home_with_tasks(120);
+    // 8 KiB of garbage in the middle of the file.
+    let mut bytes = std::fs::read(home.db()).unwrap();
+    let mid = bytes.len() / 2;
+    for (i, b) in bytes[mid..mid + 8192].iter_mut().enumerate() {
+        *b = [0xA5, 0x5A, 0xFF, 0x00][i % 4];
+    }
+    std::fs::write(home.db(), &bytes).unwrap();
+    for args in [&["run", "fake", "print x"][..], &["ls"][..]] {
+        let err = refused(
+            &home,
+            args,
+            &[
+                "is damaged",
+                &home.db().display().to_string(),
+                "Restore it from a backup",
+                "mv ",
+            ],
+        );
+        assert!(
+            err.contains("malformed") || err.contains("integrity"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(home.db()).unwrap(),
+        bytes,
+        "nothing was written to the damaged file"
+    );
+    assert!(home.daemon_pid().is_none());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let home = stopped_home_with_tasks(3);
+    let garbage = b"this is not a database, it was overwritten\n".repeat(200);
+    std::fs::write(home.db(), &garbage).unwrap();
+    refused(&home, &["run", "fake", "print x"], &["is damaged", "mv "]);
+    assert_eq!(std::fs::read(home.db()).unwrap(), garbage);
+}
+
+#[test]
+fn an_emptied_or_deleted_store_with_task_logs_left_is_refused_until_told_to_start_empty() {
+    let home = stopped_home_with_tasks(5);
+    let data = home.path().join("data");
+    for f in ["legate.db-wal", "legate.db-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    // Emptied: its content deleted, the task logs still there.
+    std::fs::write(home.db(), b"").unwrap();
+    refused(
+        &home,
+        &["run", "fake", "print x"],
+        &["is empty (0 bytes)", "5 task log directories", "backup"],
+    );
+    assert_eq!(std::fs::metadata(home.db()).unwrap().len(), 0);
+    // Deleted.
+    std::fs::remove_file(home.db()).unwrap();
+    refused(&home, &["ls"], &["is missing", "5 task log directories"]);
+    assert!(!home.db().exists(), "no new store was created");
+    // Moving the logs aside, as the message says, starts an empty store on purpose.
+    let logs = home.path().join("logs");
+    std::fs::rename(&logs, home.path().join("logs.old")).unwrap();
+    assert!(home.ls(&[]).is_empty());
+    let id = home.submit("fake", "print fresh start");
+    assert_eq!(finishes(&home, &id), "succeeded");
 }

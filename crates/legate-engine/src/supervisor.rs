@@ -7,12 +7,15 @@ use legate_domain::{AgentSpec, ErrorKind, Outcome, Status, Task};
 use legate_runner::{AgentRun, RunSettings, StopReason};
 use legate_store::{Claimed, Lease, StoreError};
 use tokio::sync::watch;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::service::Service;
 
 /// How long the end of a run waits for its remaining progress notes to be recorded.
 const NOTES_GRACE: Duration = Duration::from_secs(10);
+
+/// The longest pause between two tries to store an outcome the store refused.
+const FINISH_RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl Service {
     /// Makes a claimed task cancelable: called under the write lock that claimed it, so a
@@ -174,11 +177,16 @@ impl Service {
         })
     }
 
-    /// Stores the outcome, retrying a failing store for a while (a full disk may clear); a
+    /// Stores the outcome. A store that fails (a full disk, an I/O error, a lock held too
+    /// long) is retried until it takes the outcome — every 50 ms at first, doubling to
+    /// [`FINISH_RETRY_MAX`] — so a task never stays `running` with no process once the store
+    /// works again. Only a shutdown ends the retries: the task is then still `running` in the
+    /// store, and the next start's recovery marks it `interrupted` (requeued by policy). A
     /// lost lease means someone else owns the task now, so the outcome is dropped.
     async fn record_finish(&self, lease: &Lease, outcome: Outcome) {
         let mut delay = Duration::from_millis(50);
-        for _ in 0..12 {
+        let mut shutting = self.inner.shutting_down.subscribe();
+        for attempt in 1u64.. {
             let res = {
                 // A store of its own publishes in commit order; a shared one is read in
                 // sequence order by followers, so finishes there commit together, unlocked.
@@ -193,15 +201,31 @@ impl Service {
                 res
             };
             match res {
-                Ok(_) => return,
+                Ok(_) => {
+                    if attempt > 1 {
+                        info!(task = %lease.task_id, "the outcome was recorded after {attempt} attempts");
+                    }
+                    return;
+                }
                 Err(StoreError::LeaseLost(id)) => {
                     warn!(task = %id, "finished a task whose lease was lost; the outcome is dropped");
                     return;
                 }
                 Err(e) => {
-                    error!(task = %lease.task_id, "recording the outcome failed: {e}; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    // Said once, then about once a minute: the daemon's log may be on the
+                    // full disk too.
+                    if attempt == 1 || attempt % 12 == 0 {
+                        error!(task = %lease.task_id, "recording the outcome failed: {e}; retrying until the store takes it");
+                    }
+                    if *shutting.borrow_and_update() {
+                        warn!(task = %lease.task_id, "the daemon is stopping before the outcome could be recorded; the next start marks the task interrupted");
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutting.changed() => {}
+                    }
+                    delay = (delay * 2).min(FINISH_RETRY_MAX);
                 }
             }
         }

@@ -18,7 +18,7 @@ pub use contract::{
     ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
     Rescued, Store, TaskFilter,
 };
-pub use error::StoreError;
+pub use error::{StoreError, StoreErrorKind};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub(crate) fn now_ms() -> i64 {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use legate_store::postgres::PgStore;
 use legate_store::sqlite::SqliteStore;
-use legate_store::{RescueScope, Store};
+use legate_store::{RescueScope, Store, StoreError};
 
 use crate::paths::Paths;
 
@@ -57,9 +57,20 @@ pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
             "LEGATE_STORE={other:?} is not a store legate knows: use postgres://USER@HOST/DB, or unset it for the SQLite file"
         ),
         None => {
-            let store = SqliteStore::open(&paths.db)
-                .await
-                .with_context(|| format!("cannot open the task store {}", paths.db.display()))?;
+            refuse_lost_store(paths)?;
+            let store = SqliteStore::open(&paths.db).await.map_err(|e| match e {
+                StoreError::Damaged { path, detail } => anyhow::anyhow!(
+                    "the task store {p} is damaged: {detail}\n\
+                     legate will not write to it. Restore it from a backup, or move its directory \
+                     aside (with its -wal and -shm files) to start with an empty store:\n    \
+                     mv {data} {data}.damaged && mv {logs} {logs}.old",
+                    p = path.display(),
+                    data = paths.data_dir.display(),
+                    logs = paths.logs_dir.display(),
+                ),
+                other => anyhow::Error::new(other)
+                    .context(format!("cannot open the task store {}", paths.db.display())),
+            })?;
             Ok(Opened {
                 shared: false,
                 store: Arc::new(store),
@@ -68,4 +79,36 @@ pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
             })
         }
     }
+}
+
+/// Refuses to start on an empty or missing database while task logs remain: the store was
+/// deleted or emptied (and would otherwise silently start again from nothing, every task and
+/// result gone from `ls`). Moving the logs aside says "start empty" on purpose.
+fn refuse_lost_store(paths: &Paths) -> Result<()> {
+    let size = std::fs::metadata(&paths.db).map(|m| m.len()).ok();
+    if size.is_some_and(|s| s > 0) {
+        return Ok(());
+    }
+    let logs = std::fs::read_dir(&paths.logs_dir)
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .count()
+        })
+        .unwrap_or(0);
+    if logs == 0 {
+        return Ok(());
+    }
+    let state = match size {
+        Some(_) => "is empty (0 bytes)",
+        None => "is missing",
+    };
+    bail!(
+        "the task store {db} {state}, but {logs} task log directories remain in {dir}: \
+         the database was deleted or emptied, and every task and result in it is gone.\n\
+         Restore {db} from a backup; or, to start with an empty store on purpose, move the old \
+         logs aside first:\n    mv {dir} {dir}.old",
+        db = paths.db.display(),
+        dir = paths.logs_dir.display(),
+    )
 }

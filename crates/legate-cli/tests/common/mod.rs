@@ -165,6 +165,19 @@ prompt = "stdin"
         serde_json::from_str(&self.ok(&args)).unwrap()
     }
 
+    /// Every task's status by id (`ls --json`).
+    pub fn statuses(&self) -> HashMap<String, String> {
+        self.ls(&[])
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_string(),
+                    t["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Waits for tasks to finish (all) and returns their statuses by id.
     pub fn wait_all(&self, ids: &[String]) -> HashMap<String, String> {
         let mut out = HashMap::new();
@@ -370,4 +383,46 @@ pub fn raw(home: &Home, method: &str, path: &str, body: &[u8]) -> (u16, String) 
         .map(|x| x.1.to_string())
         .unwrap_or_default();
     (code, body)
+}
+
+/// A small tmpfs mounted at `dir` for the life of the guard.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs at {} (needs root)",
+                dir.display()
+            );
+        }
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    pub fn remount(&self, mode: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount {mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
 }

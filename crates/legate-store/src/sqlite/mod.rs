@@ -8,6 +8,7 @@
 mod claim;
 mod cursors;
 mod events;
+mod health;
 mod inbox;
 mod insert;
 mod lifecycle;
@@ -15,6 +16,7 @@ mod prune;
 mod reads;
 mod rescue;
 mod shared;
+mod writing;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -27,10 +29,10 @@ use legate_domain::id::IdPrefix;
 use legate_domain::{
     Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
 };
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Sqlite, SqlitePool};
+use sqlx::{Connection, SqlitePool};
 
+use self::writing::Writing;
 use crate::{
     ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
     Rescued, Store, StoreError, TaskFilter,
@@ -39,6 +41,23 @@ use crate::{
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Runs `$body` (which may use `?` and yields the result) in a transaction on the writer
+/// connection set for `$durable` (see `SqliteStore::writer`), and commits it; the result goes
+/// through `Writing::done`, so a failed write never leaves the connection inside a transaction.
+macro_rules! in_transaction {
+    ($store:expr, $durable:expr, |$tx:ident| $body:block) => {{
+        let mut w = $store.writer($durable).await?;
+        let res: Result<_, StoreError> = async {
+            let mut $tx = w.begin().await?;
+            let out = $body;
+            $tx.commit().await?;
+            Ok(out)
+        }
+        .await;
+        w.done(res)
+    }};
+}
+
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
@@ -46,24 +65,35 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Whether the writer connection is at `synchronous = FULL` right now.
     sync_full: AtomicBool,
+    /// Set when a statement found the file damaged: every later write is refused with it.
+    damaged: std::sync::Mutex<Option<String>>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, checks it (`PRAGMA quick_check`)
+    /// and brings its schema up to date.
+    ///
+    /// Errors: [`StoreError::Damaged`] when the file is not a database or fails the check —
+    /// nothing is written to it then; [`StoreError::Database`] when it cannot be opened.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let base = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
+        health::check(path).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(base.clone().create_if_missing(true))
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+            .await
+            .map_err(|e| health::damaged_or(path, e.into()))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| health::damaged_or(path, e.into()))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
@@ -75,6 +105,7 @@ impl SqliteStore {
             writer,
             reader,
             sync_full: AtomicBool::new(true),
+            damaged: std::sync::Mutex::new(None),
         })
     }
 
@@ -86,8 +117,17 @@ impl SqliteStore {
     /// commit or checkpoint performs, since the WAL is written in order. A power cut can undo
     /// the last few of them; recovery then treats those tasks as running or queued again.
     /// `Some(false)` is that cheaper mode.
-    async fn writer(&self, durable: Option<bool>) -> Result<PoolConnection<Sqlite>, StoreError> {
-        let mut conn = self.writer.acquire().await?;
+    ///
+    /// The write's result must go through [`Writing::done`]: a database error (disk full, I/O,
+    /// busy, a failed `COMMIT`) or a write abandoned half way closes the connection, so the
+    /// next write starts on a fresh one instead of inside a transaction that never ends.
+    async fn writer(&self, durable: Option<bool>) -> Result<Writing<'_>, StoreError> {
+        self.refuse_if_damaged()?;
+        let mut w = Writing {
+            conn: self.writer.acquire().await?,
+            store: self,
+            clean: false,
+        };
         if let Some(durable) = durable
             && self.sync_full.load(Ordering::Relaxed) != durable
         {
@@ -96,10 +136,10 @@ impl SqliteStore {
             } else {
                 "PRAGMA synchronous = NORMAL"
             };
-            sqlx::query(pragma).execute(&mut *conn).await?;
+            sqlx::query(pragma).execute(&mut *w.conn).await?;
             self.sync_full.store(durable, Ordering::Relaxed);
         }
-        Ok(conn)
+        Ok(w)
     }
 
     /// Closes the pools, waiting for statements under way.
@@ -112,22 +152,19 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
-        let mut conn = self.writer(Some(true)).await?;
-        let mut tx = conn.begin().await?;
-        let inserted = insert::insert(&mut tx, new).await?;
-        tx.commit().await?;
-        Ok(inserted)
+        in_transaction!(self, Some(true), |tx| {
+            insert::insert(&mut tx, new).await?
+        })
     }
 
     async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError> {
-        let mut conn = self.writer(Some(true)).await?;
-        let mut tx = conn.begin().await?;
-        let mut out = Vec::with_capacity(new.len());
-        for n in new {
-            out.push(insert::insert(&mut tx, n).await?);
-        }
-        tx.commit().await?;
-        Ok(out)
+        in_transaction!(self, Some(true), |tx| {
+            let mut out = Vec::with_capacity(new.len());
+            for n in new {
+                out.push(insert::insert(&mut tx, n).await?);
+            }
+            out
+        })
     }
 
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
@@ -155,46 +192,38 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
-        let mut conn = self.writer(None).await?;
-        let mut tx = conn.begin().await?;
-        let claimed = claim::claim(&mut tx, req).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        in_transaction!(self, None, |tx| { claim::claim(&mut tx, req).await? })
     }
 
     async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
         // One statement: it commits by itself, no explicit transaction needed.
-        let mut conn = self.writer(Some(false)).await?;
-        lifecycle::record_process(&mut conn, lease, process).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = lifecycle::record_process(&mut w, lease, process).await;
+        w.done(res)
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        lifecycle::heartbeat(&mut conn, owner, ttl).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = lifecycle::heartbeat(&mut w, owner, ttl).await;
+        w.done(res)
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let done = lifecycle::finish(&mut tx, lease, outcome).await?;
-        tx.commit().await?;
-        Ok(done)
+        in_transaction!(self, Some(false), |tx| {
+            lifecycle::finish(&mut tx, lease, outcome).await?
+        })
     }
 
     async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let done = lifecycle::cancel_queued(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(done)
+        in_transaction!(self, Some(false), |tx| {
+            lifecycle::cancel_queued(&mut tx, id).await?
+        })
     }
 
     async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let ev = lifecycle::request_cancel(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(ev)
+        in_transaction!(self, Some(false), |tx| {
+            lifecycle::request_cancel(&mut tx, id).await?
+        })
     }
 
     async fn rescue(
@@ -203,11 +232,9 @@ impl Store for SqliteStore {
         requeue: &BTreeSet<String>,
         reason: &str,
     ) -> Result<Vec<Rescued>, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let rescued = rescue::rescue(&mut tx, scope, requeue, reason).await?;
-        tx.commit().await?;
-        Ok(rescued)
+        in_transaction!(self, Some(false), |tx| {
+            rescue::rescue(&mut tx, scope, requeue, reason).await?
+        })
     }
 
     async fn record_event(
@@ -216,11 +243,9 @@ impl Store for SqliteStore {
         kind: EventKind,
         data: serde_json::Value,
     ) -> Result<Event, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let ev = lifecycle::record_event(&mut tx, lease, kind, data).await?;
-        tx.commit().await?;
-        Ok(ev)
+        in_transaction!(self, Some(false), |tx| {
+            lifecycle::record_event(&mut tx, lease, kind, data).await?
+        })
     }
 
     async fn events_after(
@@ -248,21 +273,18 @@ impl Store for SqliteStore {
     }
 
     async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let acked = inbox::ack(&mut tx, origin, ids).await?;
-        tx.commit().await?;
-        Ok(acked)
+        in_transaction!(self, Some(false), |tx| {
+            inbox::ack(&mut tx, origin, ids).await?
+        })
     }
 
     async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let tasks = inbox::unread(&mut tx, origin, limit).await?;
-        let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
-        inbox::ack(&mut tx, origin, Some(&ids)).await?;
-        tx.commit().await?;
-        Ok(tasks)
+        in_transaction!(self, Some(false), |tx| {
+            let tasks = inbox::unread(&mut tx, origin, limit).await?;
+            let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+            inbox::ack(&mut tx, origin, Some(&ids)).await?;
+            tasks
+        })
     }
 
     async fn prune_candidates(
@@ -275,11 +297,9 @@ impl Store for SqliteStore {
     }
 
     async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        let mut tx = conn.begin().await?;
-        let pruned = prune::remove(&mut tx, ids, unacked).await?;
-        tx.commit().await?;
-        Ok(pruned)
+        in_transaction!(self, Some(false), |tx| {
+            prune::remove(&mut tx, ids, unacked).await?
+        })
     }
 
     async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
@@ -288,12 +308,15 @@ impl Store for SqliteStore {
     }
 
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
-        let mut conn = self.writer(Some(false)).await?;
-        cursors::set_cursor(&mut conn, name, seq).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = cursors::set_cursor(&mut w, name, seq).await;
+        w.done(res)
     }
 
     async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError> {
-        shared::put_output(&mut *self.writer(Some(false)).await?, lease, total, tail).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = shared::put_output(&mut w, lease, total, tail).await;
+        w.done(res)
     }
 
     async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError> {
@@ -301,11 +324,15 @@ impl Store for SqliteStore {
     }
 
     async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        shared::hold_role(&mut *self.writer(Some(false)).await?, role, owner, ttl).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = shared::hold_role(&mut w, role, owner, ttl).await;
+        w.done(res)
     }
 
     async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError> {
-        shared::release_role(&mut *self.writer(Some(false)).await?, role, owner).await
+        let mut w = self.writer(Some(false)).await?;
+        let res = shared::release_role(&mut w, role, owner).await;
+        w.done(res)
     }
 
     fn describe(&self) -> String {
