@@ -286,6 +286,10 @@ pub struct DaemonArgs {
     /// Start a new session first (used when legate starts its own daemon).
     #[arg(long, hide = true)]
     pub session: bool,
+    /// Start a detached daemon, wait until it answers, and exit (used when legate starts its
+    /// own daemon: the daemon is then no descendant of the command that needed it).
+    #[arg(long, hide = true)]
+    pub launch: bool,
     /// stop / status.
     #[command(subcommand)]
     pub action: Option<DaemonAction>,

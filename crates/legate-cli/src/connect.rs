@@ -1,8 +1,17 @@
 //! Reaching the daemon, starting it when it is not running.
 //!
-//! Race-free: every starter spawns `legate daemon`; the daemons race for an exclusive lock,
-//! one wins, the others exit with [`ALREADY_RUNNING`], and every starter waits for the
-//! winner's socket.
+//! The daemon of a store is found at this environment's socket, or else at the socket its
+//! lock (beside the store) names: a client started with another environment still reaches
+//! the one daemon of its store.
+//!
+//! Race-free: every starter launches `legate daemon`; the daemons race for the store's
+//! exclusive lock, one wins, the others exit with [`ALREADY_RUNNING`], and every starter waits
+//! for the winner's socket.
+//!
+//! Detached: a starter runs `legate daemon --launch`, which starts the daemon (in a session of
+//! its own), waits until it answers, and exits. The daemon is then nobody's descendant but
+//! init's (or the session's subreaper's), so a host that ends its whole process tree at exit
+//! (as `opencode run` does) does not take the daemon and its tasks along.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,33 +29,82 @@ const START_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A client of the running daemon, starting one if needed.
 pub async fn connect(paths: &Paths) -> Result<Client> {
-    let client = Client::new(&paths.socket);
-    if client.is_up().await {
+    if let Some(client) = reachable(paths).await {
         return Ok(client);
     }
-    let child = spawn_daemon(paths)?;
-    wait_ready(paths, child).await?;
-    Ok(client)
+    start_daemon().await?;
+    reachable(paths).await.with_context(|| {
+        format!(
+            "the legate daemon started but does not answer at {}; see {}",
+            paths.socket.display(),
+            paths.daemon_log.display()
+        )
+    })
 }
 
 /// A client that also brings the daemon back if it goes away (for long-lived frontends).
 pub async fn connect_lasting(paths: &Paths) -> Result<Client> {
     let client = connect(paths).await?;
-    let paths = paths.clone();
     let starter: legate_api::Starter = std::sync::Arc::new(move || {
-        let paths = paths.clone();
-        Box::pin(async move {
-            let child = spawn_daemon(&paths).map_err(|e| format!("{e:#}"))?;
-            wait_ready(&paths, child)
-                .await
-                .map_err(|e| format!("{e:#}"))
-        })
+        Box::pin(async move { start_daemon().await.map_err(|e| format!("{e:#}")) })
     });
     Ok(client.with_starter(starter))
 }
 
-/// Starts a detached daemon process (its own session, output to the daemon log).
-pub fn spawn_daemon(paths: &Paths) -> Result<Child> {
+/// The running daemon of this store, if one answers: at this environment's socket, else at
+/// the socket the store's lock names.
+pub async fn reachable(paths: &Paths) -> Option<Client> {
+    let own = Client::new(&paths.socket);
+    if own.is_up().await {
+        return Some(own);
+    }
+    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
+    if socket == paths.socket {
+        return None;
+    }
+    let recorded = Client::new(&socket);
+    recorded.is_up().await.then_some(recorded)
+}
+
+/// The daemon to ask without starting one: the one that answers, else this environment's
+/// socket (whose requests then fail to connect).
+pub async fn existing(paths: &Paths) -> Client {
+    match reachable(paths).await {
+        Some(client) => client,
+        None => Client::new(&paths.socket),
+    }
+}
+
+/// Starts a daemon detached from this process (see the module docs) for the store this
+/// environment names, and returns once it answers. Errors: the daemon's own reason for failing to start, from its log.
+pub async fn start_daemon() -> Result<()> {
+    let exe = std::env::current_exe().context("cannot find the legate executable")?;
+    let out = tokio::process::Command::new(exe)
+        .args(["daemon", "--launch"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .context("cannot start the legate daemon")?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let why = String::from_utf8_lossy(&out.stderr);
+    let why = why.trim().trim_start_matches("error: ");
+    bail!("{why}")
+}
+
+/// `legate daemon --launch`: starts the daemon and waits until it answers (exit 0), or
+/// reports why it did not start (an error).
+pub async fn launch(paths: &Paths) -> Result<i32> {
+    let child = spawn_daemon(paths)?;
+    wait_ready(paths, child).await?;
+    Ok(crate::exit::OK)
+}
+
+/// Starts the daemon process (its own session, output to the daemon log).
+fn spawn_daemon(paths: &Paths) -> Result<Child> {
     if let Some(dir) = paths.daemon_log.parent() {
         crate::paths::ensure_private_dir(dir)?;
     }
@@ -65,13 +123,12 @@ pub fn spawn_daemon(paths: &Paths) -> Result<Child> {
         .context("cannot start the legate daemon")
 }
 
-/// Waits for the daemon's socket to answer, or reports why the daemon died.
-pub async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
-    let client = Client::new(&paths.socket);
+/// Waits for the store's daemon to answer, or reports why the daemon died.
+async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
     let mut exited_ok = false;
     loop {
-        if client.is_up().await {
+        if reachable(paths).await.is_some() {
             return Ok(());
         }
         if !exited_ok && let Some(status) = child.try_wait()? {

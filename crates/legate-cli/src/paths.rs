@@ -17,11 +17,12 @@ pub struct Paths {
     pub db: PathBuf,
     /// One directory per task with its logs.
     pub logs_dir: PathBuf,
-    /// Socket and lock live here (mode 0700).
+    /// The socket lives here (mode 0700).
     pub run_dir: PathBuf,
     /// The API socket (mode 0600).
     pub socket: PathBuf,
-    /// Held by the running daemon: one per user.
+    /// Held by the running daemon: one per store, so it lives beside the database (and names
+    /// the daemon's socket for clients that compute another one).
     pub lock: PathBuf,
     /// The detached daemon's own log.
     pub daemon_log: PathBuf,
@@ -50,7 +51,7 @@ impl Paths {
                 logs_dir: home.join("logs"),
                 run_dir: home.join("run"),
                 socket: home.join("run").join("legate.sock"),
-                lock: home.join("run").join("daemon.lock"),
+                lock: home.join("data").join("daemon.lock"),
                 daemon_log: home.join("daemon.log"),
             }
         } else {
@@ -69,10 +70,10 @@ impl Paths {
             Paths {
                 config: config.join("legate").join("config.toml"),
                 db: data.join("legate.db"),
+                lock: data.join("daemon.lock"),
                 data_dir: data,
                 logs_dir: state.join("logs"),
                 socket: run.join("legate.sock"),
-                lock: run.join("daemon.lock"),
                 daemon_log: state.join("daemon.log"),
                 run_dir: run,
             }

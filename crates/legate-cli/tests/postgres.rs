@@ -134,3 +134,39 @@ fn the_daemon_runs_tasks_on_postgres_and_takes_back_its_own_after_a_crash() {
         "another machine's run is not ours to take"
     );
 }
+
+#[test]
+fn a_second_home_on_the_same_store_and_machine_leaves_the_first_daemons_runs_alone() {
+    let Some(url) = common::pg_server("the two-homes Postgres test") else {
+        return;
+    };
+    let first = PgHome::new(url);
+    // The same user and machine, another LEGATE_HOME, the same schema: another daemon.
+    let second = PgHome {
+        home: Home::new(""),
+        url: first.url.clone(),
+        schema: first.schema.clone(),
+    };
+    let id = first.ok(&["run", "fake", "sleep 60000"]).trim().to_string();
+    let status = |pg: &PgHome| {
+        pg.psql(&format!(
+            "SELECT status FROM {}.tasks WHERE id = '{id}'",
+            pg.schema
+        ))
+    };
+    assert!(poll_until(Duration::from_secs(20), || status(&first) == "running"));
+    // The second home's daemon starts (and recovers what its own predecessors left).
+    second.ok(&["ls"]);
+    assert!(second.home.daemon_pid().is_some());
+    assert_ne!(second.home.daemon_pid(), first.home.daemon_pid());
+    let done = second.ok(&["run", "--wait", "fake", "print second"]);
+    assert_eq!(done, "second\n");
+    assert_eq!(
+        status(&first),
+        "running",
+        "the first daemon's run was left alone"
+    );
+    first.ok(&["cancel", &id]);
+    assert!(poll_until(Duration::from_secs(20), || status(&first) == "canceled"));
+    // Both drop the same schema: the second drop is a no-op.
+}

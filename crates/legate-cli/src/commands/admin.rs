@@ -3,14 +3,14 @@
 use anyhow::Result;
 use clap::CommandFactory;
 use clap_complete::Shell;
-use legate_api::{Client, ClientError};
+use legate_api::ClientError;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{DaemonStatus, PruneReport, PruneRequest};
 use legate_domain::size::parse_duration;
 
 use crate::cli::Cli;
 use crate::commands::print_json;
-use crate::connect::{connect, spawn_daemon, wait_ready};
+use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
 
@@ -83,7 +83,7 @@ pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -
 
 /// Stops the daemon if it runs.
 pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
-    let client = Client::new(&paths.socket);
+    let client = crate::connect::existing(paths).await;
     let status: Result<DaemonStatus, ClientError> = client.get("/v1/daemon").await;
     let Ok(status) = status else {
         if json {
@@ -111,7 +111,7 @@ pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
 
 /// Reports whether the daemon runs, without starting it.
 pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
-    let client = Client::new(&paths.socket);
+    let client = crate::connect::existing(paths).await;
     match client.get::<DaemonStatus>("/v1/daemon").await {
         Ok(s) => {
             if json {
@@ -156,11 +156,7 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
 
 /// Starts the daemon in the background and returns once it answers.
 pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
-    let client = Client::new(&paths.socket);
-    if !client.is_up().await {
-        let child = spawn_daemon(paths)?;
-        wait_ready(paths, child).await?;
-    }
+    let client = crate::connect::connect(paths).await?;
     let s: DaemonStatus = client.get("/v1/daemon").await?;
     if json {
         print_json(&s)?;

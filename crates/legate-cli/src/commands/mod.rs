@@ -24,6 +24,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     if let Command::Daemon(d) = &cli.command
         && d.action.is_none()
         && !d.detach
+        && !d.launch
     {
         return crate::daemon::run(&paths, d.session);
     }
@@ -70,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Daemon(d) => match d.action {
                 Some(DaemonAction::Stop) => admin::daemon_stop(&paths, json).await,
                 Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,
+                None if d.launch => crate::connect::launch(&paths).await,
                 None => admin::daemon_detach(&paths, json).await,
             },
             Command::Completions { shell } => admin::completions(shell),

@@ -1,6 +1,6 @@
 //! The daemon: one per user, holding the lock, the store, the engine and the API socket.
 
-mod lock;
+pub(crate) mod lock;
 mod store;
 mod worker;
 
@@ -33,10 +33,14 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
     init_tracing();
     let config = ConfigSource::open(Some(paths.config.clone())).map_err(|e| anyhow!("{e}"))?;
     paths.prepare_private_dirs()?;
-    let Some(_lock) = lock::acquire(&paths.lock)? else {
+    let Some(_lock) = lock::acquire(&paths.lock, &paths.socket)? else {
+        let (pid, socket) = lock::recorded(&paths.lock)
+            .map(|(p, s)| (p.to_string(), s.display().to_string()))
+            .unwrap_or_else(|| ("?".into(), paths.socket.display().to_string()));
         eprintln!(
-            "a legate daemon is already running (socket {})",
-            paths.socket.display()
+            "a legate daemon already runs for the store in {} (pid {pid}, socket {socket}); \
+             one store has one daemon",
+            paths.data_dir.display()
         );
         return Ok(ALREADY_RUNNING);
     };

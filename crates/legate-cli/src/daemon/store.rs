@@ -25,12 +25,19 @@ pub struct Opened {
 /// Opens the store `LEGATE_STORE` names (`postgres://…`, with `LEGATE_STORE_SCHEMA` for a
 /// schema of its own), else the SQLite file.
 pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
-    // Owner ids name the role, machine and user, so a daemon on a shared store can tell its
-    // own predecessors' leases from other machines' and from workers'.
+    // Owner ids name the role, machine, user and data directory, so a daemon on a shared
+    // store can tell its own predecessors' leases (one data directory has one daemon: its
+    // lock) from other machines', other homes' and workers'.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    let prefix = format!("{role}-{host}-{}-", nix::unistd::geteuid());
+    let home = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        paths.data_dir.hash(&mut h);
+        h.finish() as u32
+    };
+    let prefix = format!("{role}-{host}-{}-{home:08x}-", nix::unistd::geteuid());
     let owner = format!(
         "{prefix}{}-{}",
         std::process::id(),
