@@ -209,6 +209,20 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_adjusted_in_place_can_still_be_derived_from() {
+        let c = Config::parse(
+            "[agents.claude]\nmax_running = 4\n\n[agents.claude-opus]\npreset = \"claude\"\nmodel = \"opus\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.agents["claude"].max_running, Some(4));
+        let opus = &c.agents["claude-opus"];
+        assert_eq!(opus.model.as_deref(), Some("opus"));
+        assert_eq!(opus.format, OutputFormat::Claude);
+        assert_eq!(opus.command, c.agents["claude"].command);
+    }
+
+    #[test]
     fn a_table_can_start_from_a_named_preset() {
         let c = Config::parse(
             "[agents.fast]\npreset = \"codex\"\nmodel = \"o4-mini\"\nstall_timeout = \"30s\"\non_stall = \"cancel\"\n",

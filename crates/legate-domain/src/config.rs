@@ -201,6 +201,9 @@ impl Config {
             .map_err(|(k, m)| err("retention", k, m))?;
         config.hooks = raw.hooks.validate().map_err(|(k, m)| err("hooks", k, m))?;
         config.mcp = raw.mcp.validate().map_err(|(k, m)| err("mcp", k, m))?;
+        // Tables start from the pristine built-ins, whatever order they come in: adjusting
+        // `[agents.claude]` does not change what `preset = "claude"` starts from elsewhere.
+        let presets = Config::default().agents;
         for (name, ra) in raw.agents {
             let table = format!("agents.{name}");
             if name.is_empty()
@@ -216,7 +219,7 @@ impl Config {
                 });
             }
             let base = ra
-                .base(&name, &config.agents)
+                .base(&name, &presets)
                 .map_err(|(key, m)| err(&table, key, m))?;
             let spec = ra
                 .into_spec(&name, base)
