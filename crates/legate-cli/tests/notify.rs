@@ -357,3 +357,19 @@ fn desktop_notifications_go_through_notify_send_when_enabled() {
         "{text}"
     );
 }
+
+#[test]
+fn edited_retention_settings_apply_at_the_next_submission() {
+    let home = Home::new("");
+    let read = home.ok(&["run", "--wait", "--json", "fake", "print read"]);
+    let read: Value = serde_json::from_str(&read).unwrap();
+    let read = read["id"].as_str().unwrap().to_string();
+    // The default keeps it for 14 days and looks every 10 minutes; the edit keeps nothing
+    // read.
+    home.write_config(4, "[retention]\nmax_age = \"1ms\"\n");
+    assert!(poll_until(Duration::from_secs(30), || {
+        // Each submission re-reads the config (the first one after the edit takes it).
+        home.submit("fake", "print again");
+        !exists(&home, &read)
+    }));
+}

@@ -12,6 +12,8 @@ use legate_domain::{Config, ConfigError};
 pub struct ConfigSource {
     path: Option<PathBuf>,
     state: Mutex<State>,
+    /// Woken whenever a new configuration is taken (see [`ConfigSource::changed`]).
+    changed: tokio::sync::Notify,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,7 @@ impl ConfigSource {
                 stamp: st,
                 good: Arc::new(config),
             }),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -63,6 +66,7 @@ impl ConfigSource {
                 stamp: None,
                 good: Arc::new(config),
             }),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -81,7 +85,15 @@ impl ConfigSource {
         let config = Arc::new(load(path)?);
         st.stamp = now;
         st.good = config.clone();
+        self.changed.notify_waiters();
         Ok(config)
+    }
+
+    /// Resolves the next time [`ConfigSource::current`] takes a new configuration: loops that
+    /// act on a schedule from the config (retention) wait on it too, so an edit applies at the
+    /// next submission rather than at the end of the old interval.
+    pub async fn changed(&self) {
+        self.changed.notified().await
     }
 
     /// The last configuration that parsed (for the scheduler, which must keep going).

@@ -91,7 +91,8 @@ impl Service {
         Ok(total)
     }
 
-    /// Runs retention at start and then every `interval` until shutdown.
+    /// Runs retention at start, then every `interval` and whenever the configuration changes,
+    /// until shutdown.
     pub(crate) fn spawn_retention(&self) {
         let svc = self.clone();
         tokio::spawn(async move {
@@ -108,6 +109,7 @@ impl Service {
                 let every = svc.inner.config.last_good().retention.interval;
                 tokio::select! {
                     _ = tokio::time::sleep(every.max(Duration::from_millis(100))) => {}
+                    _ = svc.inner.config.changed() => {}
                     _ = stop.changed() => return,
                 }
             }
