@@ -25,6 +25,9 @@ pub struct Paths {
     pub lock: PathBuf,
     /// The detached daemon's own log.
     pub daemon_log: PathBuf,
+    /// The bearer token `legate serve` creates when none is given (mode 0600), next to the
+    /// default config file.
+    pub serve_token: PathBuf,
 }
 
 impl Paths {
@@ -52,6 +55,7 @@ impl Paths {
                 socket: home.join("run").join("legate.sock"),
                 lock: home.join("run").join("daemon.lock"),
                 daemon_log: home.join("daemon.log"),
+                serve_token: home.join("serve.token"),
             }
         } else {
             let config =
@@ -74,6 +78,7 @@ impl Paths {
                 socket: run.join("legate.sock"),
                 lock: run.join("daemon.lock"),
                 daemon_log: state.join("daemon.log"),
+                serve_token: config.join("legate").join("serve.token"),
                 run_dir: run,
             }
         };

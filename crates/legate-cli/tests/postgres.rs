@@ -134,3 +134,26 @@ fn the_daemon_runs_tasks_on_postgres_and_takes_back_its_own_after_a_crash() {
         "another machine's run is not ours to take"
     );
 }
+
+#[test]
+fn the_store_is_described_without_the_credentials_of_its_url() {
+    let Some(url) = common::pg_server("the Postgres store description test") else {
+        return;
+    };
+    // A query parameter stands in for a secret one (`?password=` would be one).
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pg = PgHome::new(format!("{url}{sep}application_name=q-secret"));
+    pg.ok(&["run", "--wait", "fake", "print up"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&pg.ok(&["daemon", "status", "--json"])).unwrap();
+    let store = status["store"].as_str().unwrap();
+    assert!(
+        store.starts_with("postgres:") && store.ends_with(&format!("?*** (schema {})", pg.schema)),
+        "{store}"
+    );
+    let log = std::fs::read_to_string(pg.home.path().join("daemon.log")).unwrap_or_default();
+    assert!(
+        !store.contains("secret") && !log.contains("q-secret"),
+        "{store}\n{log}"
+    );
+}
