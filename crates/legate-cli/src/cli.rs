@@ -104,11 +104,20 @@ pub enum Command {
     },
     /// Serve the MCP tools on stdin/stdout (what MCP hosts start).
     Mcp,
-    /// Serve MCP over streamable HTTP at http://ADDR/mcp (bearer token from $LEGATE_TOKEN).
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp. Clients need a bearer token:
+    /// $LEGATE_TOKEN, else one kept in serve.token in the config directory (made on first use).
     Serve {
-        /// Address to listen on; anything but loopback requires $LEGATE_TOKEN.
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7171")]
         listen: std::net::SocketAddr,
+        /// Also accept browser requests from this origin (scheme://host:port, :* for any
+        /// port; repeatable). Loopback origins are accepted on a loopback address.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
+        /// Serve without a token, on a loopback address only: every local user can then use
+        /// your agents as you.
+        #[arg(long)]
+        no_token: bool,
     },
     /// Answer an agent host's hook (reads its JSON on stdin).
     Hook {

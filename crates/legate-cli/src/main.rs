@@ -6,8 +6,10 @@ mod commands;
 mod connect;
 mod daemon;
 mod exit;
+mod json_out;
 mod paths;
 mod render;
+mod token;
 
 use clap::Parser;
 

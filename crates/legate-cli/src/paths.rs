@@ -26,6 +26,9 @@ pub struct Paths {
     pub lock: PathBuf,
     /// The detached daemon's own log.
     pub daemon_log: PathBuf,
+    /// The bearer token `legate serve` creates when none is given (mode 0600), next to the
+    /// default config file.
+    pub serve_token: PathBuf,
 }
 
 impl Paths {
@@ -53,6 +56,7 @@ impl Paths {
                 socket: home.join("run").join("legate.sock"),
                 lock: home.join("data").join("daemon.lock"),
                 daemon_log: home.join("daemon.log"),
+                serve_token: home.join("serve.token"),
             }
         } else {
             let config =
@@ -75,6 +79,7 @@ impl Paths {
                 logs_dir: state.join("logs"),
                 socket: run.join("legate.sock"),
                 daemon_log: state.join("daemon.log"),
+                serve_token: config.join("legate").join("serve.token"),
                 run_dir: run,
             }
         };

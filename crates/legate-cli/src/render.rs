@@ -1,9 +1,11 @@
-//! Text for people: the task table and the details view.
+//! Text for people: the task table and the details view. Task text goes through
+//! [`legate_domain::terminal`], so no control character from a task reaches the terminal.
 
 use std::path::Path;
 
 use comfy_table::presets::NOTHING;
 use comfy_table::{Cell, Color, Table};
+use legate_domain::terminal::{multi_line, one_line};
 use legate_domain::{Status, Task, Timestamp};
 
 fn now_ms() -> i64 {
@@ -52,10 +54,10 @@ pub fn table(tasks: &[Task]) -> String {
         t.add_row(vec![
             Cell::new(&task.id),
             Cell::new(task.status).fg(color(task.status)),
-            Cell::new(&task.agent),
+            Cell::new(one_line(&task.agent)),
             Cell::new(format!("{} ago", span(now_ms() - task.created_at.0))),
             Cell::new(runtime(task)),
-            Cell::new(task.title.chars().take(60).collect::<String>()),
+            Cell::new(one_line(&task.title.chars().take(60).collect::<String>())),
         ]);
     }
     t.to_string()
@@ -68,7 +70,11 @@ fn ts(t: Option<Timestamp>) -> String {
 /// The `show` view.
 pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<10} {v}\n"));
+    // A value of several lines continues indented under itself.
+    let mut line = |k: &str, v: String| {
+        let lines: Vec<_> = v.split('\n').map(one_line).collect();
+        out.push_str(&format!("{k:<10} {}\n", lines.join("\n           ")));
+    };
     line("id", t.id.to_string());
     line("title", t.title.clone());
     line("agent", t.agent.clone());
@@ -130,12 +136,12 @@ pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
     );
     if let Some(p) = &t.prompt {
         out.push_str("\nprompt:\n");
-        out.push_str(p);
+        out.push_str(&multi_line(p));
         out.push('\n');
     }
     if let Some(r) = &t.result {
         out.push_str("\nresult:\n");
-        out.push_str(r);
+        out.push_str(&multi_line(r));
         if !r.ends_with('\n') {
             out.push('\n');
         }

@@ -170,3 +170,26 @@ fn a_second_home_on_the_same_store_and_machine_leaves_the_first_daemons_runs_alo
     assert!(poll_until(Duration::from_secs(20), || status(&first) == "canceled"));
     // Both drop the same schema: the second drop is a no-op.
 }
+
+#[test]
+fn the_store_is_described_without_the_credentials_of_its_url() {
+    let Some(url) = common::pg_server("the Postgres store description test") else {
+        return;
+    };
+    // A query parameter stands in for a secret one (`?password=` would be one).
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pg = PgHome::new(format!("{url}{sep}application_name=q-secret"));
+    pg.ok(&["run", "--wait", "fake", "print up"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&pg.ok(&["daemon", "status", "--json"])).unwrap();
+    let store = status["store"].as_str().unwrap();
+    assert!(
+        store.starts_with("postgres:") && store.ends_with(&format!("?*** (schema {})", pg.schema)),
+        "{store}"
+    );
+    let log = std::fs::read_to_string(pg.home.path().join("daemon.log")).unwrap_or_default();
+    assert!(
+        !store.contains("secret") && !log.contains("q-secret"),
+        "{store}\n{log}"
+    );
+}

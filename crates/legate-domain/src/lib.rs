@@ -13,10 +13,12 @@ pub mod event;
 pub mod id;
 pub mod notify;
 pub mod presets;
+pub mod redact;
 pub mod sections;
 pub mod size;
 pub mod status;
 pub mod task;
+pub mod terminal;
 pub mod time;
 
 pub use agent::{
@@ -26,6 +28,7 @@ pub use config::{Config, ConfigError, Limits};
 pub use event::{Event, EventFilter, EventKind};
 pub use id::{IdError, TaskId};
 pub use notify::{NotifySettings, NotifyTarget};
+pub use redact::redact_url;
 pub use sections::{HookSettings, McpSettings, Retention};
 pub use status::{Status, TransitionError};
 pub use task::{ErrorKind, NewTask, Outcome, ProcessInfo, Task, TaskError};

@@ -56,8 +56,14 @@ pub struct Task {
     pub process: Option<ProcessInfo>,
     /// Free-form JSON object for frontends and parsers (session ids, usage, truncation notes).
     pub metadata: serde_json::Value,
-    /// Where it is announced when it finishes (besides its origin's inbox).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Where it is announced when it finishes (besides its origin's inbox). Serialized
+    /// without the credentials of their URLs ([`NotifyTarget::redacted`]), so task JSON can
+    /// be shown, logged and sent anywhere; the engine reads the targets from the store.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "crate::notify::serialize_redacted"
+    )]
     pub notify: Vec<NotifyTarget>,
     /// When its origin acknowledged its result (`None`: still in the inbox once finished).
     #[serde(default)]

@@ -7,6 +7,7 @@ use legate_api::ClientError;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{DaemonStatus, PruneReport, PruneRequest};
 use legate_domain::size::parse_duration;
+use legate_domain::terminal::one_line;
 
 use crate::cli::Cli;
 use crate::commands::print_json;
@@ -39,9 +40,16 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
         for a in &agents {
             let state = if a.available { "found" } else { "missing" };
             let kind = if a.builtin { "built-in" } else { "config" };
-            println!("{:<14} {:<8} {:<8} {}", a.name, state, kind, a.description);
-            let version = a.version.as_deref().unwrap_or("");
-            println!("{:<14} {} {}", "", a.program, version);
+            println!(
+                "{:<14} {:<8} {:<8} {}",
+                a.name,
+                state,
+                kind,
+                one_line(&a.description)
+            );
+            // The version is what the agent's program printed.
+            let version = one_line(a.version.as_deref().unwrap_or(""));
+            println!("{:<14} {} {}", "", one_line(&a.program), version);
         }
     }
     Ok(if check && broken > 0 {

@@ -85,7 +85,6 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
 }
 
 fn print(out: &mut impl Write, e: &Event) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, e)?;
-    out.write_all(b"\n")?;
+    crate::json_out::write_line(out, e)?;
     out.flush()
 }

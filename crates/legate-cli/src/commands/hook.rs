@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use anyhow::{Context, Result, bail};
 use legate_domain::Task;
 use legate_domain::api::{InboxQuery, InboxResponse, StopGateRequest, StopGateResponse};
+use legate_domain::terminal::{multi_line, one_line};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -95,8 +96,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
     };
     if let Some(a) = answer {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, &a)?;
-        out.write_all(b"\n")?;
+        crate::json_out::write_line(&mut out, &a)?;
     }
     Ok(exit::OK)
 }
@@ -117,13 +117,11 @@ fn export_origin(origin: &str) -> Result<()> {
 }
 
 fn capped(text: &str, chars: usize) -> String {
-    legate_domain::task::result_tail(text, chars)
-        .0
-        .trim_end()
-        .to_string()
+    multi_line(legate_domain::task::result_tail(text, chars).0.trim_end()).into_owned()
 }
 
-/// The results, as the model should read them.
+/// The results, as the model should read them (Claude Code shows hook text in the user's
+/// terminal too, so task text is neutralised).
 fn finished_text(tasks: &[Task], chars: usize) -> String {
     let mut s = format!(
         "legate: {} task(s) you delegated finished since you last heard:\n",
@@ -132,10 +130,17 @@ fn finished_text(tasks: &[Task], chars: usize) -> String {
     for t in tasks {
         s.push_str(&format!(
             "\n## {} [{}] {} (agent {})\n",
-            t.id, t.status, t.title, t.agent
+            t.id,
+            t.status,
+            one_line(&t.title),
+            one_line(&t.agent)
         ));
         if let Some(e) = &t.error {
-            s.push_str(&format!("error ({}): {}\n", e.kind.as_str(), e.message));
+            s.push_str(&format!(
+                "error ({}): {}\n",
+                e.kind.as_str(),
+                multi_line(&e.message)
+            ));
         }
         if let Some(r) = t.result.as_deref().filter(|r| !r.trim().is_empty()) {
             s.push_str(&capped(r, chars));
@@ -165,7 +170,10 @@ fn stop_reason(gate: &StopGateResponse, chars: usize) -> String {
         for t in &gate.unfinished {
             s.push_str(&format!(
                 "- {} [{}] {} (agent {})\n",
-                t.id, t.status, t.title, t.agent
+                t.id,
+                t.status,
+                one_line(&t.title),
+                one_line(&t.agent)
             ));
         }
         s.push_str(&format!(

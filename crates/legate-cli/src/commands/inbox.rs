@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use legate_domain::api::{AckRequest, AckResponse, InboxQuery, InboxResponse};
+use legate_domain::terminal::one_line;
 
 use crate::commands::print_json;
 use crate::commands::run::origin;
@@ -31,7 +32,7 @@ pub async fn inbox(
         return Ok(exit::OK);
     }
     if res.tasks.is_empty() {
-        eprintln!("legate: nothing new for {}", res.origin);
+        eprintln!("legate: nothing new for {}", one_line(&res.origin));
     }
     for t in &res.tasks {
         let first = t
@@ -46,7 +47,13 @@ pub async fn inbox(
             })
             .unwrap_or_default();
         let first: String = first.chars().take(100).collect();
-        println!("{}\t{}\t{}\t{}", t.id, t.status, t.title, first);
+        println!(
+            "{}\t{}\t{}\t{}",
+            t.id,
+            t.status,
+            one_line(&t.title),
+            one_line(&first)
+        );
     }
     if !ack && !res.tasks.is_empty() {
         eprintln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");

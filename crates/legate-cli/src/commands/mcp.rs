@@ -1,9 +1,7 @@
-//! `legate mcp` (stdio) and `legate serve` (streamable HTTP): the MCP server, a client of the
-//! daemon like every other frontend.
+//! `legate mcp` (stdio): the MCP server, a client of the daemon like every other frontend
+//! (`legate serve` serves it over HTTP).
 
-use std::net::SocketAddr;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use legate_domain::TaskId;
 use legate_mcp::{LegateMcp, Origin};
 use rmcp::ServiceExt;
@@ -35,30 +33,5 @@ pub async fn stdio(paths: &Paths) -> Result<i32> {
         .await
         .context("starting the MCP session on stdin/stdout")?;
     server.waiting().await.context("the MCP session failed")?;
-    Ok(exit::OK)
-}
-
-/// Serves MCP over HTTP until interrupted.
-pub async fn serve(paths: &Paths, listen: SocketAddr) -> Result<i32> {
-    let token = std::env::var("LEGATE_TOKEN").ok().filter(|t| !t.is_empty());
-    if token.is_none() && !listen.ip().is_loopback() {
-        bail!(
-            "refusing to serve {listen} without a token: anyone who can reach it could run agents; \
-             set LEGATE_TOKEN to a secret (clients send `Authorization: Bearer TOKEN`) or listen on 127.0.0.1"
-        );
-    }
-    let client = connect_lasting(paths).await?;
-    let app = legate_mcp::http::router(client, paths.config_or_default().mcp.result_chars, token);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener.local_addr()?;
-    println!("http://{addr}/mcp");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("the HTTP server failed")?;
     Ok(exit::OK)
 }

@@ -10,6 +10,7 @@ mod mcp;
 mod query;
 mod run;
 mod send;
+mod serve;
 mod steps;
 mod wait;
 
@@ -63,7 +64,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             Command::Hook { host } => hook::hook(&paths, host).await,
             Command::Mcp => mcp::stdio(&paths).await,
-            Command::Serve { listen } => mcp::serve(&paths, listen).await,
+            Command::Serve {
+                listen,
+                allow_origins,
+                no_token,
+            } => serve::serve(&paths, listen, allow_origins, no_token).await,
             Command::Prune {
                 older_than,
                 unacked,
@@ -80,8 +85,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     })
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout (C1 controls escaped, see [`crate::json_out`]).
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    println!("{}", crate::json_out::pretty(v)?);
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use anyhow::{Result, bail};
 use legate_domain::Task;
 use legate_domain::api::{ListQuery, parse_task_ref};
+use legate_domain::terminal::one_line;
 
 use crate::cli::LsArgs;
 use crate::commands::print_json;
@@ -39,7 +40,13 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
         println!("{}", render::table(&tasks));
     } else {
         for t in &tasks {
-            println!("{}\t{}\t{}\t{}", t.id, t.status, t.agent, t.title);
+            println!(
+                "{}\t{}\t{}\t{}",
+                t.id,
+                t.status,
+                one_line(&t.agent),
+                one_line(&t.title)
+            );
         }
     }
     Ok(exit::OK)

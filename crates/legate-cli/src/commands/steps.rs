@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use legate_domain::api::EventsQuery;
+use legate_domain::terminal::multi_line;
 use legate_domain::{Event, EventKind};
 
 use crate::connect::connect;
@@ -62,11 +63,11 @@ fn print(out: &mut impl Write, e: &Event) -> std::io::Result<bool> {
     Ok(ends)
 }
 
-/// One event as a readable line, and whether it ends the task's run; `None` for kinds that
-/// are not steps.
+/// One event as a readable line (its text neutralised for a terminal; a message may span
+/// lines), and whether it ends the task's run; `None` for kinds that are not steps.
 pub(crate) fn describe(e: &Event) -> Option<(String, bool)> {
     let d = &e.data;
-    let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    let s = |k: &str| multi_line(d[k].as_str().unwrap_or_default()).into_owned();
     let (line, ends) = match e.kind {
         EventKind::Progress => match d["kind"].as_str() {
             Some("tool") => (format!("[{}] {}", s("tool"), s("text")), false),

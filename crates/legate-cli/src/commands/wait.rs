@@ -7,6 +7,7 @@ use anyhow::Result;
 use legate_api::Client;
 use legate_domain::api::{WaitMode, WaitRequest, WaitResponse};
 use legate_domain::size::parse_duration;
+use legate_domain::terminal::{multi_line, one_line};
 use legate_domain::{Status, Task};
 
 use crate::cli::WaitArgs;
@@ -77,7 +78,7 @@ pub async fn until_done(
         print_json(&res)?;
     } else {
         for t in &res.tasks {
-            println!("{}\t{}\t{}", t.id, t.status, t.title);
+            println!("{}\t{}\t{}", t.id, t.status, one_line(&t.title));
         }
     }
     if res.timed_out {
@@ -102,9 +103,15 @@ pub async fn until_done(
         .unwrap_or(exit::OK))
 }
 
+/// Prints a finished task's result on stdout (verbatim when stdout is not a terminal, as data
+/// for the next program; neutralised on a terminal) and, unless it succeeded, why on stderr.
 pub(crate) fn print_outcome(task: &Task) {
     if let Some(r) = &task.result {
-        print!("{r}");
+        if std::io::stdout().is_terminal() {
+            print!("{}", multi_line(r));
+        } else {
+            print!("{r}");
+        }
         if !r.ends_with('\n') && !r.is_empty() {
             println!();
         }
@@ -114,7 +121,7 @@ pub(crate) fn print_outcome(task: &Task) {
         let why = task
             .error
             .as_ref()
-            .map(|e| format!("{} ({})", e.message, e.kind.as_str()))
+            .map(|e| format!("{} ({})", one_line(&e.message), e.kind.as_str()))
             .unwrap_or_default();
         eprintln!("legate: task {} {}: {why}", task.id, task.status);
     }

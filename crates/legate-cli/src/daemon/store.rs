@@ -61,7 +61,8 @@ pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
             })
         }
         Some(other) => bail!(
-            "LEGATE_STORE={other:?} is not a store legate knows: use postgres://USER@HOST/DB, or unset it for the SQLite file"
+            "LEGATE_STORE={:?} is not a store legate knows: use postgres://USER@HOST/DB, or unset it for the SQLite file",
+            legate_domain::redact_url(&other)
         ),
         None => {
             refuse_lost_store(paths)?;

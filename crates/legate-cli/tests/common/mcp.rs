@@ -106,22 +106,47 @@ pub fn ids_of(v: &Value) -> Vec<String> {
 
 /// `legate serve` on a free loopback port with a token; returns the process and its URL.
 pub fn serve(home: &Home, token: &str) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = home
-        .cmd(&["serve", "--listen", "127.0.0.1:0"])
-        .env("LEGATE_TOKEN", token)
+    let mut cmd = home.cmd(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("LEGATE_TOKEN", token);
+    let (child, url, _) = start_serve(cmd);
+    (child, url)
+}
+
+/// Starts a `legate serve` command; returns the process, its URL (the first line it prints)
+/// and its stderr as it arrives.
+pub fn start_serve(
+    mut cmd: std::process::Command,
+) -> (
+    std::process::Child,
+    String,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::io::{BufRead, Read};
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (sink, mut pipe) = (stderr.clone(), child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut buf) {
+            sink.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     assert!(
-        line.starts_with("http://127.0.0.1:"),
-        "serve printed {line:?}"
+        line.starts_with("http://127.0.0.1:") || line.starts_with("http://0.0.0.0:"),
+        "serve printed {line:?}; stderr: {}",
+        stderr.lock().unwrap()
     );
-    (child, line.trim().to_string())
+    (child, line.trim().to_string(), stderr)
 }
 
 /// Python with the pinned `mcp` package, installed into `target/mcp-venv` on first use.

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod mcp;
+pub mod webhook;
 
 /// The `legate` binary under test.
 pub fn legate_bin() -> PathBuf {
@@ -33,6 +34,7 @@ pub fn legate_in(path: &Path, args: &[&str]) -> Command {
         .env_remove("LEGATE_DEPTH")
         .env_remove("LEGATE_TASK_ID")
         .env_remove("LEGATE_ORIGIN")
+        .env_remove("LEGATE_TOKEN")
         .stdin(Stdio::null());
     c
 }

@@ -25,8 +25,8 @@ impl Target {
     }
 }
 
-/// Tries once. The error says what failed, without URLs' query strings or the command's
-/// output (either may carry secrets).
+/// Tries once. The error says what failed, without the URL (reqwest's errors name it; the
+/// caller logs the target redacted) or the command's output (either may carry secrets).
 pub(crate) async fn attempt(
     target: &Target,
     task: &Task,

@@ -198,7 +198,13 @@ impl Service {
             return None;
         }
         let settings = config.notify.clone();
-        let body: Arc<[u8]> = serde_json::to_vec(&task).unwrap_or_default().into();
+        // Receivers see the task, not where else it is announced: one target's URL or
+        // command is none of another's business.
+        let payload = Task {
+            notify: Vec::new(),
+            ..task.clone()
+        };
+        let body: Arc<[u8]> = serde_json::to_vec(&payload).unwrap_or_default().into();
         let (http, seq, task) = (http.clone(), ev.seq, Arc::new(task));
         Some(async move {
             let mut each = JoinSet::new();

@@ -114,7 +114,7 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let describe = format!(
             "postgres:{}{}",
-            redact(url),
+            legate_domain::redact_url(url),
             schema.map(|s| format!(" (schema {s})")).unwrap_or_default()
         );
         Ok(PgStore {
@@ -139,18 +139,6 @@ impl PgStore {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// The URL without its password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}@{}", &url[..s + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -332,17 +320,5 @@ impl Store for PgStore {
         &self,
     ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<String>>, StoreError> {
         Ok(Some(listen::changes(&self.pool, &self.channel).await?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn urls_lose_their_password() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h:5432/db"),
-            "postgres://u@h:5432/db"
-        );
-        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
     }
 }
