@@ -1,4 +1,6 @@
-//! The API client: one HTTP/1 request per connection over the daemon's Unix socket.
+//! The API client: one HTTP/1 request per connection over the daemon's Unix socket. Every
+//! connection is verified before a byte is sent: the way to the socket cannot be changed by
+//! another user, and the daemon at the other end runs as the caller.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use legate_domain::api::ApiError;
+use legate_engine::trust::{self, TrustError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
@@ -26,6 +29,10 @@ pub enum ClientError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The socket cannot be trusted: the directories on the way to it could be changed by
+    /// another user, or another user's process listens there. Nothing was sent.
+    #[error("{0}")]
+    Untrusted(#[from] TrustError),
     /// The daemon answered with an error.
     #[error("{0}")]
     Api(ApiError),
@@ -81,9 +88,39 @@ impl Client {
         &self.socket
     }
 
-    /// Whether a daemon answers on the socket.
-    pub async fn is_up(&self) -> bool {
-        UnixStream::connect(&self.socket).await.is_ok()
+    /// Whether a daemon answers on the socket: `Ok(false)` when nothing listens there.
+    ///
+    /// Errors: [`ClientError::Untrusted`] when the socket cannot be trusted (the checks every
+    /// connection makes before sending anything); nothing was sent then.
+    pub async fn is_up(&self) -> Result<bool, ClientError> {
+        match self.verified_stream().await {
+            Ok(_) => Ok(true),
+            Err(ClientError::Connect { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A connection to the daemon, verified before anything is sent: the directories on the
+    /// way to the socket belong to you or root and no other user may write them
+    /// ([`trust::check_on_the_way`]), and the listening process runs as you (`SO_PEERCRED`).
+    async fn verified_stream(&self) -> Result<UnixStream, ClientError> {
+        if let Some(dir) = self.socket.parent() {
+            trust::check_on_the_way(dir)?;
+        }
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
+        let peer = stream.peer_cred().map_err(|e| TrustError {
+            path: self.socket.clone(),
+            via: None,
+            problem: trust::Problem::Io(e),
+        })?;
+        trust::check_peer(&self.socket, peer.uid())?;
+        Ok(stream)
     }
 
     async fn send(
@@ -98,23 +135,16 @@ impl Client {
     /// A new connection to the daemon (started first, when it is not running and a starter
     /// was given).
     async fn open(&self) -> Result<Sender, ClientError> {
-        let stream = match UnixStream::connect(&self.socket).await {
+        let stream = match self.verified_stream().await {
             Ok(s) => s,
-            Err(source) => {
+            Err(e @ ClientError::Connect { .. }) => {
                 let Some(start) = &self.starter else {
-                    return Err(ClientError::Connect {
-                        path: self.socket.clone(),
-                        source,
-                    });
+                    return Err(e);
                 };
                 start().await.map_err(ClientError::Protocol)?;
-                UnixStream::connect(&self.socket)
-                    .await
-                    .map_err(|source| ClientError::Connect {
-                        path: self.socket.clone(),
-                        source,
-                    })?
+                self.verified_stream().await?
             }
+            Err(e) => return Err(e),
         };
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await

@@ -13,11 +13,15 @@
 //! init's (or the session's subreaper's), so a host that ends its whole process tree at exit
 //! (as `opencode run` does) does not take the daemon and its tasks along.
 
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use legate_api::Client;
+use nix::fcntl::OFlag;
 
 use crate::paths::Paths;
 
@@ -29,11 +33,11 @@ const START_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A client of the running daemon, starting one if needed.
 pub async fn connect(paths: &Paths) -> Result<Client> {
-    if let Some(client) = reachable(paths).await {
+    if let Some(client) = reachable(paths).await? {
         return Ok(client);
     }
     start_daemon().await?;
-    reachable(paths).await.with_context(|| {
+    reachable(paths).await?.with_context(|| {
         format!(
             "the legate daemon started but does not answer at {}; see {}",
             paths.socket.display(),
@@ -52,27 +56,30 @@ pub async fn connect_lasting(paths: &Paths) -> Result<Client> {
 }
 
 /// The running daemon of this store, if one answers: at this environment's socket, else at
-/// the socket the store's lock names.
-pub async fn reachable(paths: &Paths) -> Option<Client> {
+/// the socket the store's lock names. Errors: a socket that cannot be trusted (see
+/// [`legate_api::ClientError::Untrusted`]); nothing was sent to it.
+pub async fn reachable(paths: &Paths) -> Result<Option<Client>> {
     let own = Client::new(&paths.socket);
-    if own.is_up().await {
-        return Some(own);
+    if own.is_up().await? {
+        return Ok(Some(own));
     }
-    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
+    let Some((_, socket)) = crate::daemon::lock::recorded(&paths.lock) else {
+        return Ok(None);
+    };
     if socket == paths.socket {
-        return None;
+        return Ok(None);
     }
     let recorded = Client::new(&socket);
-    recorded.is_up().await.then_some(recorded)
+    Ok(recorded.is_up().await?.then_some(recorded))
 }
 
 /// The daemon to ask without starting one: the one that answers, else this environment's
-/// socket (whose requests then fail to connect).
-pub async fn existing(paths: &Paths) -> Client {
-    match reachable(paths).await {
+/// socket (whose requests then fail to connect). Errors: as [`reachable`].
+pub async fn existing(paths: &Paths) -> Result<Client> {
+    Ok(match reachable(paths).await? {
         Some(client) => client,
         None => Client::new(&paths.socket),
-    }
+    })
 }
 
 /// Starts a daemon detached from this process (see the module docs) for the store this
@@ -105,14 +112,8 @@ pub async fn launch(paths: &Paths) -> Result<i32> {
 
 /// Starts the daemon process (its own session, output to the daemon log).
 fn spawn_daemon(paths: &Paths) -> Result<Child> {
-    if let Some(dir) = paths.daemon_log.parent() {
-        crate::paths::ensure_private_dir(dir)?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&paths.daemon_log)
-        .with_context(|| format!("cannot open the daemon log {}", paths.daemon_log.display()))?;
+    paths.prepare_log_dir()?;
+    let log = open_daemon_log(&paths.daemon_log)?;
     let exe = std::env::current_exe().context("cannot find the legate executable")?;
     Command::new(exe)
         .args(["daemon", "--session"])
@@ -123,12 +124,42 @@ fn spawn_daemon(paths: &Paths) -> Result<Child> {
         .context("cannot start the legate daemon")
 }
 
+/// Opens the daemon's log for appending: created 0600 (whatever the umask), never through a
+/// symlink, refused when another user owns it, and made private if it was not.
+fn open_daemon_log(path: &Path) -> Result<File> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot open the daemon log {} (it must be a file of yours, not a symlink)",
+                path.display()
+            )
+        })?;
+    let meta = log.metadata()?;
+    let me = legate_engine::trust::me();
+    if meta.uid() != me {
+        bail!(
+            "the daemon log {} is owned by uid {}, not by you (uid {me}); remove it and run legate again",
+            path.display(),
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        log.set_permissions(Permissions::from_mode(0o600))?;
+    }
+    Ok(log)
+}
+
 /// Waits for the store's daemon to answer, or reports why the daemon died.
 async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
     let deadline = Instant::now() + START_DEADLINE;
     let mut exited_ok = false;
     loop {
-        if reachable(paths).await.is_some() {
+        if reachable(paths).await?.is_some() {
             return Ok(());
         }
         if !exited_ok && let Some(status) = child.try_wait()? {
@@ -153,7 +184,7 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
     }
 }
 
-fn last_lines(path: &std::path::Path, n: usize) -> String {
+fn last_lines(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")

@@ -1,10 +1,11 @@
 //! Where legate keeps things: all under `$LEGATE_HOME` when set, else the XDG directories.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use legate_engine::trust;
 
 /// Every path legate uses.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Paths {
     /// The bearer token `legate serve` creates when none is given (mode 0600), next to the
     /// default config file.
     pub serve_token: PathBuf,
+    /// `LEGATE_HOME`, when set: everything above lives in it.
+    pub home: Option<PathBuf>,
 }
 
 impl Paths {
@@ -36,10 +39,8 @@ impl Paths {
     /// (hooks, the MCP server): a broken file is the daemon's to report, so the defaults stand
     /// in for it here.
     pub fn config_or_default(&self) -> legate_domain::Config {
-        fs::read_to_string(&self.config)
-            .ok()
-            .and_then(|text| legate_domain::Config::parse(&text, None).ok())
-            .unwrap_or_default()
+        // An untrusted file (another user could have written it) counts as broken too.
+        legate_engine::load_config(&self.config).unwrap_or_default()
     }
 
     /// Reads `LEGATE_HOME`, `LEGATE_CONFIG` and the XDG variables.
@@ -57,6 +58,7 @@ impl Paths {
                 lock: home.join("data").join("daemon.lock"),
                 daemon_log: home.join("daemon.log"),
                 serve_token: home.join("serve.token"),
+                home: Some(home),
             }
         } else {
             let config =
@@ -81,6 +83,7 @@ impl Paths {
                 daemon_log: state.join("daemon.log"),
                 serve_token: config.join("legate").join("serve.token"),
                 run_dir: run,
+                home: None,
             }
         };
         Ok(Paths {
@@ -89,21 +92,53 @@ impl Paths {
         })
     }
 
-    /// Creates the directories the daemon needs (mode 0700) and refuses any that another user
-    /// owns: the socket and data would otherwise be readable or hijackable by them.
-    pub fn prepare_private_dirs(&self) -> Result<()> {
+    /// The directories that hold nothing but legate's own files, kept at mode 0700: data, logs,
+    /// run, and (without `LEGATE_HOME`) the state directory of the daemon's log.
+    fn private_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = vec![
             self.data_dir.clone(),
             self.logs_dir.clone(),
             self.run_dir.clone(),
         ];
-        dirs.extend(self.daemon_log.parent().map(Path::to_path_buf));
-        // Check every existing directory before creating any, so a refusal changes nothing.
-        for dir in dirs.iter().filter(|d| d.exists()) {
-            ensure_private_dir(dir)?;
+        if let Some(dir) = self.daemon_log.parent()
+            && self.home.as_deref() != Some(dir)
+        {
+            dirs.push(dir.to_path_buf());
         }
+        dirs
+    }
+
+    /// Creates the directories the daemon needs (mode 0700) and refuses any that another user
+    /// owns or may read or write, or that lies where another user could replace it: the
+    /// socket, results and logs would otherwise be readable or hijackable by them. Every
+    /// existing directory is checked before any is created, so a refusal changes nothing.
+    pub fn prepare_private_dirs(&self) -> Result<()> {
+        let dirs = self.private_dirs();
+        if let Some(home) = &self.home {
+            trust::check_on_the_way(home)?;
+        }
+        for dir in dirs.iter().filter(|d| d.exists()) {
+            trust::check_private_dir(dir)?;
+        }
+        self.prepare_log_dir()?;
         for dir in &dirs {
             ensure_private_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the daemon's log can be written safely: `LEGATE_HOME` (created 0700 when
+    /// missing) must not be writable by others; the XDG state directory is private.
+    pub fn prepare_log_dir(&self) -> Result<()> {
+        match (&self.home, self.daemon_log.parent()) {
+            (Some(home), _) => {
+                trust::check_on_the_way(home)?;
+                if !home.exists() {
+                    ensure_private_dir(home)?;
+                }
+            }
+            (None, Some(dir)) => ensure_private_dir(dir)?,
+            (None, None) => {}
         }
         Ok(())
     }
@@ -117,50 +152,36 @@ fn absolute(p: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Creates `dir` (0700) if missing; refuses it when it is not a directory, is owned by someone
-/// else, or cannot be written.
+/// Creates `dir` (0700, whatever the umask) if missing and checks it is legate's to use
+/// ([`trust::ensure_private_dir`]: yours, private, nobody else can change the way to it),
+/// then that it can be written.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| {
-                format!(
-                    "cannot create {}; check its parent's permissions or set LEGATE_HOME",
-                    dir.display()
-                )
-            })?;
-    }
-    let meta = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
-    if !meta.is_dir() {
+    trust::ensure_private_dir(dir)?;
+    // The bits too: root writes anywhere, but a directory made read-only means "keep out".
+    let mode = fs::metadata(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o200 == 0 {
         bail!(
-            "{} exists but is not a directory; move it away or set LEGATE_HOME",
-            dir.display()
-        );
-    }
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "{} is owned by uid {}, not by you (uid {me}); legate refuses to use it so that no other user can read or hijack your tasks. \
-             Use a directory you own (set LEGATE_HOME) or fix its owner",
+            "{} is not writable; fix its permissions (`chmod 700 {}`) or set LEGATE_HOME",
             dir.display(),
-            meta.uid()
-        );
-    }
-    if meta.permissions().mode() & 0o200 == 0 {
-        bail!(
-            "{} is not writable; fix its permissions or set LEGATE_HOME",
             dir.display()
         );
     }
     let probe = dir.join(".legate-write-test");
-    fs::write(&probe, b"").with_context(|| {
-        format!(
-            "{} is not writable; fix its permissions, free space, or set LEGATE_HOME",
-            dir.display()
-        )
-    })?;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&probe)
+        .with_context(|| {
+            format!(
+                "{} is not writable; fix its permissions, free space, or set LEGATE_HOME",
+                dir.display()
+            )
+        })?;
     let _ = fs::remove_file(probe);
     Ok(())
 }

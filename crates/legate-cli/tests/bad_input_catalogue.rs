@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+
 use common::{Home, raw};
 
 enum Case {
@@ -16,11 +18,14 @@ enum Case {
     ),
     /// This text added to the config, then a submission; stderr must contain the needles.
     Config(&'static str, &'static [&'static str]),
+    /// The config file given this mode and owner (uid), then a submission; stderr must
+    /// contain the needles.
+    ConfigFile(u32, u32, &'static [&'static str]),
     /// A raw API request: method, path, body, expected status and error code.
     Api(&'static str, &'static str, Vec<u8>, u16, &'static str),
 }
 
-use Case::{Api, Cli, Config};
+use Case::{Api, Cli, Config, ConfigFile};
 
 fn catalogue(home: &Home) -> Vec<Case> {
     let big = home.path().join("big");
@@ -33,6 +38,29 @@ fn catalogue(home: &Home) -> Vec<Case> {
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let big: &'static str = leak(big.display().to_string());
     let bad_utf8: &'static str = leak(bad_utf8.display().to_string());
+    // Homes another user could tamper with: a world-writable one, and one whose data
+    // directory others may read.
+    let open_home = home.path().join("open-home");
+    std::fs::create_dir(&open_home).unwrap();
+    std::fs::set_permissions(&open_home, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let read_home = home.path().join("read-home");
+    std::fs::create_dir_all(read_home.join("data")).unwrap();
+    std::fs::set_permissions(
+        read_home.join("data"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let open_fix = leak(format!("chmod go-w {}", open_home.display()));
+    let open_home = leak(open_home.display().to_string());
+    let read_fix = leak(format!("chmod 700 {}", read_home.join("data").display()));
+    let read_home = leak(read_home.display().to_string());
+    let config = leak(home.path().join("config.toml").display().to_string());
+    let config_fix = leak(format!("chmod go-w {config}"));
+    let needles =
+        |v: Vec<&'static str>| -> &'static [&'static str] { Box::leak(v.into_boxed_slice()) };
+    let home_env = |h: &'static str| -> &'static [(&'static str, &'static str)] {
+        Box::leak(vec![("LEGATE_HOME", h)].into_boxed_slice())
+    };
     let args =
         |v: Vec<&'static str>| -> &'static [&'static str] { Box::leak(v.into_boxed_slice()) };
     vec![
@@ -132,6 +160,17 @@ fn catalogue(home: &Home) -> Vec<Case> {
         ),
         Cli(&["events", "--kind", "done"], &[], &["'done'", "progress"]),
         Cli(&["ack", "zzzzzzzz"], &[], &["no task"]),
+        // Places another user could tamper with.
+        Cli(
+            &["run", "fake", "x"],
+            home_env(open_home),
+            needles(vec![open_home, open_fix]),
+        ),
+        Cli(
+            &["run", "fake", "x"],
+            home_env(read_home),
+            needles(vec![read_fix]),
+        ),
         // Config files.
         Config(
             "[agents.broken]\ncommand = []\n",
@@ -169,6 +208,8 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &["notify"],
         ),
         Config("this is not toml", &["config.toml", "line"]),
+        ConfigFile(0o666, 0, needles(vec![config, config_fix])),
+        ConfigFile(0o644, 65534, needles(vec![config, "uid 65534"])),
         // API requests.
         Api(
             "POST",
@@ -382,6 +423,28 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing() {
                     );
                 }
                 format!("config {text:?}")
+            }
+            ConfigFile(mode, uid, needles) => {
+                std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(mode))
+                    .unwrap();
+                std::os::unix::fs::lchown(&config_path, Some(uid), None).unwrap();
+                let out = home.run(&["run", "fake", "print x"]);
+                let err = String::from_utf8_lossy(&out.stderr).to_string();
+                std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o644))
+                    .unwrap();
+                std::os::unix::fs::lchown(&config_path, Some(0), None).unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(1),
+                    "config mode {mode:o} uid {uid} should be refused: {err}"
+                );
+                for n in needles {
+                    assert!(
+                        err.contains(n),
+                        "config mode {mode:o}: stderr lacks {n:?}:\n{err}"
+                    );
+                }
+                format!("config mode {mode:o} uid {uid}")
             }
             Api(method, path, body, status, code) => {
                 let (got, text) = raw(&home, method, path, &body);

@@ -1,6 +1,7 @@
 //! The configuration as the daemon sees it: reloaded when the file changes, so editing the
 //! config takes effect at the next submission without restarting the daemon.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -16,19 +17,35 @@ pub struct ConfigSource {
     changed: tokio::sync::Notify,
 }
 
+/// What tells a changed file: modification time, length, owner and mode (a file that became
+/// writable by others is checked again).
+type Stamp = (SystemTime, u64, u32, u32);
+
 #[derive(Debug)]
 struct State {
-    stamp: Option<(SystemTime, u64)>,
+    stamp: Option<Stamp>,
     good: Arc<Config>,
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    Some((m.modified().ok()?, m.len(), m.uid(), m.mode()))
 }
 
-/// Reads and parses a config file; a missing file means the defaults.
+/// Reads and parses a config file; a missing file means the defaults. The file runs commands
+/// as you (notifications, agents), so one that another user owns or may write, or that lies
+/// where another user could replace it, is refused ([`crate::trust::check_on_the_way`]).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    if path.symlink_metadata().is_ok()
+        && let Err(e) = crate::trust::check_on_the_way(path)
+    {
+        return Err(ConfigError {
+            file: None,
+            line: None,
+            key: None,
+            message: e.to_string(),
+        });
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => Config::parse(&text, Some(&path.display().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),

@@ -24,11 +24,12 @@ mod service;
 mod shared;
 mod submit;
 mod supervisor;
+pub mod trust;
 mod wait;
 
 pub use agents::Versions;
 pub use bus::EventBus;
-pub use config_source::ConfigSource;
+pub use config_source::{ConfigSource, load as load_config};
 pub use error::{ServiceError, from_store};
 pub use follow::Follower;
 pub use legate_store::OutputTail;

@@ -1,6 +1,7 @@
 //! The service: the single entry point for every frontend.
 
 use std::collections::HashMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,16 +95,20 @@ impl Service {
         config: ConfigSource,
         settings: EngineSettings,
     ) -> Result<Service, ServiceError> {
-        std::fs::create_dir_all(&settings.logs_dir).map_err(|e| {
-            ApiError::new(
-                ErrorCode::StoreUnavailable,
-                format!(
-                    "cannot create the logs directory {}: {e}",
-                    settings.logs_dir.display()
-                ),
-                "check the permissions of legate's data directory, or set LEGATE_HOME",
-            )
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&settings.logs_dir)
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::StoreUnavailable,
+                    format!(
+                        "cannot create the logs directory {}: {e}",
+                        settings.logs_dir.display()
+                    ),
+                    "check the permissions of legate's data directory, or set LEGATE_HOME",
+                )
+            })?;
         let (shutting_down, _) = watch::channel(false);
         let (intake, intake_rx) = mpsc::channel(1024);
         let service = Service {

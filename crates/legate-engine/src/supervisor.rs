@@ -1,5 +1,6 @@
 //! A supervisor runs one claimed task: runner in, outcome recorded, scheduler woken.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -155,7 +156,11 @@ impl Service {
         let _turn = self.inner.starting.acquire().await;
         let started = tokio::task::spawn_blocking(move || {
             let dir = &settings.task_dir;
-            if let Err(e) = std::fs::create_dir_all(dir) {
+            let made = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+            if let Err(e) = made {
                 return Err(Box::new(Outcome::failed(
                     Status::Failed,
                     ErrorKind::LogWriteFailed,

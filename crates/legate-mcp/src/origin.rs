@@ -9,6 +9,8 @@
 //! multiplexer, a login shell) never ties another host's MCP server to the session. Tasks delegated through MCP and through the session's shell
 //! commands then share the origin `claude-code:SESSION`, which the hooks read.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,11 +101,21 @@ fn record_name(pid: i32, start: u64) -> String {
 }
 
 /// Registers a Claude Code session for the nearest ancestors of this process (the hook's);
-/// registrations of processes that are gone are removed.
+/// registrations of processes that are gone are removed. `dir` is created 0700 and each
+/// record 0600, whatever the umask; the caller checks the directory above it.
 pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     for (pid, start) in nearest_ancestors() {
-        std::fs::write(dir.join(record_name(pid, start)), session_id)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join(record_name(pid, start)))?
+            .write_all(session_id.as_bytes())?;
     }
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

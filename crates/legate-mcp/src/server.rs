@@ -42,6 +42,9 @@ impl From<ClientError> for ToolError {
             ClientError::Connect { .. } => format!(
                 "{e}\nWhat to do: the legate daemon is not running: start it with `legate daemon --detach`, then call again"
             ),
+            ClientError::Untrusted(_) => {
+                format!("{e}\nWhat to do: tell the user; legate will not talk to that socket")
+            }
             ClientError::Protocol(m) => {
                 format!("talking to the legate daemon failed: {m}; call again")
             }

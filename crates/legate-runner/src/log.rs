@@ -8,6 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A log file capped at a size, keeping the newest bytes.
@@ -26,7 +27,7 @@ impl CappedLog {
     pub fn create(path: &Path, cap: u64) -> io::Result<Self> {
         Ok(CappedLog {
             path: path.to_path_buf(),
-            file: File::create(path)?,
+            file: create_private(path)?,
             segment_cap: (cap / 2).max(1),
             in_segment: 0,
             dropped: 0,
@@ -63,7 +64,7 @@ impl CappedLog {
         self.dropped += self.older_len;
         fs::rename(&self.path, self.older_path())?;
         self.older_len = self.in_segment;
-        self.file = File::create(&self.path)?;
+        self.file = create_private(&self.path)?;
         self.in_segment = 0;
         Ok(())
     }
@@ -84,7 +85,7 @@ impl CappedLog {
             p.push(".tmp");
             PathBuf::from(p)
         };
-        let mut out = File::create(&tmp)?;
+        let mut out = create_private(&tmp)?;
         writeln!(
             out,
             "[legate: output exceeded the log cap; the first {} bytes were dropped, the last {} are kept]",
@@ -113,8 +114,23 @@ pub fn read_tail(path: &Path, max: u64) -> io::Result<(Vec<u8>, bool)> {
 
 /// Opens a log for appending notes (e.g. why legate ended the task).
 pub fn append_note(path: &Path, note: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new().append(true).create(true).open(path)?;
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(note_line(note).as_bytes())
+}
+
+/// Creates (truncates) a log file readable by its owner only (0600, whatever the umask):
+/// an agent's output may hold anything the agent saw.
+fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// A note as it appears in a log.

@@ -91,15 +91,18 @@ pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -
 
 /// Stops the daemon if it runs.
 pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
-    let client = crate::connect::existing(paths).await;
-    let status: Result<DaemonStatus, ClientError> = client.get("/v1/daemon").await;
-    let Ok(status) = status else {
-        if json {
-            print_json(&serde_json::json!({"running": false}))?;
-        } else {
-            println!("no legate daemon is running");
+    let client = crate::connect::existing(paths).await?;
+    let status: DaemonStatus = match client.get("/v1/daemon").await {
+        Ok(s) => s,
+        Err(e @ ClientError::Untrusted(_)) => return Err(e.into()),
+        Err(_) => {
+            if json {
+                print_json(&serde_json::json!({"running": false}))?;
+            } else {
+                println!("no legate daemon is running");
+            }
+            return Ok(exit::OK);
         }
-        return Ok(exit::OK);
     };
     client.post_empty("/v1/daemon/stop").await?;
     // The daemon removes its socket first, then ends its tasks; wait for the process to exit.
@@ -119,7 +122,7 @@ pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
 
 /// Reports whether the daemon runs, without starting it.
 pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
-    let client = crate::connect::existing(paths).await;
+    let client = crate::connect::existing(paths).await?;
     match client.get::<DaemonStatus>("/v1/daemon").await {
         Ok(s) => {
             if json {

@@ -74,7 +74,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
                     announced = true;
                 }
                 let mut pause = Duration::from_millis(20);
-                while !client.is_up().await {
+                while !client.is_up().await? {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }

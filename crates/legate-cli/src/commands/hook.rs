@@ -50,7 +50,9 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
     let answer = match input.hook_event_name.as_str() {
         "SessionStart" => {
             export_origin(&origin)?;
-            // The session's MCP server (a sibling under the same Claude Code process) finds it.
+            // The session's MCP server (a sibling under the same Claude Code process) finds it,
+            // in the run directory, which must be private first.
+            crate::paths::ensure_private_dir(&paths.run_dir)?;
             legate_mcp::origin::register_claude_session(
                 &super::mcp::claude_sessions_dir(paths),
                 &input.session_id,

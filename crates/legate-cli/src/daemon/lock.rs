@@ -8,6 +8,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,6 +22,7 @@ pub fn acquire(path: &Path, socket: &Path) -> Result<Option<Flock<std::fs::File>
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot open the daemon lock {}", path.display()))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

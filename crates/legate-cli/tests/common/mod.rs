@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod mcp;
+pub mod perms;
 pub mod webhook;
 
 /// The `legate` binary under test.
@@ -293,7 +294,11 @@ pub fn processes_of_task(task_id: &str) -> Vec<i32> {
 
 /// Live processes (daemon and agents) whose environment names this home.
 pub fn processes_of_home(home: &Path) -> Vec<i32> {
-    let needle = format!("LEGATE_HOME={}", home.display());
+    processes_with_env(&format!("LEGATE_HOME={}", home.display()))
+}
+
+/// Live processes other than this one whose environment holds `needle` (`KEY=VALUE`).
+pub fn processes_with_env(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     pids()
         .into_iter()

@@ -19,6 +19,7 @@ mod shared;
 mod writing;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,11 +72,14 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, checks it (`PRAGMA quick_check`)
-    /// and brings its schema up to date.
+    /// and brings its schema up to date. The file is created 0600 whatever the umask, and made
+    /// 0600 if it was more open, with its `-wal` and `-shm` files (SQLite gives those the
+    /// database file's mode when it creates them).
     ///
     /// Errors: [`StoreError::Damaged`] when the file is not a database or fails the check —
     /// nothing is written to it then; [`StoreError::Database`] when it cannot be opened.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        make_private(path).map_err(sqlx::Error::Io)?;
         let base = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -147,6 +151,27 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// Creates the database file 0600 if missing; takes group and other bits off it and off its
+/// `-wal` and `-shm` files.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait]
