@@ -31,8 +31,14 @@ pub fn is_valid(token: &str) -> bool {
 /// Two servers starting at once end with the same token: the file appears whole or not at all
 /// (written aside, then hard-linked into place, which fails if another got there first).
 pub fn load_or_create(path: &Path) -> Result<(String, Source)> {
+    // The file itself is private (0600); its directory must be yours and closed to writes by
+    // others (it may be a home that others can enter), or new and private.
     if let Some(dir) = path.parent() {
-        ensure_private_dir(dir)?;
+        if dir.exists() {
+            legate_engine::trust::check_on_the_way(dir)?;
+        } else {
+            ensure_private_dir(dir)?;
+        }
     }
     if let Some(t) = read(path)? {
         return Ok((t, Source::Reused));
