@@ -5,31 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::Home;
 use legate_test_model::{ModelServer, user_texts};
 use serde_json::Value;
 
-/// Installs (once) and finds the pinned opencode.
-fn opencode() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join("scripts/install-test-agents"))
-        .output()
-        .expect("scripts/install-test-agents runs");
-    assert!(
-        out.status.success(),
-        "installing opencode failed (npm and the npm registry are needed): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// A legate home whose `oc` (opencode preset) and `oc-acp` (opencode-acp preset) agents run
 /// the real opencode against `server`, with a private HOME so no user config leaks in.
-fn opencode_home(server: &ModelServer) -> Home {
-    let bin = opencode().display().to_string();
+fn opencode_home(server: &ModelServer) -> Option<Home> {
+    let bin = common::agents::installed("opencode")?.display().to_string();
     let home = Home::new("");
     let h = home.path().join("oc-home");
     let cfg = h.join(".config/opencode");
@@ -73,7 +56,7 @@ command = ["{bin}", "acp"]
 "#
         ),
     );
-    home
+    Some(home)
 }
 
 fn finish(home: &Home, id: &str) -> Value {
@@ -100,7 +83,9 @@ fn conversations(server: &ModelServer) -> Vec<Vec<String>> {
 #[test]
 fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
     let server = ModelServer::start().unwrap();
-    let home = opencode_home(&server);
+    let Some(home) = opencode_home(&server) else {
+        return;
+    };
     let id = home.submit("oc", "hello there");
     let t = finish(&home, &id);
     assert_eq!(t["status"], "succeeded", "{t}\n{}", home.ok(&["logs", &id]));
@@ -146,7 +131,9 @@ fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
 #[test]
 fn opencode_over_acp_delegates_and_resumes_with_session_load() {
     let server = ModelServer::start().unwrap();
-    let home = opencode_home(&server);
+    let Some(home) = opencode_home(&server) else {
+        return;
+    };
     let id = home.submit("oc-acp", "hello acp");
     let t = finish(&home, &id);
     assert_eq!(t["status"], "succeeded", "{t}\n{}", home.ok(&["logs", &id]));

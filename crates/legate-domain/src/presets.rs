@@ -13,6 +13,12 @@ const PRESET_STALL: Duration = Duration::from_secs(600);
 /// Provider-backed agents share rate limits and cost money: two at a time unless configured.
 const PRESET_MAX_RUNNING: u32 = 2;
 
+/// Gemini CLI refuses to run headless (exit code 55) in a folder the user has not trusted in
+/// its interactive mode, and over ACP ignores such a folder's own settings; a task's directory
+/// is one the user chose to delegate work in. In the environment rather than as
+/// `--skip-trust`, so it stays when a config replaces the command.
+const GEMINI_TRUST: (&str, &str) = ("GEMINI_CLI_TRUST_WORKSPACE", "true");
+
 fn argv(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -96,6 +102,9 @@ pub fn builtins() -> Vec<AgentSpec> {
     );
     gemini.resume = argv(&["--resume", "{session}"]);
     gemini.model_args = argv(&["--model", "{model}"]);
+    gemini
+        .env
+        .insert(GEMINI_TRUST.0.into(), GEMINI_TRUST.1.into());
 
     let mut opencode = preset(
         "opencode",
@@ -117,13 +126,17 @@ pub fn builtins() -> Vec<AgentSpec> {
         "opencode over the Agent Client Protocol: live progress, permission answers by policy, session resume.",
     );
 
-    let gemini_acp = preset(
+    let mut gemini_acp = preset(
         "gemini-acp",
         AgentKind::Acp,
         &["gemini", "--acp"],
         OutputFormat::Plain,
         "Gemini CLI over the Agent Client Protocol: live progress, permission answers by policy, session resume.",
     );
+    gemini_acp.model_args = argv(&["--model", "{model}"]);
+    gemini_acp
+        .env
+        .insert(GEMINI_TRUST.0.into(), GEMINI_TRUST.1.into());
 
     vec![
         sh,
@@ -151,6 +164,16 @@ mod tests {
                 assert!(a.command.iter().any(|c| c == "{args}"), "{}", a.name);
                 let takes_arg = a.command.iter().any(|c| c.contains("{prompt}"));
                 assert_eq!(takes_arg, a.prompt == PromptMode::Arg, "{}", a.name);
+            }
+            if a.name.starts_with("gemini") {
+                let trust = a.env.get("GEMINI_CLI_TRUST_WORKSPACE").map(String::as_str);
+                assert_eq!(
+                    trust,
+                    Some("true"),
+                    "{}: headless runs need a trusted folder",
+                    a.name
+                );
+                assert!(!a.model_args.is_empty(), "{}", a.name);
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Follow-ups: a new task that continues a finished task's agent session, linked to it.
 //!
-//! The link and the session travel in the new task's metadata (`follows`, `resume_session`),
-//! so both stores keep them without a schema change and `show` can walk the chain back.
+//! The link and the session travel in the new task's metadata (`follows`, `resume_session`,
+//! and `resume_session_created_at` when the run that created the session said when), so both
+//! stores keep them without a schema change and `show` can walk the chain back.
 
 use legate_domain::Task;
 use legate_domain::api::{ApiError, ErrorCode, SendRequest, SubmitRequest, SubmitResponse};
@@ -14,6 +15,9 @@ use crate::service::Service;
 pub const FOLLOWS_KEY: &str = "follows";
 /// Metadata key holding the agent session a follow-up resumes.
 pub const RESUME_KEY: &str = "resume_session";
+/// Metadata key holding when that session was created (RFC 3339), copied from the
+/// `session_created_at` an ACP run records when it creates a session.
+pub const RESUME_CREATED_KEY: &str = "resume_session_created_at";
 
 impl Service {
     /// Delegates `req.prompt` as a continuation of task `reference`'s agent session.
@@ -24,6 +28,10 @@ impl Service {
     ) -> Result<SubmitResponse, ServiceError> {
         let before = self.get(reference, false).await?;
         let session = resumable_session(&before, self)?;
+        let mut metadata = json!({FOLLOWS_KEY: before.id.as_str(), RESUME_KEY: session});
+        if let Some(created) = before.metadata.get("session_created_at") {
+            metadata[RESUME_CREATED_KEY] = created.clone();
+        }
         let submit = SubmitRequest {
             agent: before.agent.clone(),
             prompt: req.prompt,
@@ -36,7 +44,7 @@ impl Service {
             origin: req.origin.or_else(|| Some(before.origin.clone())),
             parent: before.parent.as_ref().map(|p| p.to_string()),
             depth: before.depth.saturating_sub(1),
-            metadata: Some(json!({FOLLOWS_KEY: before.id.as_str(), RESUME_KEY: session})),
+            metadata: Some(metadata),
             notify: before.notify.clone(),
         };
         self.submit(submit).await

@@ -92,6 +92,9 @@ impl Service {
             resume_session: task.metadata[crate::followup::RESUME_KEY]
                 .as_str()
                 .map(str::to_string),
+            resume_session_created: task.metadata[crate::followup::RESUME_CREATED_KEY]
+                .as_str()
+                .and_then(legate_domain::Timestamp::parse_rfc3339),
         };
         match self.start_agent(spec.clone(), task, settings).await {
             Err(outcome) => {

@@ -45,7 +45,7 @@ pub struct Guard {
 /// disallowed `Host` or `Origin` 403.
 pub fn router(client: Client, result_chars: usize, guard: Guard) -> Router {
     let mut origins = guard.allowed_origins.clone();
-    let mut config = StreamableHttpServerConfig::default();
+    let mut config = StreamableHttpServerConfig::default().with_sse_retry(None);
     if guard.loopback {
         origins.extend(LOOPBACK_ORIGINS.map(String::from));
     } else {
@@ -61,7 +61,7 @@ pub fn router(client: Client, result_chars: usize, guard: Guard) -> Router {
             };
             Ok(LegateMcp::new(client.clone(), origin, result_chars))
         },
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(sessions_without_priming()),
         config,
     );
     let router = Router::new().nest_service("/mcp", service);
@@ -113,6 +113,16 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// Compares without an early exit, so the time taken does not reveal how much matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Sessions whose event streams start with no priming event. By default each stream opens with
+/// an event that has an id and a retry interval but empty `data` (so a client could resume the
+/// stream); Gemini CLI (0.61) fails to parse that event ("Unexpected end of JSON input") and
+/// drops the server. The keep-alive comments stay.
+fn sessions_without_priming() -> LocalSessionManager {
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.sse_retry = None;
+    sessions
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub struct RunSettings {
     pub depth: u32,
     /// The agent session to continue (a follow-up), if any.
     pub resume_session: Option<String>,
+    /// When that session was created (`session_created_at` of the ACP run that created it),
+    /// if known: some ACP agents must not load a session too soon after creating it.
+    pub resume_session_created: Option<legate_domain::Timestamp>,
 }
 
 /// Why the runner is asked to stop a task early.

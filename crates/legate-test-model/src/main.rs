@@ -1,10 +1,10 @@
-//! `legate-test-model [--port PORT]`: runs the scripted OpenAI-compatible model server.
+//! `legate-test-model [--port PORT]`: runs the scripted model server (OpenAI and Gemini APIs).
 //!
 //! It prints `listening on http://127.0.0.1:PORT` on stdout, then serves until killed; the
-//! OpenAI base URL is that address followed by `/v1`. `--port 0`, the default, picks a free
-//! port. Each chat completion request body received is written to stderr as one JSON line
-//! (within 200 ms). It exists so that a person (or a script) can point a real agent CLI at the scripted
-//! model by hand; see the library documentation for the script.
+//! OpenAI base URL is that address followed by `/v1`, the Gemini base URL the address itself.
+//! `--port 0`, the default, picks a free port. Each request body received is written to stderr
+//! as one JSON line (within 200 ms). It exists so that a person (or a script) can point a real
+//! agent CLI at the scripted model by hand; see the library documentation for the script.
 
 use legate_test_model::ModelServer;
 use std::io::Write;

@@ -1,6 +1,73 @@
-//! The OpenAI Chat Completions wire shapes the server answers with.
+//! The OpenAI Chat Completions wire format: what the script reads from a request, and the
+//! shapes the server answers with.
 
+use crate::script::{Exchange, count_words};
 use serde_json::{Value, json};
+
+/// What the script needs of a chat completion request `body`.
+pub(crate) fn exchange(body: &Value) -> Exchange {
+    let last = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last());
+    let tool_result = last
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+        .map(content_text);
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+        .collect();
+    let side = messages_of(body, "system")
+        .map(content_text)
+        .any(|text| text.to_lowercase().contains("title generator"));
+    Exchange {
+        users: user_texts(body),
+        tool_result,
+        tools,
+        side,
+    }
+}
+
+/// The text of every user message of `body`, in order.
+pub(crate) fn user_texts(body: &Value) -> Vec<String> {
+    messages_of(body, "user").map(content_text).collect()
+}
+
+/// The messages of `body` whose role is `role`.
+fn messages_of<'a>(body: &'a Value, role: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |m| m.get("role").and_then(Value::as_str) == Some(role))
+}
+
+/// The text of one message: its string content, or its text parts joined with `\n`.
+fn content_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The `tool_calls` entry that calls `name` with `args`, as a whole message carries it
+/// (streamed deltas add `"index": 0`).
+pub(crate) fn tool_call(id: &str, name: &str, args: &Value) -> Value {
+    json!({
+        "id": format!("call_{id}"),
+        "type": "function",
+        "function": {"name": name, "arguments": args.to_string()}
+    })
+}
 
 /// The body of the scripted 429 answer.
 pub(crate) fn rate_limit_error() -> Value {
@@ -35,8 +102,15 @@ pub(crate) fn usage(request: &Value, reply: &str) -> Value {
     })
 }
 
-/// The whole non-streamed answer carrying `reply`.
-pub(crate) fn completion(id: &str, model: &str, reply: &str, usage: Value) -> Value {
+/// The whole non-streamed answer carrying `message` (an assistant message), which ended for
+/// `finish` (`stop` or `tool_calls`).
+pub(crate) fn completion(
+    id: &str,
+    model: &str,
+    message: Value,
+    finish: &str,
+    usage: Value,
+) -> Value {
     json!({
         "id": id,
         "object": "chat.completion",
@@ -44,16 +118,16 @@ pub(crate) fn completion(id: &str, model: &str, reply: &str, usage: Value) -> Va
         "model": model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": reply},
-            "finish_reason": "stop"
+            "message": message,
+            "finish_reason": finish
         }],
         "usage": usage
     })
 }
 
-/// One streamed chunk with `delta`, and, for the last one, a finish reason and the usage.
-pub(crate) fn chunk(id: &str, model: &str, delta: Value, end: Option<Value>) -> Value {
-    let finish = end.as_ref().map(|_| "stop");
+/// One streamed chunk with `delta`, and, for the last one, its finish reason and the usage.
+pub(crate) fn chunk(id: &str, model: &str, delta: Value, end: Option<(&str, Value)>) -> Value {
+    let (finish, usage) = end.unzip();
     let mut c = json!({
         "id": id,
         "object": "chat.completion.chunk",
@@ -61,39 +135,15 @@ pub(crate) fn chunk(id: &str, model: &str, delta: Value, end: Option<Value>) -> 
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
     });
-    if let Some(usage) = end {
+    if let Some(usage) = usage {
         c["usage"] = usage;
     }
     c
 }
 
-/// `text` cut into `n` pieces of nearly equal length in characters (fewer when it is shorter).
-pub(crate) fn split(text: &str, n: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let size = chars.len().div_ceil(n.max(1)).max(1);
-    chars.chunks(size).map(|c| c.iter().collect()).collect()
-}
-
-/// The number of whitespace-separated words in every string inside `value`.
-fn count_words(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.split_whitespace().count(),
-        Value::Array(items) => items.iter().map(count_words).sum(),
-        Value::Object(map) => map.values().map(count_words).sum(),
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_keeps_every_character_in_order() {
-        assert_eq!(split("abcdefg", 3), ["abc", "def", "g"]);
-        assert_eq!(split("ab", 5), ["a", "b"]);
-        assert_eq!(split("ünï", 1), ["ünï"]);
-    }
 
     #[test]
     fn usage_counts_words() {

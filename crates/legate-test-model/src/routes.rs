@@ -1,8 +1,9 @@
-//! The HTTP routes: `POST /v1/chat/completions` (recorded, answered by the script) and
-//! `GET /v1/models`.
+//! The HTTP routes: `POST /v1/chat/completions` and `GET /v1/models` (OpenAI), and
+//! `POST /v1beta/models/{model}:generateContent` / `:streamGenerateContent` (Gemini). Every
+//! request body is recorded and answered by the script; only the wire format differs.
 
-use crate::openai;
-use crate::script::{self, Outcome};
+use crate::script::{self, Outcome, Plan};
+use crate::{gemini, openai};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -17,11 +18,25 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What the handlers share with the server: the recorded request bodies and the next
-/// completion number.
+/// answer number.
 #[derive(Default)]
 pub(crate) struct Shared {
     pub requests: Mutex<Vec<Value>>,
     next_id: AtomicU64,
+}
+
+impl Shared {
+    /// A number no earlier answer of this server used.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// `body` parsed and recorded, or `None` when it is not JSON (then nothing is recorded).
+    pub(crate) fn record(&self, body: &Bytes) -> Option<Value> {
+        let request = serde_json::from_slice::<Value>(body).ok()?;
+        lock(&self.requests).push(request.clone());
+        Some(request)
+    }
 }
 
 /// The routes of the server.
@@ -29,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(|| async { Json(openai::models()) }))
+        .route("/v1beta/models/{call}", post(gemini::generate))
         .with_state(shared)
 }
 
@@ -37,17 +53,32 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The pause between the content chunks of a streamed reply planned by `plan`.
+pub(crate) fn pause(plan: &Plan) -> Duration {
+    if plan.chunks > 1 {
+        Duration::from_millis(50)
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// `POST /v1/chat/completions`: records the body, then answers by the script.
 async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Some(request) = shared.record(&body) else {
         let error =
             json!({"error": {"message": "body is not JSON", "type": "invalid_request_error"}});
         return (StatusCode::BAD_REQUEST, Json(error)).into_response();
     };
-    lock(&shared.requests).push(request.clone());
-    let plan = script::decide(&request);
+    let plan = script::decide(&openai::exchange(&request));
     tokio::time::sleep(plan.delay).await;
-    let reply = match plan.outcome {
+    let id = format!("chatcmpl-scripted-{}", shared.next_id());
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("m")
+        .to_owned();
+    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let (message, deltas, finish, usage) = match &plan.outcome {
         Outcome::RateLimit => {
             // `retry-after-ms: 0` lets agents that honour it (opencode retries a 429 six times,
             // over about 75 s by default) give up at once.
@@ -55,49 +86,53 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             let body = Json(openai::rate_limit_error());
             return (StatusCode::TOO_MANY_REQUESTS, headers, body).into_response();
         }
-        Outcome::Reply(reply) => reply,
+        Outcome::Reply(reply) => {
+            let message = json!({"role": "assistant", "content": reply});
+            let deltas = script::split(reply, plan.chunks)
+                .into_iter()
+                .map(|piece| json!({"content": piece}))
+                .collect::<Vec<_>>();
+            (message, deltas, "stop", openai::usage(&request, reply))
+        }
+        Outcome::Call { name, args } => {
+            let call = openai::tool_call(&id, name, args);
+            let message = json!({"role": "assistant", "content": null, "tool_calls": [call]});
+            let mut indexed = call.clone();
+            indexed["index"] = json!(0);
+            let deltas = vec![json!({"tool_calls": [indexed]})];
+            let usage = openai::usage(&request, &args.to_string());
+            (message, deltas, "tool_calls", usage)
+        }
     };
-    let id = format!(
-        "chatcmpl-scripted-{}",
-        shared.next_id.fetch_add(1, Ordering::Relaxed)
-    );
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("m")
-        .to_owned();
-    let usage = openai::usage(&request, &reply);
-    if request.get("stream").and_then(Value::as_bool) != Some(true) {
-        return Json(openai::completion(&id, &model, &reply, usage)).into_response();
+    if !stream {
+        return Json(openai::completion(&id, &model, message, finish, usage)).into_response();
     }
-    let pause = if plan.chunks > 1 {
-        Duration::from_millis(50)
-    } else {
-        Duration::ZERO
-    };
     let first = json!({"role": "assistant", "content": ""});
-    let mut chunks = vec![openai::chunk(&id, &model, first, None)];
-    for piece in openai::split(&reply, plan.chunks) {
-        chunks.push(openai::chunk(&id, &model, json!({"content": piece}), None));
+    let mut events = vec![(Duration::ZERO, openai::chunk(&id, &model, first, None))];
+    for (i, delta) in deltas.into_iter().enumerate() {
+        let wait = if i > 0 { pause(&plan) } else { Duration::ZERO };
+        events.push((wait, openai::chunk(&id, &model, delta, None)));
     }
-    chunks.push(openai::chunk(&id, &model, json!({}), Some(usage)));
-    sse(chunks, pause)
+    let last = openai::chunk(&id, &model, json!({}), Some((finish, usage)));
+    events.push((Duration::ZERO, last));
+    let mut payloads: Vec<(Duration, String)> = events
+        .into_iter()
+        .map(|(w, c)| (w, c.to_string()))
+        .collect();
+    payloads.push((Duration::ZERO, "[DONE]".to_owned()));
+    sse(payloads)
 }
 
-/// A server-sent events answer: each chunk as a `data:` event, content chunks `pause` apart,
-/// then `data: [DONE]`.
-fn sse(chunks: Vec<Value>, pause: Duration) -> Response {
+/// A server-sent events answer: each payload as a `data:` event, sent after its wait.
+pub(crate) fn sse(payloads: Vec<(Duration, String)>) -> Response {
     let (tx, rx) = mpsc::channel::<String>(4);
     tokio::spawn(async move {
-        for (i, chunk) in chunks.iter().enumerate() {
-            if i > 1 {
-                tokio::time::sleep(pause).await;
-            }
-            if tx.send(format!("data: {chunk}\n\n")).await.is_err() {
+        for (wait, payload) in payloads {
+            tokio::time::sleep(wait).await;
+            if tx.send(format!("data: {payload}\n\n")).await.is_err() {
                 return;
             }
         }
-        let _ = tx.send("data: [DONE]\n\n".to_owned()).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()

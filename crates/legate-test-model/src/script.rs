@@ -1,50 +1,68 @@
-//! The deterministic script: what the scripted model answers to one chat completion request.
+//! The deterministic script: what the scripted model answers to one request, whatever wire
+//! format (OpenAI chat completions, Gemini `generateContent`) carried it. Each wire format
+//! reads its request into an [`Exchange`] and renders the [`Plan`]; only this module decides.
 
 use serde_json::Value;
 use std::time::Duration;
 
+/// What the script needs to know of one request, read from its wire format.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Exchange {
+    /// The text of every user message, in order (tool results are not user messages).
+    pub users: Vec<String>,
+    /// The text of the tool result the conversation ends with, when it ends with one.
+    pub tool_result: Option<String>,
+    /// The names of the tools offered to the model.
+    pub tools: Vec<String>,
+    /// Whether the agent makes this request for itself (a title, a check) rather than for the
+    /// user's turn.
+    pub side: bool,
+}
+
 /// What to answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {
     /// Reply with this assistant text.
     Reply(String),
-    /// Answer HTTP 429 with a rate limit error.
+    /// Answer with a rate limit error (HTTP 429).
     RateLimit,
+    /// Call the offered tool `name` with the JSON object `args`.
+    Call { name: String, args: Value },
 }
 
 /// The whole decision for one request: the outcome, how long to wait first, and in how many
 /// content chunks to stream a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Plan {
     pub outcome: Outcome,
     pub delay: Duration,
     pub chunks: usize,
 }
 
-/// The text of every user message of a chat completion request body, in order.
-///
-/// Exists so that tests can check what an agent sent (for instance that a resumed session
-/// carried its first prompt) without knowing the two shapes a message's `content` may take: a
-/// string, or an array of parts whose `type: "text"` parts are joined with `\n`.
-pub fn user_texts(body: &Value) -> Vec<String> {
-    messages_of(body, "user").map(content_text).collect()
-}
+/// How many characters of a tool result a `SAW:` reply repeats.
+const SAW_CHARS: usize = 300;
 
-/// Decides the answer to `body` by the script described in the crate documentation.
-pub(crate) fn decide(body: &Value) -> Plan {
-    if is_side_request(body) {
-        let outcome = Outcome::Reply("scripted title".into());
-        return Plan {
-            outcome,
-            delay: Duration::ZERO,
-            chunks: 1,
-        };
+/// Decides the answer to `exchange` by the script described in the crate documentation.
+pub(crate) fn decide(exchange: &Exchange) -> Plan {
+    let plan = |outcome| Plan {
+        outcome,
+        delay: Duration::ZERO,
+        chunks: 1,
+    };
+    if exchange.side {
+        return plan(Outcome::Reply("scripted title".into()));
     }
-    let users = user_texts(body);
+    if let Some(result) = &exchange.tool_result {
+        let start: String = result.chars().take(SAW_CHARS).collect();
+        return plan(Outcome::Reply(format!("SAW: {start}")));
+    }
+    let users = &exchange.users;
     let last = users.last().cloned().unwrap_or_default();
     let earlier = users[..users.len().saturating_sub(1)].join(" / ");
     let outcome = if last.contains("RATE_LIMIT") {
         Outcome::RateLimit
+    } else if let Some(call) = last.split_once("CALL ").map(|(_, rest)| rest) {
+        tool_call(call, &exchange.tools)
     } else {
         Outcome::Reply(format!("turn {}: {last} | earlier: {earlier}", users.len()))
     };
@@ -57,34 +75,24 @@ pub(crate) fn decide(body: &Value) -> Plan {
     }
 }
 
-/// Whether `body` is a request the agent makes for itself rather than for the user's turn:
-/// its system prompt asks for a title.
-fn is_side_request(body: &Value) -> bool {
-    messages_of(body, "system")
-        .map(content_text)
-        .any(|text| text.to_lowercase().contains("title generator"))
-}
-
-/// The messages of `body` whose role is `role`.
-fn messages_of<'a>(body: &'a Value, role: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    body.get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(move |m| m.get("role").and_then(Value::as_str) == Some(role))
-}
-
-/// The text of one message: its string content, or its text parts joined with `\n`.
-fn content_text(message: &Value) -> String {
-    match message.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
+/// The call asked for by `spec` (`<tool-substring> <json-args>`): the first offered tool whose
+/// name contains the substring, with the arguments; a reply saying what is wrong otherwise.
+fn tool_call(spec: &str, tools: &[String]) -> Outcome {
+    let (wanted, args) = spec.trim().split_once(' ').unwrap_or((spec.trim(), "{}"));
+    let Some(name) = tools.iter().find(|t| t.contains(wanted)) else {
+        return Outcome::Reply(format!(
+            "no offered tool contains '{wanted}'; offered: {}",
+            tools.join(", ")
+        ));
+    };
+    match serde_json::from_str::<Value>(args.trim()) {
+        Ok(args @ Value::Object(_)) => Outcome::Call {
+            name: name.clone(),
+            args,
+        },
+        _ => Outcome::Reply(format!(
+            "the arguments after CALL {wanted} are not a JSON object: {args}"
+        )),
     }
 }
 
@@ -95,27 +103,38 @@ fn number_after(text: &str, marker: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// `text` cut into `n` pieces of nearly equal length in characters (fewer when it is shorter).
+pub(crate) fn split(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let size = chars.len().div_ceil(n.max(1)).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The number of whitespace-separated words in every string inside `value`.
+pub(crate) fn count_words(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.split_whitespace().count(),
+        Value::Array(items) => items.iter().map(count_words).sum(),
+        Value::Object(map) => map.values().map(count_words).sum(),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn body(users: &[Value]) -> Value {
-        let messages: Vec<Value> = users
-            .iter()
-            .map(|c| json!({"role": "user", "content": c}))
-            .collect();
-        json!({ "messages": messages })
+    fn users(texts: &[&str]) -> Exchange {
+        Exchange {
+            users: texts.iter().map(|t| t.to_string()).collect(),
+            ..Exchange::default()
+        }
     }
 
     #[test]
     fn default_reply_counts_turns_and_lists_earlier_prompts() {
-        let b = body(&[
-            json!("first"),
-            json!([{"type": "text", "text": "second"}]),
-            json!("third"),
-        ]);
-        let plan = decide(&b);
+        let plan = decide(&users(&["first", "second", "third"]));
         let want = "turn 3: third | earlier: first / second";
         assert_eq!(plan.outcome, Outcome::Reply(want.into()));
         assert_eq!((plan.delay, plan.chunks), (Duration::ZERO, 1));
@@ -124,22 +143,55 @@ mod tests {
     #[test]
     fn markers_set_rate_limit_delay_and_chunks() {
         assert_eq!(
-            decide(&body(&[json!("x RATE_LIMIT")])).outcome,
+            decide(&users(&["x RATE_LIMIT"])).outcome,
             Outcome::RateLimit
         );
-        let plan = decide(&body(&[json!("SLOW2 and STREAM4")]));
+        let plan = decide(&users(&["SLOW2 and STREAM4"]));
         assert_eq!((plan.delay, plan.chunks), (Duration::from_secs(2), 4));
-        assert_eq!(decide(&body(&[json!("SLOW")])).delay, Duration::ZERO);
+        assert_eq!(decide(&users(&["SLOW"])).delay, Duration::ZERO);
     }
 
     #[test]
-    fn title_requests_are_answered_plainly() {
-        let b = json!({"messages": [
-            {"role": "system", "content": "You are a title generator. You output ONLY a thread title."},
-            {"role": "user", "content": "RATE_LIMIT SLOW9"}
-        ]});
-        let plan = decide(&b);
+    fn side_requests_are_answered_plainly() {
+        let mut e = users(&["RATE_LIMIT SLOW9"]);
+        e.side = true;
+        let plan = decide(&e);
         assert_eq!(plan.outcome, Outcome::Reply("scripted title".into()));
         assert_eq!(plan.delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn call_picks_the_first_offered_tool_containing_the_name() {
+        let mut e = users(&[r#"please CALL status {"id": "t1"}"#]);
+        e.tools = vec!["mcp_legate_delegate".into(), "mcp_legate_status".into()];
+        let want = Outcome::Call {
+            name: "mcp_legate_status".into(),
+            args: json!({"id": "t1"}),
+        };
+        assert_eq!(decide(&e).outcome, want);
+        e.users = vec!["CALL nothing {}".into()];
+        let Outcome::Reply(r) = decide(&e).outcome else {
+            panic!()
+        };
+        assert!(r.contains("no offered tool contains 'nothing'"), "{r}");
+        e.users = vec!["CALL status [1]".into()];
+        let Outcome::Reply(r) = decide(&e).outcome else {
+            panic!()
+        };
+        assert!(r.contains("not a JSON object"), "{r}");
+    }
+
+    #[test]
+    fn split_keeps_every_character_in_order() {
+        assert_eq!(split("abcdefg", 3), ["abc", "def", "g"]);
+        assert_eq!(split("ab", 5), ["a", "b"]);
+        assert_eq!(split("ünï", 1), ["ünï"]);
+    }
+
+    #[test]
+    fn a_tool_result_is_repeated_after_saw() {
+        let mut e = users(&["CALL status {}"]);
+        e.tool_result = Some("done: 42".into());
+        assert_eq!(decide(&e).outcome, Outcome::Reply("SAW: done: 42".into()));
     }
 }

@@ -75,13 +75,20 @@ impl ModelServer {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The base URL to give Gemini CLI (`GOOGLE_GEMINI_BASE_URL`), `http://127.0.0.1:PORT`: it
+    /// appends `/v1beta/models/…` itself.
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The socket address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Every chat completion request body received so far, in order (side requests such as
-    /// title generation included), so tests can check what the agent sent.
+    /// Every request body received so far (OpenAI chat completions and Gemini
+    /// `generateContent` alike), in order, side requests such as title generation included, so
+    /// tests can check what the agent sent.
     pub fn requests(&self) -> Vec<Value> {
         routes::lock(&self.shared.requests).clone()
     }

@@ -81,6 +81,50 @@ async fn stream_sends_chunks_usage_and_done() {
 }
 
 #[tokio::test]
+async fn call_answers_with_a_tool_call_and_the_result_is_seen() {
+    let server = ModelServer::start().unwrap();
+    let tools = json!([
+        {"type": "function", "function": {"name": "bash", "parameters": {}}},
+        {"type": "function", "function": {"name": "legate_task_status", "parameters": {}}}
+    ]);
+    let mut body = json!({"model": "m", "tools": tools,
+        "messages": [user(r#"CALL status {"task_id": "t1"}"#)]});
+    let reply: Value = post(&server, &body).await.json().await.unwrap();
+    assert_eq!(reply["choices"][0]["finish_reason"], "tool_calls");
+    let call = &reply["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "legate_task_status");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"task_id": "t1"}));
+
+    body["stream"] = json!(true);
+    let streamed = events(&post(&server, &body).await.text().await.unwrap());
+    let chunks: Vec<Value> = streamed[..streamed.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let delta = &chunks[1]["choices"][0]["delta"]["tool_calls"][0];
+    assert_eq!(
+        (delta["index"].clone(), delta["function"]["name"].clone()),
+        (json!(0), json!("legate_task_status"))
+    );
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+
+    body["stream"] = json!(false);
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.push(json!({"role": "assistant", "tool_calls": [call]}));
+    messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": "t1 succeeded"}));
+    let reply: Value = post(&server, &body).await.json().await.unwrap();
+    assert_eq!(
+        reply["choices"][0]["message"]["content"],
+        "SAW: t1 succeeded"
+    );
+}
+
+#[tokio::test]
 async fn rate_limit_answers_429() {
     let server = ModelServer::start().unwrap();
     let response = post(&server, &json!({"messages": [user("x RATE_LIMIT")]})).await;

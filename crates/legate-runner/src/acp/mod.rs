@@ -6,6 +6,7 @@
 //! process group like the exec runner does. Follow-ups continue with `session/load`.
 
 mod fs;
+mod quirks;
 mod state;
 mod talk;
 
@@ -92,6 +93,7 @@ pub fn spawn(
         prompt: prompt.to_string(),
         cwd: dir,
         resume: settings.resume_session.clone(),
+        resume_created: settings.resume_session_created,
         fs: spec.fs,
     };
     let conversation = tokio::spawn(talk::converse(
@@ -199,6 +201,11 @@ impl AgentRun for AcpRun {
         outcome.result = Some(self.talk.answer());
         if let Some(s) = self.talk.session() {
             outcome.metadata.insert("session_id".into(), s.into());
+        }
+        if let Some(at) = self.talk.session_created() {
+            outcome
+                .metadata
+                .insert("session_created_at".into(), at.to_rfc3339().into());
         }
         outcome
     }

@@ -2,12 +2,13 @@
 //! steps and permission answers for events, and a readable transcript for the log.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use agent_client_protocol::v1::schema::{
     ContentBlock, PermissionOptionKind, RequestPermissionOutcome, RequestPermissionRequest,
     SelectedPermissionOutcome, SessionUpdate,
 };
-use legate_domain::PermissionPolicy;
+use legate_domain::{PermissionPolicy, Timestamp};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
@@ -23,6 +24,8 @@ pub(crate) struct Talk {
     latest: watch::Sender<LatestOutput>,
     logs: Arc<Mutex<Option<Logs>>>,
     policy: PermissionPolicy,
+    /// Counts the `session/update`s received, so a quiet spell can be waited for.
+    heard_updates: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Default)]
@@ -34,6 +37,8 @@ struct Heard {
     /// While `session/load` replays history, updates are old news.
     replaying: bool,
     session: Option<String>,
+    /// When the agent created the session, if this run created it.
+    session_created: Option<Timestamp>,
 }
 
 impl Talk {
@@ -49,7 +54,17 @@ impl Talk {
             latest,
             logs: Arc::new(Mutex::new(Some(logs))),
             policy,
+            heard_updates: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// Returns once the agent has sent no `session/update` for `quiet`, or after `limit`.
+    pub async fn quiet(&self, quiet: Duration, limit: Duration) {
+        let mut updates = self.heard_updates.subscribe();
+        let spell = async {
+            while let Ok(Ok(())) = tokio::time::timeout(quiet, updates.changed()).await {}
+        };
+        let _ = tokio::time::timeout(limit, spell).await;
     }
 
     fn heard(&self) -> std::sync::MutexGuard<'_, Heard> {
@@ -92,6 +107,14 @@ impl Talk {
         self.heard().session.clone()
     }
 
+    pub fn set_session_created(&self, at: Timestamp) {
+        self.heard().session_created = Some(at);
+    }
+
+    pub fn session_created(&self) -> Option<Timestamp> {
+        self.heard().session_created
+    }
+
     /// The answer so far (after publishing any gathered text).
     pub fn answer(&self) -> String {
         self.flush();
@@ -113,6 +136,7 @@ impl Talk {
 
     /// Takes one `session/update`.
     pub fn update(&self, update: &SessionUpdate) {
+        self.heard_updates.send_modify(|n| *n += 1);
         if self.heard().replaying {
             return;
         }

@@ -2,6 +2,7 @@
 //! and `session/cancel` when legate stops the task.
 
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::ConnectionTo;
@@ -12,12 +13,20 @@ use agent_client_protocol::v1::schema::{
     StopReason, WriteTextFileRequest,
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
+use legate_domain::Timestamp;
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::watch;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::fs::FileAccess;
+use super::quirks;
 use super::state::Talk;
+
+/// After `session/load` has answered, how long the agent must stay silent before the replay of
+/// the history counts as over: some agents (Gemini CLI) answer first and replay afterwards.
+const REPLAY_QUIET: Duration = Duration::from_millis(300);
+/// The longest legate waits for that silence before it sends the prompt anyway.
+const REPLAY_LIMIT: Duration = Duration::from_secs(10);
 
 /// What the conversation is about.
 pub(crate) struct Brief {
@@ -26,6 +35,8 @@ pub(crate) struct Brief {
     pub cwd: PathBuf,
     /// The session to continue, for a follow-up.
     pub resume: Option<String>,
+    /// When that session was created, if the run that created it said.
+    pub resume_created: Option<Timestamp>,
     /// Whether the agent may read and write files under `cwd` through legate.
     pub fs: bool,
 }
@@ -114,16 +125,33 @@ async fn turn(
     };
     let session: SessionId = match brief.resume {
         Some(id) if init.agent_capabilities.load_session => {
+            let agent = init.agent_info.as_ref().map(|i| i.name.as_str());
+            if let Some(at) = quirks::load_not_before(agent, brief.resume_created)
+                && let Ok(wait) = at.duration_since(SystemTime::now())
+            {
+                talk.log(
+                    &format!(
+                        "[waiting {} ms before session/load: this agent loses a session loaded within the minute it was created]\n",
+                        wait.as_millis()
+                    ),
+                    false,
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.wait_for(|c| *c) => return Ended::Stopped(StopReason::Cancelled),
+                }
+            }
             talk.set_replaying(true);
             let load = LoadSessionRequest::new(SessionId::from(id.clone()), brief.cwd.clone());
             let loaded = cx.send_request(load).block_task().await;
-            talk.set_replaying(false);
             if let Err(e) = loaded {
                 return Ended::CannotResume(format!(
                     "session/load of {id} failed: {}",
                     describe(&e)
                 ));
             }
+            talk.quiet(REPLAY_QUIET, REPLAY_LIMIT).await;
+            talk.set_replaying(false);
             SessionId::from(id)
         }
         Some(_) => {
@@ -136,7 +164,10 @@ async fn turn(
             .block_task()
             .await
         {
-            Ok(s) => s.session_id,
+            Ok(s) => {
+                talk.set_session_created(Timestamp(now_ms()));
+                s.session_id
+            }
             Err(e) => return Ended::Failed(format!("session/new failed: {}", describe(&e))),
         },
     };
@@ -156,6 +187,13 @@ async fn turn(
         Ok(r) => Ended::Stopped(r.stop_reason),
         Err(e) => Ended::Failed(describe(&e)),
     }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A protocol error in words: its message, and its data when that says more.

@@ -1,0 +1,26 @@
+//! The real agent CLIs the end-to-end tests drive, installed (pinned, with npm) by
+//! `scripts/install-test-agents`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Installs (once) and finds the pinned CLI `name` (`opencode` or `gemini`); `None`, said on
+/// stderr, when npm is missing, so there is nothing to install it with.
+pub fn installed(name: &str) -> Option<PathBuf> {
+    let npm = Command::new("npm").arg("--version").output();
+    if !npm.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: npm is not installed, so the real `{name}` CLI cannot be installed");
+        return None;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(root.join("scripts/install-test-agents"))
+        .arg(name)
+        .output()
+        .expect("scripts/install-test-agents runs");
+    assert!(
+        out.status.success(),
+        "installing {name} failed (the npm registry is needed): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
+}
