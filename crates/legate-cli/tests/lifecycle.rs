@@ -200,7 +200,7 @@ fn a_four_mib_prompt_works_on_stdin_and_in_a_file() {
     // The result keeps the tail within the result cap (1 MiB) and says so.
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.starts_with("[…earlier output left out"),
+        text.starts_with("[legate: the result is longer than result_cap; the first "),
         "{}",
         &text[..80]
     );

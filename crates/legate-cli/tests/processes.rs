@@ -157,3 +157,199 @@ fn stopping_the_daemon_ends_running_trees_and_marks_them_interrupted() {
     );
     home.ok(&["cancel", &retry]);
 }
+
+/// The shell words that start `sleep 1000` in a new session (so outside the task's process
+/// group), writing its pid to `pid_file` first; `drop_id` also removes `LEGATE_TASK_ID` from
+/// its environment. The task waits until the pid is written.
+fn escapee(pid_file: &std::path::Path, drop_id: bool) -> String {
+    let f = pid_file.display();
+    let env = if drop_id {
+        "env -u LEGATE_TASK_ID "
+    } else {
+        ""
+    };
+    format!(
+        "{env}setsid sh -c 'echo $$ > {f}; exec sleep 1000' >/dev/null 2>&1 & until [ -s {f} ]; do sleep 0.01; done"
+    )
+}
+
+/// The pid written to `path`, once it is there.
+fn pid_in(path: &std::path::Path) -> i32 {
+    let mut pid = 0;
+    assert!(poll_until(Duration::from_secs(10), || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    }));
+    pid
+}
+
+/// The cgroup2 mount point, from this process's mountinfo.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(std::path::PathBuf::from))?
+    })
+}
+
+/// Whether the daemon (started from this process's cgroup) can give each task a cgroup: a
+/// cgroup2 mount and the right to move processes out of this cgroup.
+fn cgroups_expected() -> bool {
+    let Some(mount) = cgroup2_mount() else {
+        return false;
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(own) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
+    let procs = mount.join(own.trim_start_matches('/')).join("cgroup.procs");
+    std::fs::OpenOptions::new().write(true).open(procs).is_ok()
+}
+
+/// The directory of the cgroup2 cgroup recorded in `file` (a copy of `/proc/PID/cgroup`).
+fn cgroup_dir_in(file: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(file).unwrap();
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    cgroup2_mount().unwrap().join(rel.trim_start_matches('/'))
+}
+
+#[test]
+fn nothing_a_task_started_outlives_its_normal_exit() {
+    let home = Home::new("");
+    let (a, b, cg) = (
+        home.path().join("a.pid"),
+        home.path().join("b.pid"),
+        home.path().join("cgroup"),
+    );
+    // One in a new session; one daemonized by a double fork that also drops LEGATE_TASK_ID;
+    // with cgroups, one more in a cgroup the task makes inside its own (as a legate started by
+    // the task would).
+    let nested = home.path().join("c.pid");
+    let with_cgroups = cgroups_expected();
+    let inner = if with_cgroups {
+        format!(
+            "d={}$(sed -n 's/^0:://p' /proc/self/cgroup)/inner; mkdir $d; sh -c \"echo 0 > $d/cgroup.procs; echo \\$\\$ > {n}; exec sleep 1000\" >/dev/null 2>&1 & until [ -s {n} ]; do sleep 0.01; done",
+            cgroup2_mount().unwrap().display(),
+            n = nested.display()
+        )
+    } else {
+        "true".into()
+    };
+    let script = format!(
+        "cat /proc/self/cgroup > {}; {}; ( {} ); {inner}; exit 0",
+        cg.display(),
+        escapee(&a, false),
+        escapee(&b, true)
+    );
+    let id = home.submit("sh", &script);
+    assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "succeeded");
+    let (a, b) = (pid_in(&a), pid_in(&b));
+    assert!(!alive(a), "a grandchild in a new session survived its task");
+    assert!(!alive(b), "a daemonized grandchild survived its task");
+    assert!(processes_of_task(&id).is_empty());
+    let dir = cgroup_dir_in(&cg);
+    if with_cgroups {
+        assert!(
+            !alive(pid_in(&nested)),
+            "a grandchild in a nested cgroup survived"
+        );
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(
+            name.starts_with(&format!("task-{id}-1-")),
+            "the task ran in its own cgroup: {}",
+            dir.display()
+        );
+        assert!(!dir.exists(), "the task's cgroup was not removed");
+    } else {
+        eprintln!("no usable cgroup2 here: the process group and LEGATE_TASK_ID path was tested");
+    }
+}
+
+#[test]
+fn cancel_ends_a_grandchild_that_left_the_group_and_dropped_the_task_id() {
+    let home = Home::new("");
+    let (f, cg) = (home.path().join("gc.pid"), home.path().join("cgroup"));
+    let script = format!(
+        "cat /proc/self/cgroup > {}; {}; sleep 1000",
+        cg.display(),
+        escapee(&f, true)
+    );
+    let id = home.submit("sh", &script);
+    let gc = pid_in(&f);
+    assert!(alive(gc));
+    home.ok(&["cancel", &id]);
+    assert_eq!(home.show(&id)["status"], "canceled");
+    assert!(!alive(gc), "the grandchild survived the cancel");
+    assert!(processes_of_task(&id).is_empty());
+    if cgroups_expected() {
+        assert!(
+            !cgroup_dir_in(&cg).exists(),
+            "the task's cgroup was not removed"
+        );
+    }
+}
+
+#[test]
+fn a_restart_after_a_crash_ends_what_left_the_group() {
+    let home = Home::new("");
+    let (f, cg) = (home.path().join("gc.pid"), home.path().join("cgroup"));
+    let script = format!(
+        "cat /proc/self/cgroup > {}; {}; sleep 1000",
+        cg.display(),
+        escapee(&f, true)
+    );
+    let id = home.submit("sh", &script);
+    let gc = pid_in(&f);
+    let pid = home.daemon_pid().unwrap();
+    nix_kill9(pid);
+    assert!(poll_until(Duration::from_secs(10), || !alive(pid)));
+    assert!(alive(gc), "the premise: the crash left the grandchild");
+    // The next command starts a new daemon, which takes the task back and ends its processes.
+    assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "interrupted");
+    assert!(
+        !alive(gc),
+        "the crashed daemon's escaped grandchild was not killed"
+    );
+    assert!(processes_of_task(&id).is_empty());
+    if cgroups_expected() {
+        assert!(
+            !cgroup_dir_in(&cg).exists(),
+            "the task's cgroup was not removed"
+        );
+    }
+}
+
+#[test]
+fn without_cgroups_the_group_and_task_id_sweep_run_after_a_normal_exit() {
+    let home = Home::new("");
+    let started = home
+        .cmd(&["daemon", "--detach"])
+        .env("LEGATE_CGROUPS", "off")
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    let (f, cg) = (home.path().join("gc.pid"), home.path().join("cgroup"));
+    let script = format!(
+        "cat /proc/self/cgroup > {}; {}; exit 0",
+        cg.display(),
+        escapee(&f, false)
+    );
+    let id = home.submit("sh", &script);
+    assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "succeeded");
+    let gc = pid_in(&f);
+    assert!(
+        !alive(gc),
+        "the grandchild in a new session survived its task"
+    );
+    let own = std::fs::read_to_string(&cg).unwrap();
+    assert!(!own.contains("/task-"), "cgroups are off: {own}");
+    let log = std::fs::read_to_string(home.path().join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("no cgroups: LEGATE_CGROUPS=off"),
+        "the daemon says which way it ends tasks:\n{log}"
+    );
+}

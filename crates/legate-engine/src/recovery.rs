@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use legate_runner::procfs;
+use legate_runner::tree;
 use legate_store::RescueScope;
 use tracing::{info, warn};
 
@@ -14,6 +14,7 @@ impl Service {
     /// one holds the daemon lock). Each becomes `interrupted` — and `queued` again when its
     /// agent has `retry_interrupted` — and whatever is left of its process tree is killed first.
     pub(crate) async fn recover(&self) -> Result<(), ServiceError> {
+        legate_runner::cgroup::announce();
         let scope = self.inner.settings.recovery.clone();
         let n = self
             .rescue(&scope, "the daemon running it stopped (crash or restart)")
@@ -54,7 +55,8 @@ impl Service {
             .map_err(from_store)?;
         for r in &rescued {
             let p = r.process.map(|p| (p.pid, p.pgid, p.start_time));
-            let killed = procfs::kill_leftovers(r.task.id.as_str(), p);
+            let dir = self.task_dir(&r.task.id);
+            let killed = tree::kill_leftovers(r.task.id.as_str(), r.task.attempt, &dir, p).await;
             if killed > 0 {
                 info!(task = %r.task.id, "killed {killed} leftover process(es)");
             }

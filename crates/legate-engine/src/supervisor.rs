@@ -89,6 +89,7 @@ impl Service {
             kill_grace: config.limits.kill_grace,
             timeout: task.timeout_ms.map(Duration::from_millis),
             depth: task.depth,
+            attempt: lease.attempt,
             resume_session: task.metadata[crate::followup::RESUME_KEY]
                 .as_str()
                 .map(str::to_string),

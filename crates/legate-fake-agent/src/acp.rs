@@ -9,6 +9,7 @@
 //! | `permission KIND TITLE` | asks the client for permission for a tool call, then says `permission TITLE: allowed` or `: denied` (`: withdrawn` when cancelled) |
 //! | `sleep MS` | waits MS ms; a `session/cancel` ends the turn with `cancelled` |
 //! | `recall` | says `earlier: ` and the session's earlier prompts joined by ` / ` |
+//! | `flood N SIZE` | N agent message chunks of SIZE bytes each (`m<i> ` and filler), one at a time |
 //! | `refuse` | ends the turn with stopReason `refusal` |
 //! | `agent-error MESSAGE` | answers the prompt with a JSON-RPC error MESSAGE |
 //! | `exit CODE` | the process exits at once with CODE |
@@ -220,6 +221,17 @@ async fn turn(
                 }
             }
             "recall" => say(cx, sid, text(&format!("earlier: {}", earlier.join(" / "))))?,
+            "flood" => {
+                let mut nums = arg
+                    .split_whitespace()
+                    .map(|n| n.parse::<u64>().unwrap_or(0));
+                let (n, size) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+                let mut message = String::new();
+                for i in 0..n {
+                    crate::script::flood_message(i, size, &mut message);
+                    say(cx, sid, text(&message))?;
+                }
+            }
             "refuse" => return Ok(StopReason::Refusal),
             "agent-error" => return Err(Error::internal_error().data(serde_json::json!(arg))),
             "exit" => crate::out::finish(arg.parse().unwrap_or(1)),

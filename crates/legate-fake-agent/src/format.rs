@@ -95,15 +95,46 @@ pub fn earlier() -> Option<Vec<String>> {
 pub fn text(text: &str) -> bool {
     with(|sp| {
         sp.answer.push_str(text);
-        let s = &sp.session;
-        match sp.format {
-            Format::Claude => line(json!({"type":"assistant","message":{"content":[{"type":"text","text":text}]},"session_id":s})),
-            Format::Codex => line(json!({"type":"item.completed","item":{"type":"agent_message","text":text}})),
-            Format::Gemini => line(json!({"type":"message","role":"assistant","content":text,"delta":true})),
-            Format::Opencode => line(json!({"type":"text","sessionID":s,"part":{"type":"text","text":text}})),
-        }
+        say(sp, text)
     })
     .is_some()
+}
+
+/// Says one message of a flood: like [`text`], but the answer becomes this message alone, so
+/// a flood is never held whole.
+pub fn flood_text(text: &str) -> bool {
+    with(|sp| {
+        sp.answer.clear();
+        sp.answer.push_str(text);
+        say(sp, text)
+    })
+    .is_some()
+}
+
+/// Prints `text` as the format's assistant text. The envelope is serialized around a
+/// placeholder and the text spliced in, so a flood's large messages cost one copy each.
+fn say(sp: &Speaker, text: &str) {
+    const HOLE: &str = "\u{1}";
+    let s = &sp.session;
+    let envelope = match sp.format {
+        Format::Claude => json!({"type":"assistant","message":{"content":[{"type":"text","text":HOLE}]},"session_id":s}),
+        Format::Codex => json!({"type":"item.completed","item":{"type":"agent_message","text":HOLE}}),
+        Format::Gemini => json!({"type":"message","role":"assistant","content":HOLE,"delta":true}),
+        Format::Opencode => json!({"type":"text","sessionID":s,"part":{"type":"text","text":HOLE}}),
+    }
+    .to_string();
+    let Some((before, after)) = envelope.split_once("\\u0001") else {
+        return;
+    };
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    let quoted;
+    let body = if plain {
+        text
+    } else {
+        quoted = serde_json::to_string(text).unwrap_or_default();
+        &quoted[1..quoted.len().saturating_sub(1).max(1)]
+    };
+    out::stdout(&[before.as_bytes(), body.as_bytes(), after.as_bytes(), b"\n"].concat());
 }
 
 /// A tool call.

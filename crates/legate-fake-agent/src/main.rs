@@ -34,6 +34,7 @@
 //! | `ignore-term` | ignore SIGTERM from now on (KILL still kills) |
 //! | `grandchild MS` | start a grandchild (same process group, TERM ignored from its first instruction, stdio on `/dev/null`) that lives MS ms; print `grandchild PID`; do not wait for it |
 //! | `flood BYTES` | write exactly BYTES bytes of 64-byte lines `flood-0123…ghij\n` to stdout, in 64 KiB chunks |
+//! | `flood N SIZE` | N messages of SIZE bytes each (`m<i> ` and `x` filler), one at a time: the format's assistant text (the answer becomes the last one), or without a format N lines of SIZE bytes with their newline |
 //! | `hang` | sleep forever |
 //! | `invalid-utf8` | write the bytes `b"bad \xff\xfe utf8\n"` to stdout |
 //! | `env NAME` | print `NAME=VALUE` (`NAME=` when unset) |

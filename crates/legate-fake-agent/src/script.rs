@@ -71,7 +71,25 @@ fn step_once(step: &str) {
         "signal" => signal(arg),
         "ignore-term" => sys::ignore_term(),
         "grandchild" => grandchild(num()),
-        "flood" => flood(num()),
+        "flood" => {
+            let nums: Vec<u64> = arg
+                .split_whitespace()
+                .map(|n| {
+                    n.parse().unwrap_or_else(|_| {
+                        out::err(&format!("fake-agent: bad step '{step}'"));
+                        finish(2)
+                    })
+                })
+                .collect();
+            match nums[..] {
+                [bytes] => flood(bytes),
+                [n, size] => flood_messages(n, size),
+                _ => {
+                    out::err(&format!("fake-agent: bad step '{step}'"));
+                    finish(2)
+                }
+            }
+        }
         "hang" => loop {
             std::thread::sleep(Duration::from_secs(3600));
         },
@@ -131,6 +149,31 @@ fn grandchild(ms: u64) {
         Err(e) => {
             out::err(&format!("fake-agent: cannot start the grandchild: {e}"));
             finish(2);
+        }
+    }
+}
+
+/// The `i`th message of a `flood N SIZE`: `m<i> ` and filler, `size` bytes in all (at least
+/// the prefix).
+pub fn flood_message(i: u64, size: u64, into: &mut String) {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let prefix = format!("m{i} ");
+    if into.len() != size.max(prefix.len()) || !into.ends_with('x') {
+        // The first message (or a new size): the filler is made once.
+        *into = "x".repeat(size.max(prefix.len()));
+    }
+    into.replace_range(..prefix.len(), &prefix);
+}
+
+/// `flood N SIZE`: `n` messages of `size` bytes, one at a time: in the format's assistant text
+/// when one is active, else as lines (the newline counted in `size`).
+fn flood_messages(n: u64, size: u64) {
+    let mut text = String::new();
+    for i in 0..n {
+        flood_message(i, size, &mut text);
+        if !format::flood_text(&text) {
+            let body = &text.as_bytes()[..text.len().saturating_sub(1)];
+            out::stdout(&[body, b"\n"].concat());
         }
     }
 }

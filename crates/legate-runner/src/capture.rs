@@ -27,8 +27,12 @@ pub(crate) struct Report {
     pub dropped: u64,
     /// Whether stdout itself was cut.
     pub stdout_truncated: bool,
+    /// Bytes the agent wrote to stdout (all of them, kept or not).
+    pub stdout_bytes: u64,
     /// What the line parser made of stdout, for agents with a structured format.
     pub parsed: Option<Parsed>,
+    /// Notes (progress steps) dropped for the task's budget.
+    pub notes_dropped: u64,
 }
 
 /// How much of the newest output [`LatestOutput::tail`] keeps.
@@ -121,6 +125,7 @@ pub(crate) async fn pump(
     let mut alarm = Some(alarm);
     let mut broken = false;
     let (mut out_open, mut err_open) = (true, true);
+    let mut stdout_bytes = 0u64;
     let mut a = vec![0u8; 64 * 1024];
     let mut b = vec![0u8; 64 * 1024];
     while out_open || err_open {
@@ -134,8 +139,11 @@ pub(crate) async fn pump(
                 Ok(n) => (&b[..n], false),
             },
         };
-        if is_stdout && let Some(feed) = lines.as_mut() {
-            feed.feed(chunk);
+        if is_stdout {
+            stdout_bytes += chunk.len() as u64;
+            if let Some(feed) = lines.as_mut() {
+                feed.feed(chunk);
+            }
         }
         if broken {
             continue;
@@ -165,10 +173,16 @@ pub(crate) async fn pump(
     let stdout_truncated = logs.stdout.truncated();
     let dropped = logs.output.finish().unwrap_or(0);
     let _ = logs.stdout.finish();
+    let (parsed, notes_dropped) = match lines.map(LineFeed::finish) {
+        Some((p, n)) => (Some(p), n),
+        None => (None, 0),
+    };
     Report {
         dropped,
         stdout_truncated,
-        parsed: lines.map(LineFeed::finish),
+        stdout_bytes,
+        parsed,
+        notes_dropped,
     }
 }
 

@@ -1,26 +1,28 @@
 //! The exec runner: one agent process from spawn to outcome.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use legate_domain::{AgentSpec, ErrorKind, Outcome, ProcessInfo, Status};
-use nix::sys::signal::Signal;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::bounds::line_cap;
 use crate::capture::{self, Alarm, LatestOutput, Logs, Report};
 use crate::command::{Invocation, prepare};
 use crate::lines::LineFeed;
 use crate::log::{append_note, read_tail};
-use crate::parse::{AgentFailure, OutputParser, PlainParser, stream_parser};
+use crate::notes::NoteSink;
+use crate::outcome::{Ending, deadline, humanize, note_dropped, outcome_of};
+use crate::parse::{OutputParser, Parsed, PlainParser, stream_parser};
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
+use crate::tree::TaskTree;
 
 pub use crate::command::resolve_program;
+pub use crate::outcome::apply_parsed;
 
 /// How to run one task.
 #[derive(Debug, Clone)]
@@ -29,7 +31,8 @@ pub struct RunSettings {
     pub task_dir: PathBuf,
     /// Cap on each log file.
     pub log_cap: u64,
-    /// Cap on the result text.
+    /// Cap on the result text: its last `result_cap` bytes are kept, after a line saying how
+    /// much was left out.
     pub result_cap: u64,
     /// Time between TERM and KILL.
     pub kill_grace: Duration,
@@ -37,6 +40,8 @@ pub struct RunSettings {
     pub timeout: Option<Duration>,
     /// Delegation depth of the task (becomes the child's `LEGATE_DEPTH`).
     pub depth: u32,
+    /// The task's attempt (its lease's fencing token): names the attempt's cgroup.
+    pub attempt: u32,
     /// The agent session to continue (a follow-up), if any.
     pub resume_session: Option<String>,
     /// When that session was created (`session_created_at` of the ACP run that created it),
@@ -59,6 +64,7 @@ pub enum StopReason {
 pub struct Spawned {
     child: Child,
     info: ProcessInfo,
+    tree: TaskTree,
     pump: JoinHandle<Report>,
     alarm: oneshot::Receiver<Alarm>,
     feeder: Option<JoinHandle<()>>,
@@ -95,9 +101,9 @@ pub fn spawn(
         session: settings.resume_session.as_deref(),
     })
     .map_err(fail)?;
-    let mut child = prepared
-        .cmd
-        .spawn()
+    let mut tree = TaskTree::new(task_id, settings.attempt, &settings.task_dir);
+    let mut child = tree
+        .spawn(&mut prepared.cmd)
         .map_err(|e| fail(format!("cannot start agent '{}': {e}", spec.name)))?;
     let pid = child.id().unwrap_or(0) as i32;
     let info = ProcessInfo {
@@ -117,7 +123,8 @@ pub fn spawn(
     let (cap, policy) = (settings.log_cap, spec.on_output_cap);
     let (latest_tx, latest) = watch::channel(LatestOutput::default());
     let (steps_tx, steps) = mpsc::unbounded_channel();
-    let lines = stream_parser(spec.format).map(|p| LineFeed::new(p, steps_tx));
+    let lines = stream_parser(spec.format, settings.result_cap)
+        .map(|p| LineFeed::new(p, line_cap(settings.result_cap), NoteSink::new(steps_tx)));
     let pump = match (out, err) {
         (Some(out), Some(err)) => {
             let sinks = capture::Sinks {
@@ -132,6 +139,7 @@ pub fn spawn(
     Ok(Spawned {
         child,
         info,
+        tree,
         pump,
         alarm,
         feeder,
@@ -141,13 +149,6 @@ pub fn spawn(
         noted: latest_tx,
         steps: Some(steps),
     })
-}
-
-enum Ending {
-    Exited(ExitStatus),
-    TimedOut,
-    Stopped(StopReason),
-    Alarm(Alarm),
 }
 
 #[async_trait::async_trait]
@@ -166,10 +167,10 @@ impl AgentRun for Spawned {
 
     async fn wait(
         self: Box<Self>,
-        task_id: &str,
+        _task_id: &str,
         stop: watch::Receiver<Option<StopReason>>,
     ) -> Outcome {
-        (*self).finish(task_id, stop, &PlainParser).await
+        (*self).finish(stop, &PlainParser).await
     }
 }
 
@@ -185,7 +186,6 @@ impl Spawned {
     /// makes sure nothing of its process tree is left, and builds the outcome.
     async fn finish(
         mut self,
-        task_id: &str,
         mut stop: watch::Receiver<Option<StopReason>>,
         parser: &dyn OutputParser,
     ) -> Outcome {
@@ -218,7 +218,6 @@ impl Spawned {
             a = alarm => Ending::Alarm(a),
         };
         let grace = self.settings.kill_grace;
-        let pgid = self.info.pgid;
         let log = self.settings.task_dir.join("output.log");
         match &ending {
             Ending::Exited(_) => {}
@@ -239,12 +238,8 @@ impl Spawned {
             }
             Ending::Alarm(_) => {}
         }
-        // Whatever happened, nothing of the tree may outlive the task. A clean exit with an
-        // empty process group (the common case) needs no sweep of /proc.
-        let clean = matches!(ending, Ending::Exited(_)) && procfs::group_members(pgid).is_empty();
-        if !clean {
-            end_tree(pgid, grace, task_id).await;
-        }
+        // Whatever happened, nothing the task started may outlive it.
+        self.tree.end(grace).await;
         let status = match &ending {
             Ending::Exited(st) => Some(*st),
             _ => self.child.wait().await.ok(),
@@ -252,7 +247,7 @@ impl Spawned {
         if let Some(f) = self.feeder.take() {
             f.abort();
         }
-        let report = match tokio::time::timeout(Duration::from_secs(5), &mut self.pump).await {
+        let mut report = match tokio::time::timeout(Duration::from_secs(5), &mut self.pump).await {
             Ok(Ok(r)) => r,
             _ => {
                 self.pump.abort();
@@ -263,14 +258,9 @@ impl Spawned {
             let _ = std::fs::remove_file(p);
         }
         let mut outcome = outcome_of(&ending, status, timeout);
-        let parsed = match report.parsed {
+        let parsed = match report.parsed.take() {
             Some(p) => Some(p),
-            None => {
-                let stdout = self.settings.task_dir.join("stdout.log");
-                read_tail(&stdout, self.settings.result_cap)
-                    .ok()
-                    .map(|(tail, cut)| parser.parse(&tail, cut || report.stdout_truncated))
-            }
+            None => plain_result(&self.settings, &report, parser),
         };
         if let Some(parsed) = parsed {
             apply_parsed(&mut outcome, parsed);
@@ -280,140 +270,25 @@ impl Spawned {
                 .metadata
                 .insert("output_dropped_bytes".into(), report.dropped.into());
         }
+        note_dropped(&mut outcome, report.notes_dropped);
         outcome
     }
 }
 
-/// Puts what the parser found into the outcome. An error the agent reported explains a
-/// failure better than its exit code, and turns an exit 0 into a failure.
-pub fn apply_parsed(outcome: &mut Outcome, parsed: crate::parse::Parsed) {
-    outcome.result = Some(parsed.result);
-    if let Some(s) = parsed.session_id {
-        outcome.metadata.insert("session_id".into(), s.into());
+/// The result of a plain agent: the last `result_cap` bytes of its stdout.
+fn plain_result(
+    settings: &RunSettings,
+    report: &Report,
+    parser: &dyn OutputParser,
+) -> Option<Parsed> {
+    let stdout = settings.task_dir.join("stdout.log");
+    let (mut tail, cut) = read_tail(&stdout, settings.result_cap).ok()?;
+    if report.stdout_truncated && !cut {
+        // The whole log fits: it starts with legate's note about the log cap, not the agent's
+        // words.
+        let note = tail.iter().position(|b| *b == b'\n').map_or(0, |nl| nl + 1);
+        tail.drain(..note);
     }
-    if let Some(u) = parsed.usage {
-        outcome.metadata.insert("usage".into(), u);
-    }
-    let replaceable = matches!(
-        outcome.error.as_ref().map(|e| e.kind),
-        None | Some(ErrorKind::ExitNonzero)
-    );
-    if let Some(AgentFailure { kind, message }) = parsed.failure
-        && replaceable
-    {
-        outcome.status = Status::Failed;
-        outcome.error = Some(legate_domain::TaskError { kind, message });
-    }
-}
-
-fn outcome_of(ending: &Ending, status: Option<ExitStatus>, timeout: Option<Duration>) -> Outcome {
-    let mut o = match ending {
-        Ending::Exited(st) => match (st.code(), st.signal()) {
-            (Some(0), _) => Outcome {
-                status: Status::Succeeded,
-                exit_code: Some(0),
-                signal: None,
-                result: None,
-                error: None,
-                metadata: Default::default(),
-            },
-            (Some(code), _) => Outcome::failed(
-                Status::Failed,
-                ErrorKind::ExitNonzero,
-                format!("the agent exited with code {code}"),
-            ),
-            (None, Some(sig)) => Outcome::failed(
-                Status::Failed,
-                ErrorKind::Signaled,
-                format!("the agent was killed by signal {}", signal_name(sig)),
-            ),
-            (None, None) => Outcome::failed(
-                Status::Failed,
-                ErrorKind::Signaled,
-                "the agent ended abnormally",
-            ),
-        },
-        Ending::TimedOut => timed_out(timeout),
-        Ending::Stopped(reason) => stopped(*reason),
-        Ending::Alarm(Alarm::LogFailed(msg)) => {
-            Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
-        }
-        Ending::Alarm(Alarm::OverCap(cap)) => Outcome::failed(
-            Status::Failed,
-            ErrorKind::OutputTooLarge,
-            format!(
-                "the agent wrote more than the output cap of {cap} bytes and its policy is on_output_cap = \"fail\""
-            ),
-        ),
-    };
-    if let Some(st) = status {
-        o.exit_code = st.code();
-        o.signal = st.signal();
-    }
-    o
-}
-
-/// Sleeps for the wall-clock limit, or forever when there is none.
-pub(crate) async fn deadline(timeout: Option<Duration>) {
-    match timeout {
-        Some(t) => tokio::time::sleep(t).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The outcome of a run that passed its wall-clock limit.
-pub(crate) fn timed_out(timeout: Option<Duration>) -> Outcome {
-    Outcome::failed(
-        Status::TimedOut,
-        ErrorKind::TimedOut,
-        format!(
-            "the task ran past its timeout of {}; legate ended it",
-            humanize(timeout.unwrap_or_default())
-        ),
-    )
-}
-
-/// The outcome of a run legate stopped early.
-pub(crate) fn stopped(reason: StopReason) -> Outcome {
-    match reason {
-        StopReason::Cancel => Outcome::failed(
-            Status::Canceled,
-            ErrorKind::Canceled,
-            "canceled while running",
-        ),
-        StopReason::Stall => Outcome::failed(
-            Status::Failed,
-            ErrorKind::Stalled,
-            "the agent printed and reported nothing for its stall_timeout, and its policy is on_stall = \"cancel\"; legate ended it",
-        ),
-        StopReason::Shutdown => Outcome::failed(
-            Status::Interrupted,
-            ErrorKind::Interrupted,
-            "the daemon shut down while the task ran",
-        ),
-    }
-}
-
-/// Ends whatever is left of a task's process tree: the group (TERM, grace, KILL), then any
-/// process still carrying the task's id that left the group.
-pub(crate) async fn end_tree(pgid: i32, grace: Duration, task_id: &str) {
-    procfs::kill_group(pgid, grace).await;
-    for pid in procfs::processes_with_env("LEGATE_TASK_ID", task_id) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
-}
-
-fn signal_name(sig: i32) -> String {
-    Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| sig.to_string())
-}
-
-fn humanize(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
+    let dropped = report.stdout_bytes.saturating_sub(tail.len() as u64);
+    Some(parser.parse(&tail, dropped))
 }

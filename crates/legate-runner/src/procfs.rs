@@ -124,28 +124,6 @@ pub async fn wait_group_gone(pgid: i32, limit: Duration) -> bool {
     }
 }
 
-/// Kills what a crashed daemon left of a task: its process group if the leader recorded then is
-/// still the same process (or is gone while members remain: a pid is not reused while its
-/// group has members), and any process still marked with the task's id.
-pub fn kill_leftovers(task_id: &str, pid: Option<(i32, i32, u64)>) -> usize {
-    let mut killed = 0;
-    if let Some((pid, pgid, start_time)) = pid {
-        let same_leader = match stat(pid) {
-            Some(s) => s.start_time == start_time,
-            None => true,
-        };
-        if same_leader && !group_members(pgid).is_empty() {
-            signal_group(pgid, Signal::SIGKILL);
-            killed += 1;
-        }
-    }
-    for pid in processes_with_env("LEGATE_TASK_ID", task_id) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-        killed += 1;
-    }
-    killed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,13 +20,16 @@ use tokio::process::{Child, ChildStderr};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::bounds::line_cap;
 use crate::capture::{LatestOutput, Logs};
 use crate::command::{Invocation, prepare_acp, run_dir};
-use crate::exec::{RunSettings, StopReason, deadline, end_tree, stopped, timed_out};
+use crate::exec::{RunSettings, StopReason};
 use crate::log::append_note;
+use crate::outcome::{deadline, note_dropped, stopped, timed_out};
 use crate::parse::classify_failure;
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
+use crate::tree::TaskTree;
 use state::Talk;
 use talk::{Brief, Ended};
 
@@ -34,8 +37,10 @@ use talk::{Brief, Ended};
 pub struct AcpRun {
     child: Child,
     info: ProcessInfo,
+    tree: TaskTree,
     talk: Talk,
     conversation: JoinHandle<Ended>,
+    relay: JoinHandle<()>,
     cancel: watch::Sender<bool>,
     stderr: JoinHandle<()>,
     latest: watch::Receiver<LatestOutput>,
@@ -71,8 +76,9 @@ pub fn spawn(
         .or_else(|| std::env::current_dir().ok())
         .and_then(|d| d.canonicalize().ok())
         .ok_or_else(|| fail("the task's working directory cannot be resolved".into()))?;
-    let mut child = cmd
-        .spawn()
+    let mut tree = TaskTree::new(task_id, settings.attempt, &settings.task_dir);
+    let mut child = tree
+        .spawn(&mut cmd)
         .map_err(|e| fail(format!("cannot start agent '{}': {e}", spec.name)))?;
     let pid = child.id().unwrap_or(0) as i32;
     let info = ProcessInfo {
@@ -87,7 +93,14 @@ pub fn spawn(
     };
     let (notes_tx, notes) = mpsc::unbounded_channel();
     let (latest_tx, latest) = watch::channel(LatestOutput::default());
-    let talk = Talk::new(notes_tx, latest_tx, logs, spec.permissions.clone());
+    let talk = Talk::new(
+        notes_tx,
+        latest_tx,
+        logs,
+        spec.permissions.clone(),
+        settings.result_cap,
+    );
+    let (messages, relay) = talk::relay(stdout, line_cap(settings.result_cap), talk.clone());
     let (cancel, cancel_rx) = watch::channel(false);
     let brief = Brief {
         prompt: prompt.to_string(),
@@ -98,7 +111,7 @@ pub fn spawn(
     };
     let conversation = tokio::spawn(talk::converse(
         stdin,
-        stdout,
+        messages,
         brief,
         talk.clone(),
         cancel_rx,
@@ -107,8 +120,10 @@ pub fn spawn(
     Ok(AcpRun {
         child,
         info,
+        tree,
         talk,
         conversation,
+        relay,
         cancel,
         stderr,
         latest,
@@ -149,7 +164,7 @@ impl AgentRun for AcpRun {
 
     async fn wait(
         mut self: Box<Self>,
-        task_id: &str,
+        _task_id: &str,
         mut stop: watch::Receiver<Option<StopReason>>,
     ) -> Outcome {
         let timeout = self.settings.timeout;
@@ -178,14 +193,14 @@ impl AgentRun for AcpRun {
             .await
             .ok()
             .and_then(Result::ok);
-        if exited.is_none() || !procfs::group_members(self.info.pgid).is_empty() {
-            end_tree(self.info.pgid, grace, task_id).await;
-        }
+        // Whatever happened, nothing the task started may outlive it.
+        self.tree.end(grace).await;
         let status = match exited {
             Some(s) => Some(s),
             None => self.child.wait().await.ok(),
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.stderr).await;
+        self.relay.abort();
         let mut outcome = match why {
             Why::Ended(ended) => ended_outcome(ended, status),
             Why::TimedOut => timed_out(timeout),
@@ -199,6 +214,7 @@ impl AgentRun for AcpRun {
                 .insert("output_dropped_bytes".into(), dropped.into());
         }
         outcome.result = Some(self.talk.answer());
+        note_dropped(&mut outcome, self.talk.notes_dropped());
         if let Some(s) = self.talk.session() {
             outcome.metadata.insert("session_id".into(), s.into());
         }

@@ -12,7 +12,9 @@ use legate_domain::{PermissionPolicy, Timestamp};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
+use crate::bounds::{STEP_BYTES, StepText, TailText, cut};
 use crate::capture::{LatestOutput, Logs};
+use crate::notes::NoteSink;
 use crate::parse::{Progress, ProgressKind};
 use crate::run::RunNote;
 
@@ -20,7 +22,6 @@ use crate::run::RunNote;
 #[derive(Clone)]
 pub(crate) struct Talk {
     inner: Arc<Mutex<Heard>>,
-    notes: mpsc::UnboundedSender<RunNote>,
     latest: watch::Sender<LatestOutput>,
     logs: Arc<Mutex<Option<Logs>>>,
     policy: PermissionPolicy,
@@ -28,17 +29,19 @@ pub(crate) struct Talk {
     heard_updates: Arc<watch::Sender<u64>>,
 }
 
-#[derive(Default)]
 struct Heard {
-    /// Text since the last tool call: the answer the turn concludes with.
-    answer: String,
+    /// Text since the last tool call: the answer the turn concludes with (its last
+    /// `result_cap` bytes).
+    answer: TailText,
     /// Agent text not yet published as a step (chunks are gathered into one).
-    pending: String,
+    pending: StepText,
     /// While `session/load` replays history, updates are old news.
     replaying: bool,
     session: Option<String>,
     /// When the agent created the session, if this run created it.
     session_created: Option<Timestamp>,
+    /// Where progress steps and permission answers go, within the task's budget.
+    notes: NoteSink,
 }
 
 impl Talk {
@@ -47,10 +50,17 @@ impl Talk {
         latest: watch::Sender<LatestOutput>,
         logs: Logs,
         policy: PermissionPolicy,
+        result_cap: u64,
     ) -> Self {
         Talk {
-            inner: Arc::default(),
-            notes,
+            inner: Arc::new(Mutex::new(Heard {
+                answer: TailText::new(result_cap),
+                pending: StepText::default(),
+                replaying: false,
+                session: None,
+                session_created: None,
+                notes: NoteSink::new(notes),
+            })),
             latest,
             logs: Arc::new(Mutex::new(Some(logs))),
             policy,
@@ -115,23 +125,29 @@ impl Talk {
         self.heard().session_created
     }
 
-    /// The answer so far (after publishing any gathered text).
+    /// The answer so far, capped like every result (after publishing any gathered text).
     pub fn answer(&self) -> String {
-        self.flush();
-        self.heard().answer.trim().to_string()
+        let mut h = self.heard();
+        h.flush();
+        h.answer.result()
     }
 
-    fn flush(&self) {
-        let text = std::mem::take(&mut self.heard().pending);
-        if !text.trim().is_empty() {
-            let step = crate::parse::collect_step(ProgressKind::Text, &text, None);
-            let _ = self.notes.send(RunNote::Progress(step));
-        }
+    /// How many notes the task's budget dropped.
+    pub fn notes_dropped(&self) -> u64 {
+        self.heard().notes.dropped()
     }
 
     fn step(&self, step: Progress) {
-        self.flush();
-        let _ = self.notes.send(RunNote::Progress(step));
+        let mut h = self.heard();
+        h.flush();
+        h.notes.progress(step);
+    }
+
+    /// A protocol message too long to read was skipped.
+    pub fn skipped(&self, bytes: u64, cap: usize) {
+        let step = crate::lines::skipped_line(bytes, cap);
+        self.log(&format!("\n[{}]\n", step.text), false);
+        self.step(step);
     }
 
     /// Takes one `session/update`.
@@ -145,8 +161,8 @@ impl Talk {
                 if let ContentBlock::Text(t) = &c.content {
                     self.log(&t.text, true);
                     let mut h = self.heard();
-                    h.answer.push_str(&t.text);
-                    h.pending.push_str(&t.text);
+                    h.answer.push(&t.text);
+                    h.pending.push(&t.text);
                 }
             }
             SessionUpdate::ToolCall(call) => {
@@ -182,10 +198,13 @@ impl Talk {
     pub fn permission(&self, req: &RequestPermissionRequest) -> RequestPermissionOutcome {
         let fields = &req.tool_call.fields;
         let kind = fields.kind.map(kind_name);
-        let title = fields
-            .title
-            .clone()
-            .unwrap_or_else(|| req.tool_call.tool_call_id.to_string());
+        let title = cut(
+            fields
+                .title
+                .as_deref()
+                .unwrap_or(&req.tool_call.tool_call_id.to_string()),
+            STEP_BYTES,
+        );
         let allow = self.policy.allows(kind.as_deref());
         let wanted: &[PermissionOptionKind] = if allow {
             &[
@@ -214,7 +233,7 @@ impl Talk {
             ),
             false,
         );
-        let _ = self.notes.send(RunNote::Permission(json!({
+        self.heard().notes.send(RunNote::Permission(json!({
             "tool": title,
             "tool_kind": kind,
             "decision": decision,
@@ -225,6 +244,15 @@ impl Talk {
                 o.option_id.clone(),
             )),
             None => RequestPermissionOutcome::Cancelled,
+        }
+    }
+}
+
+impl Heard {
+    /// Publishes the gathered text as a step.
+    fn flush(&mut self) {
+        if let Some(step) = self.pending.step(ProgressKind::Text) {
+            self.notes.progress(step);
         }
     }
 }

@@ -14,13 +14,66 @@ use agent_client_protocol::v1::schema::{
 };
 use agent_client_protocol::{Agent, ByteStreams, Client};
 use legate_domain::Timestamp;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
 use super::fs::FileAccess;
 use super::quirks;
 use super::state::Talk;
+use crate::lines::{LineSplitter, Piece};
+
+/// Room between the relay and the protocol reader.
+const RELAY_BUFFER: usize = 64 << 10;
+
+/// Passes the agent's stdout on to the protocol one whole line (message) at a time, skipping
+/// (and noting) a line longer than `cap`: the protocol reader would hold any line whole. Ends
+/// at the agent's EOF, or when the reader is gone (then the agent's stdout is closed too).
+pub(crate) fn relay(
+    mut stdout: ChildStdout,
+    cap: usize,
+    talk: Talk,
+) -> (DuplexStream, JoinHandle<()>) {
+    let (mut to_reader, reader) = tokio::io::duplex(RELAY_BUFFER);
+    let task = tokio::spawn(async move {
+        let mut lines = LineSplitter::new(cap);
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut chunk = &buf[..n];
+            while let Some(piece) = lines.next(&mut chunk) {
+                let sent = match piece {
+                    Piece::Line(line) => pass(&mut to_reader, line).await,
+                    Piece::Skipped(bytes) => {
+                        talk.skipped(bytes, cap);
+                        Ok(())
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        }
+        match lines.finish() {
+            Some(Piece::Line(line)) => {
+                let _ = pass(&mut to_reader, line).await;
+            }
+            Some(Piece::Skipped(bytes)) => talk.skipped(bytes, cap),
+            None => {}
+        }
+    });
+    (reader, task)
+}
+
+async fn pass(to: &mut DuplexStream, line: &[u8]) -> std::io::Result<()> {
+    to.write_all(line).await?;
+    to.write_all(b"\n").await
+}
 
 /// After `session/load` has answered, how long the agent must stay silent before the replay of
 /// the history counts as over: some agents (Gemini CLI) answer first and replay afterwards.
@@ -55,7 +108,7 @@ pub(crate) enum Ended {
 /// agent is then expected to end the turn with `cancelled`.
 pub(crate) async fn converse(
     stdin: ChildStdin,
-    stdout: ChildStdout,
+    stdout: DuplexStream,
     brief: Brief,
     talk: Talk,
     cancel: watch::Receiver<bool>,

@@ -9,9 +9,18 @@ use super::collect::{Collector, step, tool_detail};
 use super::{Parsed, Progress, ProgressKind, StreamParser};
 
 /// Parser state for one Claude Code run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ClaudeParser {
     c: Collector,
+}
+
+impl ClaudeParser {
+    /// A parser keeping at most `result_cap` bytes of answer.
+    pub fn new(result_cap: u64) -> Self {
+        ClaudeParser {
+            c: Collector::new(result_cap),
+        }
+    }
 }
 
 impl StreamParser for ClaudeParser {

@@ -8,9 +8,18 @@ use super::collect::{Collector, step};
 use super::{Parsed, Progress, ProgressKind, StreamParser};
 
 /// Parser state for one Codex run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CodexParser {
     c: Collector,
+}
+
+impl CodexParser {
+    /// A parser keeping at most `result_cap` bytes of answer.
+    pub fn new(result_cap: u64) -> Self {
+        CodexParser {
+            c: Collector::new(result_cap),
+        }
+    }
 }
 
 impl StreamParser for CodexParser {

@@ -5,26 +5,40 @@ use legate_domain::ErrorKind;
 use serde_json::Value;
 
 use super::{AgentFailure, Parsed, Progress, ProgressKind};
+use crate::bounds::{NAME_BYTES, STEP_BYTES, TailText, capped_result, cut, head};
 
-/// Longest text kept in one progress step: events are for following along, the log has all.
-const STEP_CHARS: usize = 2000;
 /// How much stray text is kept for an error message or a fallback result.
-const STRAY_CHARS: usize = 4000;
+const STRAY_BYTES: usize = 4000;
 
 /// The running state of a structured parser.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Collector {
-    /// Text written since the last tool call: agents conclude after their last tool.
-    pub answer: String,
+    /// Text written since the last tool call: agents conclude after their last tool. Only its
+    /// last `result_cap` bytes are kept.
+    pub answer: TailText,
     /// The final answer, when the format states it outright.
     pub stated: Option<String>,
     pub session: Option<String>,
     pub usage: Option<Value>,
     pub failure: Option<AgentFailure>,
     stray: String,
+    result_cap: u64,
 }
 
 impl Collector {
+    /// A collector keeping at most `result_cap` bytes of answer.
+    pub fn new(result_cap: u64) -> Self {
+        Collector {
+            answer: TailText::new(result_cap),
+            stated: None,
+            session: None,
+            usage: None,
+            failure: None,
+            stray: String::new(),
+            result_cap,
+        }
+    }
+
     /// Decodes a JSON line; a line that is not JSON is kept as stray text.
     pub fn json(&mut self, line: &[u8]) -> Option<Value> {
         let trimmed = line.trim_ascii();
@@ -34,8 +48,10 @@ impl Collector {
         match serde_json::from_slice::<Value>(trimmed) {
             Ok(v) if v.is_object() => Some(v),
             _ => {
-                if self.stray.len() < STRAY_CHARS {
-                    self.stray.push_str(&String::from_utf8_lossy(trimmed));
+                let room = STRAY_BYTES.saturating_sub(self.stray.len());
+                if room > 0 {
+                    let text = String::from_utf8_lossy(&trimmed[..trimmed.len().min(room)]);
+                    self.stray.push_str(&text);
                     self.stray.push('\n');
                 }
                 None
@@ -46,7 +62,9 @@ impl Collector {
     /// Notes a session id the first time one is seen.
     pub fn session(&mut self, v: Option<&Value>) {
         if self.session.is_none()
-            && let Some(s) = v.and_then(Value::as_str).filter(|s| !s.is_empty())
+            && let Some(s) = v
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty() && s.len() <= NAME_BYTES)
         {
             self.session = Some(s.to_string());
         }
@@ -55,7 +73,7 @@ impl Collector {
     /// Records the agent's first error; later ones are usually its consequences.
     pub fn fail(&mut self, message: impl Into<String>) {
         if self.failure.is_none() {
-            let message = message.into();
+            let message = cut(&message.into(), STEP_BYTES);
             self.failure = Some(AgentFailure {
                 kind: classify_failure(&message),
                 message,
@@ -68,14 +86,14 @@ impl Collector {
         if self.failure.is_none() {
             self.failure = Some(AgentFailure {
                 kind,
-                message: message.into(),
+                message: cut(&message.into(), STEP_BYTES),
             });
         }
     }
 
     /// A text step, also added to the answer.
     pub fn text(&mut self, text: &str) -> Progress {
-        self.answer.push_str(text);
+        self.answer.push(text);
         step(ProgressKind::Text, text, None)
     }
 
@@ -85,21 +103,21 @@ impl Collector {
         step(ProgressKind::Tool, detail, Some(name))
     }
 
-    /// The outcome of everything read.
+    /// The outcome of everything read; the result keeps its last `result_cap` bytes.
     pub fn finish(&mut self) -> Parsed {
         let result = match self.stated.take() {
-            Some(s) if !s.is_empty() => s,
-            _ if !self.answer.trim().is_empty() => std::mem::take(&mut self.answer),
+            Some(s) if !s.is_empty() => capped_result(&s, self.result_cap),
+            _ if !self.answer.is_blank() => self.answer.result(),
             _ => {
                 let stray = self.stray.trim().to_string();
                 if !stray.is_empty() {
                     self.fail(stray.clone());
                 }
-                stray
+                capped_result(&stray, self.result_cap)
             }
         };
         Parsed {
-            result: result.trim().to_string(),
+            result,
             session_id: self.session.clone(),
             usage: self.usage.clone(),
             failure: self.failure.clone(),
@@ -107,17 +125,13 @@ impl Collector {
     }
 }
 
-/// A progress step with its text cut to a readable length.
+/// A progress step with its text cut to [`STEP_BYTES`] (events are for following along, the
+/// log has all) and its tool's name to [`NAME_BYTES`].
 pub(crate) fn step(kind: ProgressKind, text: &str, tool: Option<&str>) -> Progress {
-    let trimmed = text.trim();
-    let mut text: String = trimmed.chars().take(STEP_CHARS).collect();
-    if text.len() < trimmed.len() {
-        text.push('…');
-    }
     Progress {
         kind,
-        text,
-        tool: tool.map(str::to_string),
+        text: cut(text.trim(), STEP_BYTES),
+        tool: tool.map(|t| head(t, NAME_BYTES).to_string()),
     }
 }
 
@@ -146,7 +160,7 @@ pub(crate) fn tool_detail(input: Option<&Value>) -> String {
         }
     }
     let s = input.to_string();
-    s.chars().take(200).collect()
+    head(&s, 200).to_string()
 }
 
 /// Sorts an agent's error message into a kind scripts can act on: log in, wait, rephrase, or
@@ -218,8 +232,10 @@ mod tests {
     #[test]
     fn steps_are_cut_and_tools_described() {
         let long = "x".repeat(5000);
-        let s = step(ProgressKind::Text, &long, None);
-        assert!(s.text.chars().count() <= STEP_CHARS + 1);
+        let s = step(ProgressKind::Text, &long, Some(&"t".repeat(1000)));
+        assert!(s.text.starts_with(&"x".repeat(STEP_BYTES)));
+        assert!(s.text.ends_with("… [904 more bytes]"), "{}", s.text);
+        assert_eq!(s.tool.unwrap().len(), NAME_BYTES);
         let v: Value = serde_json::json!({"command": "ls -la", "timeout": 5});
         assert_eq!(tool_detail(Some(&v)), "ls -la");
         assert_eq!(tool_detail(Some(&serde_json::json!({"a": 1}))), "{\"a\":1}");
@@ -227,7 +243,7 @@ mod tests {
 
     #[test]
     fn stray_text_becomes_the_error_when_nothing_else_came() {
-        let mut c = Collector::default();
+        let mut c = Collector::new(1 << 20);
         assert!(c.json(b"Error: not logged in").is_none());
         let p = c.finish();
         assert_eq!(p.failure.unwrap().kind, ErrorKind::AuthFailed);

@@ -6,13 +6,25 @@ use serde_json::Value;
 
 use super::collect::{Collector, step, tool_detail};
 use super::{Parsed, Progress, ProgressKind, StreamParser};
+use crate::bounds::StepText;
 
 /// Parser state for one Gemini CLI run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GeminiParser {
     c: Collector,
-    /// Assistant text not yet published as a step (deltas are gathered into one).
-    pending: String,
+    /// Assistant text not yet published as a step (deltas are gathered into one; the answer
+    /// takes them as they come).
+    pending: StepText,
+}
+
+impl GeminiParser {
+    /// A parser keeping at most `result_cap` bytes of answer.
+    pub fn new(result_cap: u64) -> Self {
+        GeminiParser {
+            c: Collector::new(result_cap),
+            pending: StepText::default(),
+        }
+    }
 }
 
 impl StreamParser for GeminiParser {
@@ -27,8 +39,9 @@ impl StreamParser for GeminiParser {
                 if v["delta"].as_bool() != Some(true) {
                     self.flush(&mut steps);
                 }
-                self.pending
-                    .push_str(v["content"].as_str().unwrap_or_default());
+                let text = v["content"].as_str().unwrap_or_default();
+                self.c.answer.push(text);
+                self.pending.push(text);
             }
             Some("tool_use") => {
                 self.flush(&mut steps);
@@ -69,10 +82,7 @@ impl StreamParser for GeminiParser {
 
 impl GeminiParser {
     fn flush(&mut self, steps: &mut Vec<Progress>) {
-        if !self.pending.is_empty() {
-            let text = std::mem::take(&mut self.pending);
-            steps.push(self.c.text(&text));
-        }
+        steps.extend(self.pending.step(ProgressKind::Text));
     }
 
     fn error(&mut self, v: &Value, steps: &mut Vec<Progress>) {

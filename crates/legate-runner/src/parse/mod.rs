@@ -75,27 +75,118 @@ pub trait StreamParser: Send {
     fn finish(&mut self) -> Parsed;
 }
 
-/// The line parser for a format; `None` for plain text, which is read from the log's tail.
-pub fn stream_parser(format: OutputFormat) -> Option<Box<dyn StreamParser>> {
+/// The line parser for a format, keeping at most `result_cap` bytes of answer; `None` for
+/// plain text, which is read from the log's tail.
+pub fn stream_parser(format: OutputFormat, result_cap: u64) -> Option<Box<dyn StreamParser>> {
     match format {
         OutputFormat::Plain => None,
-        OutputFormat::Claude => Some(Box::new(claude::ClaudeParser::default())),
-        OutputFormat::Codex => Some(Box::new(codex::CodexParser::default())),
-        OutputFormat::Gemini => Some(Box::new(gemini::GeminiParser::default())),
-        OutputFormat::Opencode => Some(Box::new(opencode::OpencodeParser::default())),
+        OutputFormat::Claude => Some(Box::new(claude::ClaudeParser::new(result_cap))),
+        OutputFormat::Codex => Some(Box::new(codex::CodexParser::new(result_cap))),
+        OutputFormat::Gemini => Some(Box::new(gemini::GeminiParser::new(result_cap))),
+        OutputFormat::Opencode => Some(Box::new(opencode::OpencodeParser::new(result_cap))),
     }
 }
 
-/// Runs a parser over a whole output at once: for tests, fuzzing and replaying a log.
+/// Runs a parser over a whole output at once, with the default result cap: for tests,
+/// fuzzing and replaying a log.
 pub fn parse_all(format: OutputFormat, output: &[u8]) -> (Vec<Progress>, Parsed) {
-    match stream_parser(format) {
-        None => (Vec::new(), PlainParser.parse(output, false)),
+    parse_all_capped(format, output, legate_domain::Limits::default().result_cap)
+}
+
+/// [`parse_all`] keeping at most `result_cap` bytes of result.
+pub fn parse_all_capped(
+    format: OutputFormat,
+    output: &[u8],
+    result_cap: u64,
+) -> (Vec<Progress>, Parsed) {
+    match stream_parser(format, result_cap) {
+        None => (Vec::new(), PlainParser.parse(output, 0)),
         Some(mut p) => {
             let steps = output
                 .split(|b| *b == b'\n')
                 .flat_map(|l| p.line(l))
                 .collect();
             (steps, p.finish())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bounds::STEP_BYTES;
+
+    /// `n` assistant messages of `size` bytes in a format, then its final line.
+    fn flood(format: OutputFormat, n: usize, size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let text = format!("m{i} {}", "x".repeat(size));
+            let v = match format {
+                OutputFormat::Claude => {
+                    serde_json::json!({"type":"assistant","message":{"content":[{"type":"text","text":text}]}})
+                }
+                OutputFormat::Codex => {
+                    serde_json::json!({"type":"item.completed","item":{"type":"agent_message","text":text}})
+                }
+                OutputFormat::Gemini => {
+                    serde_json::json!({"type":"message","role":"assistant","content":text,"delta":true})
+                }
+                OutputFormat::Opencode => {
+                    serde_json::json!({"type":"text","part":{"type":"text","text":text}})
+                }
+                OutputFormat::Plain => serde_json::json!(text),
+            };
+            out.extend_from_slice(v.to_string().as_bytes());
+            out.push(b'\n');
+        }
+        if format == OutputFormat::Claude {
+            let text = "r".repeat(n * size);
+            let v = serde_json::json!({"type":"result","subtype":"success","result":text});
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn every_format_keeps_the_results_tail_and_bounds_its_steps() {
+        let cap = 10_000u64;
+        for format in [
+            OutputFormat::Claude,
+            OutputFormat::Codex,
+            OutputFormat::Gemini,
+            OutputFormat::Opencode,
+        ] {
+            let (steps, parsed) = parse_all_capped(format, &flood(format, 50, 6000), cap);
+            let result = parsed.result;
+            assert!(
+                result.len() <= cap as usize + 200,
+                "{format:?}: {} bytes",
+                result.len()
+            );
+            for s in &steps {
+                assert!(
+                    s.text.len() <= STEP_BYTES + 30,
+                    "{format:?}: {}",
+                    s.text.len()
+                );
+            }
+            if matches!(format, OutputFormat::Gemini | OutputFormat::Opencode) {
+                // The answer is all the messages: cut, and marked.
+                let (marker, kept) = result.split_once('\n').unwrap();
+                assert!(
+                    marker.contains("result is longer than result_cap"),
+                    "{format:?}"
+                );
+                assert!(kept.ends_with(&"x".repeat(5000)) && kept.len() <= cap as usize);
+                assert!(kept.contains("m49 "));
+            }
+            if format == OutputFormat::Claude {
+                assert!(
+                    result.ends_with(&"r".repeat(9000)),
+                    "the stated result's tail"
+                );
+                assert!(result.starts_with("[legate: "));
+            }
         }
     }
 }

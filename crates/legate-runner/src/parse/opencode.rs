@@ -8,13 +8,26 @@ use super::collect::{Collector, tool_detail};
 use super::{Parsed, Progress, StreamParser};
 
 /// Parser state for one opencode run.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct OpencodeParser {
     c: Collector,
     input: u64,
     output: u64,
     cost: f64,
     steps: u64,
+}
+
+impl OpencodeParser {
+    /// A parser keeping at most `result_cap` bytes of answer.
+    pub fn new(result_cap: u64) -> Self {
+        OpencodeParser {
+            c: Collector::new(result_cap),
+            input: 0,
+            output: 0,
+            cost: 0.0,
+            steps: 0,
+        }
+    }
 }
 
 impl StreamParser for OpencodeParser {
@@ -30,7 +43,7 @@ impl StreamParser for OpencodeParser {
                 let t = part["text"].as_str().unwrap_or_default();
                 if !t.is_empty() {
                     if !self.c.answer.is_empty() {
-                        self.c.answer.push('\n');
+                        self.c.answer.push("\n");
                     }
                     return vec![self.c.text(t)];
                 }

@@ -1,0 +1,163 @@
+//! How a run ended, in the words of its outcome: exit status, timeout, stop request or
+//! alarm, and what the output parser found.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use legate_domain::{ErrorKind, Outcome, Status};
+use nix::sys::signal::Signal;
+
+use crate::capture::Alarm;
+use crate::exec::StopReason;
+use crate::parse::AgentFailure;
+
+/// Why an exec run ended.
+pub(crate) enum Ending {
+    /// The agent exited by itself.
+    Exited(ExitStatus),
+    /// It passed its wall-clock limit.
+    TimedOut,
+    /// legate was asked to stop it.
+    Stopped(StopReason),
+    /// The capture raised an alarm.
+    Alarm(Alarm),
+}
+
+/// Says in the outcome how many notes the task's budget dropped, if any.
+pub(crate) fn note_dropped(outcome: &mut Outcome, dropped: u64) {
+    if dropped > 0 {
+        outcome
+            .metadata
+            .insert("progress_dropped".into(), dropped.into());
+    }
+}
+
+/// Puts what the parser found into the outcome. An error the agent reported explains a
+/// failure better than its exit code, and turns an exit 0 into a failure.
+pub fn apply_parsed(outcome: &mut Outcome, parsed: crate::parse::Parsed) {
+    outcome.result = Some(parsed.result);
+    if let Some(s) = parsed.session_id {
+        outcome.metadata.insert("session_id".into(), s.into());
+    }
+    if let Some(u) = parsed.usage {
+        outcome.metadata.insert("usage".into(), u);
+    }
+    let replaceable = matches!(
+        outcome.error.as_ref().map(|e| e.kind),
+        None | Some(ErrorKind::ExitNonzero)
+    );
+    if let Some(AgentFailure { kind, message }) = parsed.failure
+        && replaceable
+    {
+        outcome.status = Status::Failed;
+        outcome.error = Some(legate_domain::TaskError { kind, message });
+    }
+}
+
+pub(crate) fn outcome_of(
+    ending: &Ending,
+    status: Option<ExitStatus>,
+    timeout: Option<Duration>,
+) -> Outcome {
+    let mut o = match ending {
+        Ending::Exited(st) => match (st.code(), st.signal()) {
+            (Some(0), _) => Outcome {
+                status: Status::Succeeded,
+                exit_code: Some(0),
+                signal: None,
+                result: None,
+                error: None,
+                metadata: Default::default(),
+            },
+            (Some(code), _) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::ExitNonzero,
+                format!("the agent exited with code {code}"),
+            ),
+            (None, Some(sig)) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::Signaled,
+                format!("the agent was killed by signal {}", signal_name(sig)),
+            ),
+            (None, None) => Outcome::failed(
+                Status::Failed,
+                ErrorKind::Signaled,
+                "the agent ended abnormally",
+            ),
+        },
+        Ending::TimedOut => timed_out(timeout),
+        Ending::Stopped(reason) => stopped(*reason),
+        Ending::Alarm(Alarm::LogFailed(msg)) => {
+            Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
+        }
+        Ending::Alarm(Alarm::OverCap(cap)) => Outcome::failed(
+            Status::Failed,
+            ErrorKind::OutputTooLarge,
+            format!(
+                "the agent wrote more than the output cap of {cap} bytes and its policy is on_output_cap = \"fail\""
+            ),
+        ),
+    };
+    if let Some(st) = status {
+        o.exit_code = st.code();
+        o.signal = st.signal();
+    }
+    o
+}
+
+/// Sleeps for the wall-clock limit, or forever when there is none.
+pub(crate) async fn deadline(timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The outcome of a run that passed its wall-clock limit.
+pub(crate) fn timed_out(timeout: Option<Duration>) -> Outcome {
+    Outcome::failed(
+        Status::TimedOut,
+        ErrorKind::TimedOut,
+        format!(
+            "the task ran past its timeout of {}; legate ended it",
+            humanize(timeout.unwrap_or_default())
+        ),
+    )
+}
+
+/// The outcome of a run legate stopped early.
+pub(crate) fn stopped(reason: StopReason) -> Outcome {
+    match reason {
+        StopReason::Cancel => Outcome::failed(
+            Status::Canceled,
+            ErrorKind::Canceled,
+            "canceled while running",
+        ),
+        StopReason::Stall => Outcome::failed(
+            Status::Failed,
+            ErrorKind::Stalled,
+            "the agent printed and reported nothing for its stall_timeout, and its policy is on_stall = \"cancel\"; legate ended it",
+        ),
+        StopReason::Shutdown => Outcome::failed(
+            Status::Interrupted,
+            ErrorKind::Interrupted,
+            "the daemon shut down while the task ran",
+        ),
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| sig.to_string())
+}
+
+pub(crate) fn humanize(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
