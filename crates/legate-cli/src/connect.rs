@@ -18,9 +18,27 @@ pub const ALREADY_RUNNING: i32 = 75;
 /// How long a starter waits for the daemon's socket.
 const START_DEADLINE: Duration = Duration::from_secs(15);
 
+/// How long the daemon may take to answer a request: `LEGATE_CLIENT_TIMEOUT` (e.g. `10s`),
+/// else [`legate_api::client::DEFAULT_REQUEST_TIMEOUT`].
+pub fn client_timeout() -> Result<Duration> {
+    match std::env::var("LEGATE_CLIENT_TIMEOUT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => Ok(legate_api::client::DEFAULT_REQUEST_TIMEOUT),
+        Some(v) => legate_domain::size::parse_duration(&v)
+            .map_err(|m| anyhow::anyhow!("LEGATE_CLIENT_TIMEOUT: {m}")),
+    }
+}
+
+/// A client of the daemon socket (not starting it), with the configured request timeout.
+pub fn client(paths: &Paths) -> Result<Client> {
+    Ok(Client::new(&paths.socket).with_timeout(client_timeout()?))
+}
+
 /// A client of the running daemon, starting one if needed.
 pub async fn connect(paths: &Paths) -> Result<Client> {
-    let client = Client::new(&paths.socket);
+    let client = client(paths)?;
     if client.is_up().await {
         return Ok(client);
     }
@@ -67,7 +85,7 @@ pub fn spawn_daemon(paths: &Paths) -> Result<Child> {
 
 /// Waits for the daemon's socket to answer, or reports why the daemon died.
 pub async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
-    let client = Client::new(&paths.socket);
+    let client = client(paths)?;
     let deadline = Instant::now() + START_DEADLINE;
     let mut exited_ok = false;
     loop {

@@ -39,6 +39,9 @@ pub struct RunSettings {
     pub depth: u32,
     /// The agent session to continue (a follow-up), if any.
     pub resume_session: Option<String>,
+    /// The submitter's environment for the agent (`None`: the fallback). Its `Debug` shows
+    /// no value.
+    pub env: Option<legate_domain::TaskEnv>,
 }
 
 /// Why the runner is asked to stop a task early.
@@ -90,6 +93,7 @@ pub fn spawn(
         depth: settings.depth,
         task_dir: &settings.task_dir,
         session: settings.resume_session.as_deref(),
+        env: settings.env.as_ref(),
     })
     .map_err(fail)?;
     let mut child = prepared

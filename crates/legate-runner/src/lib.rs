@@ -9,6 +9,7 @@
 pub mod acp;
 mod capture;
 mod command;
+pub mod environment;
 pub mod exec;
 mod lines;
 pub mod log;
