@@ -1,48 +1,47 @@
-//! The API client: one HTTP/1 request per connection over the daemon's Unix socket. Every
-//! connection is verified before a byte is sent: the way to the socket cannot be changed by
-//! another user, and the daemon at the other end runs as the caller.
+//! The API client: HTTP/1 over the daemon's Unix socket, with deadlines. Every connection is
+//! verified before a byte is sent: the way to the socket cannot be changed by another user,
+//! and the daemon at the other end runs as the caller. Connecting must
+//! succeed within [`CONNECT_TIMEOUT`] and every request be answered within the request timeout
+//! ([`DEFAULT_REQUEST_TIMEOUT`] unless the frontend sets another), or the call fails with
+//! [`ClientError::Timeout`] naming the daemon's pid — a stopped (SIGSTOP) or overloaded daemon
+//! never hangs a client. Each request carries its deadline ([`DEADLINE_HEADER`]), so a daemon
+//! that reads it too late does not act on it. Submissions carry an idempotency key and are
+//! retried once after a missed deadline or a lost connection ([`Client::submit`]).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use legate_domain::api::ApiError;
+use legate_domain::api::{ApiError, DEADLINE_HEADER};
 use legate_engine::trust::{self, TrustError};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The daemon is not reachable at the socket.
-    #[error("cannot connect to the legate daemon at {path}: {source}")]
-    Connect {
-        /// The socket.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// The socket cannot be trusted: the directories on the way to it could be changed by
-    /// another user, or another user's process listens there. Nothing was sent.
-    #[error("{0}")]
-    Untrusted(#[from] TrustError),
-    /// The daemon answered with an error.
-    #[error("{0}")]
-    Api(ApiError),
-    /// The exchange itself failed (connection dropped, bad response).
-    #[error("talking to the legate daemon failed: {0}")]
-    Protocol(String),
+pub use crate::error::ClientError;
+
+/// How long connecting to the daemon may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an ordinary request may take to be answered, unless set otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// An open connection, ready for its next request.
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 /// Starts the daemon when it is not running; given to long-lived clients (the MCP server) so
 /// a daemon that went away comes back on the next call.
@@ -54,8 +53,12 @@ pub type Starter =
 #[derive(Clone)]
 pub struct Client {
     socket: PathBuf,
-    idle: Arc<Mutex<Vec<Sender>>>,
+    pub(crate) idle: Arc<Mutex<Vec<Sender>>>,
     starter: Option<Starter>,
+    /// How long a request may wait for its answer.
+    pub(crate) timeout: Duration,
+    /// The pid of the daemon at the other end of the last connection (0: unknown).
+    daemon_pid: Arc<AtomicI32>,
 }
 
 impl std::fmt::Debug for Client {
@@ -73,7 +76,69 @@ impl Client {
             socket: socket.to_path_buf(),
             idle: Arc::default(),
             starter: None,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            daemon_pid: Arc::default(),
         }
+    }
+
+    /// The same client with another request timeout (connecting still takes at most
+    /// [`CONNECT_TIMEOUT`], or this timeout when shorter).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a request may wait for its answer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The daemon's pid as the last connection's peer credentials told it.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        u32::try_from(self.daemon_pid.load(Ordering::Relaxed))
+            .ok()
+            .filter(|&p| p > 0)
+    }
+
+    /// The error for a deadline that passed.
+    pub(crate) fn timed_out(&self, after: Duration) -> ClientError {
+        ClientError::Timeout {
+            socket: self.socket.clone(),
+            after,
+            pid: self.daemon_pid(),
+        }
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        CONNECT_TIMEOUT.min(self.timeout)
+    }
+
+    /// Connects within the connect deadline, remembering the daemon's pid; verified before
+    /// anything is sent: the directories on the way to the socket belong to you or root and
+    /// no other user may write them ([`trust::check_on_the_way`]), and the listening process
+    /// runs as you (`SO_PEERCRED`).
+    async fn connect(&self) -> Result<UnixStream, ClientError> {
+        if let Some(dir) = self.socket.parent() {
+            trust::check_on_the_way(dir)?;
+        }
+        let limit = self.connect_timeout();
+        let stream = tokio::time::timeout(limit, UnixStream::connect(&self.socket))
+            .await
+            .map_err(|_| self.timed_out(limit))?
+            .map_err(|source| ClientError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?;
+        let peer = stream.peer_cred().map_err(|e| TrustError {
+            path: self.socket.clone(),
+            via: None,
+            problem: trust::Problem::Io(e),
+        })?;
+        trust::check_peer(&self.socket, peer.uid())?;
+        if let Some(pid) = peer.pid() {
+            self.daemon_pid.store(pid, Ordering::Relaxed);
+        }
+        Ok(stream)
     }
 
     /// The same client, starting the daemon with `starter` when it cannot connect. Only the
@@ -88,39 +153,16 @@ impl Client {
         &self.socket
     }
 
-    /// Whether a daemon answers on the socket: `Ok(false)` when nothing listens there.
+    /// Whether a daemon answers on the socket: `Ok(false)` when nothing listens there (or it
+    /// does not accept in time).
     ///
-    /// Errors: [`ClientError::Untrusted`] when the socket cannot be trusted (the checks every
-    /// connection makes before sending anything); nothing was sent then.
+    /// Errors: [`ClientError::Untrusted`] when the socket cannot be trusted; nothing was sent.
     pub async fn is_up(&self) -> Result<bool, ClientError> {
-        match self.verified_stream().await {
+        match self.connect().await {
             Ok(_) => Ok(true),
-            Err(ClientError::Connect { .. }) => Ok(false),
-            Err(e) => Err(e),
+            Err(e @ ClientError::Untrusted(_)) => Err(e),
+            Err(_) => Ok(false),
         }
-    }
-
-    /// A connection to the daemon, verified before anything is sent: the directories on the
-    /// way to the socket belong to you or root and no other user may write them
-    /// ([`trust::check_on_the_way`]), and the listening process runs as you (`SO_PEERCRED`).
-    async fn verified_stream(&self) -> Result<UnixStream, ClientError> {
-        if let Some(dir) = self.socket.parent() {
-            trust::check_on_the_way(dir)?;
-        }
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    path: self.socket.clone(),
-                    source,
-                })?;
-        let peer = stream.peer_cred().map_err(|e| TrustError {
-            path: self.socket.clone(),
-            via: None,
-            problem: trust::Problem::Io(e),
-        })?;
-        trust::check_peer(&self.socket, peer.uid())?;
-        Ok(stream)
     }
 
     async fn send(
@@ -135,14 +177,14 @@ impl Client {
     /// A new connection to the daemon (started first, when it is not running and a starter
     /// was given).
     async fn open(&self) -> Result<Sender, ClientError> {
-        let stream = match self.verified_stream().await {
+        let stream = match self.connect().await {
             Ok(s) => s,
             Err(e @ ClientError::Connect { .. }) => {
                 let Some(start) = &self.starter else {
                     return Err(e);
                 };
                 start().await.map_err(ClientError::Protocol)?;
-                self.verified_stream().await?
+                self.connect().await?
             }
             Err(e) => return Err(e),
         };
@@ -156,7 +198,7 @@ impl Client {
     }
 
     /// An idle connection that is still open, else a new one.
-    async fn checkout(&self) -> Result<Sender, ClientError> {
+    pub(crate) async fn checkout(&self) -> Result<Sender, ClientError> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
@@ -167,6 +209,8 @@ impl Client {
         }
     }
 
+    /// Sends one request on a connection of its own; its answer's head must arrive within
+    /// the request timeout (the body, e.g. a followed stream, may take as long as it takes).
     pub(crate) async fn send_with(
         &self,
         method: Method,
@@ -174,15 +218,26 @@ impl Client {
         body: Bytes,
         headers: &[(&str, String)],
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let mut sender = self.open().await?;
-        let req = Self::request(method, path, body, headers)?;
-        sender
-            .send_request(req)
+        let limit = self.timeout;
+        let deadline = (
+            DEADLINE_HEADER,
+            (now_ms() + limit.as_millis() as i64).to_string(),
+        );
+        let headers: Vec<(&str, String)> = headers.iter().cloned().chain([deadline]).collect();
+        let exchange = async {
+            let mut sender = self.open().await?;
+            let req = Self::request(method, path, body, &headers)?;
+            sender
+                .send_request(req)
+                .await
+                .map_err(|e| ClientError::Dropped(e.to_string()))
+        };
+        tokio::time::timeout(limit, exchange)
             .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))
+            .map_err(|_| self.timed_out(limit))?
     }
 
-    fn request(
+    pub(crate) fn request(
         method: Method,
         path: &str,
         body: Bytes,
@@ -209,63 +264,11 @@ impl Client {
     }
 
     /// The error a failed answer's body describes.
-    fn error_from(status: StatusCode, body: &[u8]) -> ClientError {
+    pub(crate) fn error_from(status: StatusCode, body: &[u8]) -> ClientError {
         match serde_json::from_slice::<ApiError>(body) {
             Ok(e) => ClientError::Api(e),
             Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
         }
-    }
-
-    /// A JSON call.
-    pub async fn call<B: Serialize, T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> Result<T, ClientError> {
-        let bytes = match body {
-            Some(b) => Bytes::from(
-                serde_json::to_vec(b).map_err(|e| ClientError::Protocol(e.to_string()))?,
-            ),
-            None => Bytes::new(),
-        };
-        let mut sender = self.checkout().await?;
-        let req = Self::request(method, path, bytes, &[])?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?
-            .to_bytes();
-        // The exchange is complete: the connection can carry the next one.
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(sender);
-        if !status.is_success() {
-            return Err(Self::error_from(status, &body));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|e| ClientError::Protocol(format!("bad JSON from the daemon: {e}")))
-    }
-
-    /// A GET returning JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.call::<(), T>(Method::GET, path, None).await
-    }
-
-    /// A POST of JSON returning JSON.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        self.call(Method::POST, path, Some(body)).await
     }
 
     /// A POST whose answer carries no body of interest.

@@ -5,7 +5,9 @@
 //! CLI (and later the MCP adapter) uses to talk to it. Both use the request and response types
 //! of [`legate_domain::api`], so they cannot disagree.
 
+mod calls;
 pub mod client;
+mod error;
 pub mod events;
 pub mod server;
 

@@ -307,8 +307,14 @@ pub struct DaemonArgs {
 /// `legate daemon stop|status`.
 #[derive(Debug, Subcommand)]
 pub enum DaemonAction {
-    /// Stop the running daemon (its running tasks are ended and marked interrupted).
-    Stop,
+    /// Stop the running daemon (its running tasks are ended and marked interrupted); waits
+    /// until its process has exited, and says so if it has not.
+    Stop {
+        /// When it does not stop (frozen, stuck), kill it with SIGKILL; its agents are ended
+        /// when the next daemon starts.
+        #[arg(long)]
+        force: bool,
+    },
     /// Is it running, where, and how busy.
     Status,
 }

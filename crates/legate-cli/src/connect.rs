@@ -31,6 +31,24 @@ pub const ALREADY_RUNNING: i32 = 75;
 /// How long a starter waits for the daemon's socket.
 const START_DEADLINE: Duration = Duration::from_secs(15);
 
+/// How long the daemon may take to answer a request: `LEGATE_CLIENT_TIMEOUT` (e.g. `10s`),
+/// else [`legate_api::client::DEFAULT_REQUEST_TIMEOUT`].
+pub fn client_timeout() -> Result<Duration> {
+    match std::env::var("LEGATE_CLIENT_TIMEOUT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        None => Ok(legate_api::client::DEFAULT_REQUEST_TIMEOUT),
+        Some(v) => legate_domain::size::parse_duration(&v)
+            .map_err(|m| anyhow::anyhow!("LEGATE_CLIENT_TIMEOUT: {m}")),
+    }
+}
+
+/// A client of the daemon socket (not starting it), with the configured request timeout.
+pub fn client(paths: &Paths) -> Result<Client> {
+    Ok(Client::new(&paths.socket).with_timeout(client_timeout()?))
+}
+
 /// A client of the running daemon, starting one if needed.
 pub async fn connect(paths: &Paths) -> Result<Client> {
     if let Some(client) = reachable(paths).await? {
@@ -59,7 +77,7 @@ pub async fn connect_lasting(paths: &Paths) -> Result<Client> {
 /// the socket the store's lock names. Errors: a socket that cannot be trusted (see
 /// [`legate_api::ClientError::Untrusted`]); nothing was sent to it.
 pub async fn reachable(paths: &Paths) -> Result<Option<Client>> {
-    let own = Client::new(&paths.socket);
+    let own = client(paths)?;
     if own.is_up().await? {
         return Ok(Some(own));
     }
@@ -69,7 +87,7 @@ pub async fn reachable(paths: &Paths) -> Result<Option<Client>> {
     if socket == paths.socket {
         return Ok(None);
     }
-    let recorded = Client::new(&socket);
+    let recorded = Client::new(&socket).with_timeout(client_timeout()?);
     Ok(recorded.is_up().await?.then_some(recorded))
 }
 
@@ -78,7 +96,7 @@ pub async fn reachable(paths: &Paths) -> Result<Option<Client>> {
 pub async fn existing(paths: &Paths) -> Result<Client> {
     Ok(match reachable(paths).await? {
         Some(client) => client,
-        None => Client::new(&paths.socket),
+        None => client(paths)?,
     })
 }
 

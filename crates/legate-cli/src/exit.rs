@@ -17,6 +17,36 @@ pub const TIMED_OUT: i32 = 5;
 pub const INTERRUPTED: i32 = 6;
 /// `wait --timeout` passed before the tasks finished.
 pub const WAIT_TIMEOUT: i32 = 8;
+/// The daemon did not answer in time (stopped with SIGSTOP, or overloaded), or did not stop
+/// when asked.
+pub const NO_ANSWER: i32 = 9;
+
+/// The exit code for a command that failed with `e`.
+pub fn for_error(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Timeout { .. }) => NO_ANSWER,
+        _ => ERROR,
+    }
+}
+
+/// What to do about a daemon that does not answer: resume it when it is stopped, else check
+/// on it.
+pub fn unresponsive_hint(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return "check it with `legate daemon status`, or stop it with `legate daemon stop --force`"
+            .into();
+    };
+    let stopped = legate_runner::procfs::stat(pid as i32).is_some_and(|s| s.state == 'T');
+    if stopped {
+        format!(
+            "pid {pid} is stopped (state T): resume it with `kill -CONT {pid}`, or end it with `legate daemon stop --force`"
+        )
+    } else {
+        format!(
+            "pid {pid} is running but busy: try again, raise LEGATE_CLIENT_TIMEOUT, or restart it with `legate daemon stop --force`"
+        )
+    }
+}
 
 /// The exit code for a task's status.
 pub fn for_status(s: Status) -> i32 {
@@ -38,6 +68,13 @@ pub fn report(e: &anyhow::Error) {
             if let Some(h) = &api.hint {
                 eprintln!("hint: {h}");
             }
+        }
+        Some(ClientError::Timeout { pid, .. }) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  {cause}");
+            }
+            eprintln!("hint: {}", unresponsive_hint(*pid));
         }
         _ => {
             eprintln!("error: {e}");

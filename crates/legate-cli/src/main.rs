@@ -19,7 +19,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             exit::report(&e);
-            exit::ERROR
+            exit::for_error(&e)
         }
     };
     std::process::exit(code);

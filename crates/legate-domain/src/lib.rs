@@ -9,6 +9,8 @@ pub mod agent;
 mod agent_config;
 pub mod api;
 pub mod config;
+pub mod delegation;
+pub mod env;
 pub mod event;
 pub mod id;
 pub mod notify;
@@ -25,6 +27,8 @@ pub use agent::{
     AgentKind, AgentSpec, OutputCapPolicy, OutputFormat, PermissionPolicy, PromptMode, StallPolicy,
 };
 pub use config::{Config, ConfigError, Limits};
+pub use delegation::{Delegation, DelegationError};
+pub use env::TaskEnv;
 pub use event::{Event, EventFilter, EventKind};
 pub use id::{IdError, TaskId};
 pub use notify::{NotifySettings, NotifyTarget};

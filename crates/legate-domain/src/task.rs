@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{NotifyTarget, Status, TaskId, Timestamp};
+use crate::{NotifyTarget, Status, TaskEnv, TaskId, Timestamp};
 
 /// Everything a task is. The prompt is omitted (`None`) in listings, where it could be megabytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +174,10 @@ pub struct NewTask {
     pub metadata: serde_json::Value,
     /// Notification targets.
     pub notify: Vec<NotifyTarget>,
+    /// The submitter's environment for the agent (`None`: the fallback); stored, never shown.
+    pub env: Option<TaskEnv>,
+    /// Idempotency key, unique per origin among stored tasks.
+    pub idempotency_key: Option<String>,
 }
 
 /// How a run ended, as the runner reports it to the store.

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use legate_domain::AgentSpec;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{ApiError, ErrorCode};
+use legate_runner::environment::daemon_search_path;
 use legate_runner::exec::resolve_program;
 
 use crate::error::ServiceError;
@@ -42,7 +43,13 @@ impl Service {
         let found: Vec<_> = config
             .agents
             .values()
-            .map(|a| resolve_program(a, a.cwd.as_deref().map(std::path::Path::new)))
+            .map(|a| {
+                resolve_program(
+                    a,
+                    a.cwd.as_deref().map(std::path::Path::new),
+                    daemon_search_path(a),
+                )
+            })
             .collect();
         let probes = config
             .agents

@@ -9,6 +9,7 @@ use legate_domain::api::{ApiError, ErrorCode, SendRequest, SubmitRequest, Submit
 use serde_json::json;
 
 use crate::error::ServiceError;
+use crate::lineage::Caller;
 use crate::service::Service;
 
 /// Metadata key naming the task a follow-up continues.
@@ -20,11 +21,13 @@ pub const RESUME_KEY: &str = "resume_session";
 pub const RESUME_CREATED_KEY: &str = "resume_session_created_at";
 
 impl Service {
-    /// Delegates `req.prompt` as a continuation of task `reference`'s agent session.
+    /// Delegates `req.prompt` as a continuation of task `reference`'s agent session, with the
+    /// environment of its own submitter.
     pub async fn send(
         &self,
         reference: &str,
         req: SendRequest,
+        caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
         let before = self.get(reference, false).await?;
         let session = resumable_session(&before, self)?;
@@ -46,8 +49,10 @@ impl Service {
             depth: before.depth.saturating_sub(1),
             metadata: Some(metadata),
             notify: before.notify.clone(),
+            env: req.env,
+            idempotency_key: req.idempotency_key,
         };
-        self.submit(submit).await
+        self.submit(submit, caller).await
     }
 }
 

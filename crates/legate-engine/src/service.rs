@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub settings: EngineSettings,
     pub wake: Notify,
     pub running: Mutex<HashMap<TaskId, watch::Sender<Option<StopReason>>>>,
+    /// The agent processes of the tasks running here, to recognise their delegations.
+    pub agents: Mutex<crate::lineage::LocalAgents>,
     pub supervisors: Mutex<JoinSet<()>>,
     /// Turns to start an agent (see `Service::start_agent`).
     pub starting: tokio::sync::Semaphore,
@@ -121,6 +123,7 @@ impl Service {
                 settings,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                agents: Mutex::new(HashMap::new()),
                 supervisors: Mutex::new(JoinSet::new()),
                 shutting_down,
                 started_at: Timestamp(chrono_now()),

@@ -5,10 +5,15 @@ use std::path::Path;
 use legate_domain::api::{ApiError, ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
 use legate_domain::task::default_title;
 use legate_domain::{AgentSpec, Config, NewTask, TaskId};
+use legate_runner::environment::search_path;
 use legate_runner::exec::resolve_program;
 
 use crate::error::ServiceError;
+use crate::lineage::Caller;
 use crate::service::Service;
+
+/// The longest idempotency key accepted.
+const MAX_KEY_BYTES: usize = 128;
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
     ApiError::new(ErrorCode::InvalidRequest, message, hint)
@@ -16,8 +21,16 @@ fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError 
 
 impl Service {
     /// Validates and stores a task; returns once it is durable. Nothing is stored when any
-    /// check fails.
-    pub async fn submit(&self, req: SubmitRequest) -> Result<SubmitResponse, ServiceError> {
+    /// check fails, nor when the caller stopped waiting before the task could be stored. The
+    /// parent and depth are decided from the caller's process ancestry and the recorded
+    /// parent; the request's `parent` and `depth` can only raise the depth (see
+    /// [`crate::Caller`]).
+    pub async fn submit(
+        &self,
+        req: SubmitRequest,
+        caller: &Caller,
+    ) -> Result<SubmitResponse, ServiceError> {
+        caller.still_waiting()?;
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -25,7 +38,11 @@ impl Service {
                 "fix the config file; the daemon keeps using the last valid configuration",
             )
         })?;
-        let new = validate(&config, req)?;
+        let (parent, depth) = self
+            .delegation(req.parent.as_deref(), req.depth, caller)
+            .await?;
+        let new = validate(&config, req, parent, depth)?;
+        caller.still_waiting()?;
         let (reply, stored) = tokio::sync::oneshot::channel();
         let gone = || {
             ApiError::new(
@@ -75,7 +92,13 @@ pub(crate) fn find_agent<'c>(
     })
 }
 
-fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError> {
+/// Checks a submission whose parent and submitter depth are decided; the task it makes.
+fn validate(
+    config: &Config,
+    req: SubmitRequest,
+    parent: Option<TaskId>,
+    submitter_depth: u32,
+) -> Result<NewTask, ServiceError> {
     let spec = find_agent(config, &req.agent)?;
     if req.prompt.trim().is_empty() {
         return Err(invalid(
@@ -96,7 +119,7 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
     if let Some(problem) = spec.prompt_problem(&req.prompt) {
         return Err(ApiError::new(ErrorCode::PromptTooLarge, problem, ""));
     }
-    let depth = req.depth.saturating_add(1);
+    let depth = submitter_depth.saturating_add(1);
     if depth > config.limits.max_depth {
         return Err(ApiError::new(
             ErrorCode::DepthExceeded,
@@ -130,11 +153,18 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
         .as_deref()
         .map(Path::new)
         .or(spec.cwd.as_deref().map(Path::new));
-    resolve_program(spec, run_dir).map_err(|m| {
+    if let Some(p) = req.env.as_ref().and_then(|e| e.problem()) {
+        return Err(invalid(
+            p,
+            "send the client's environment as a JSON object of strings, or none",
+        ));
+    }
+    // Looked up in the PATH the agent will have: the submitter's (or the fallback's).
+    resolve_program(spec, run_dir, search_path(spec, req.env.as_ref())).map_err(|m| {
         ApiError::new(
             ErrorCode::AgentUnavailable,
             m,
-            "install the program or fix the agent's command in the config",
+            "install the program (on the PATH of the client that submits) or fix the agent's command in the config",
         )
     })?;
     if req.labels.iter().any(|l| l.trim().is_empty()) {
@@ -149,10 +179,14 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
             "pass a non-empty --key or none",
         ));
     }
-    let parent = match req.parent.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => Some(TaskId::parse(p).map_err(|e| invalid(format!("parent task: {e}"), ""))?),
-        None => None,
-    };
+    if let Some(k) = &req.idempotency_key
+        && (k.trim().is_empty() || k.len() > MAX_KEY_BYTES)
+    {
+        return Err(invalid(
+            format!("the idempotency key must be 1 to {MAX_KEY_BYTES} bytes"),
+            "send a fresh random key per submission, or none",
+        ));
+    }
     let metadata = match req.metadata {
         None => serde_json::json!({}),
         Some(m @ serde_json::Value::Object(_)) => m,
@@ -190,5 +224,7 @@ fn validate(config: &Config, req: SubmitRequest) -> Result<NewTask, ServiceError
         metadata,
         notify: req.notify,
         prompt: req.prompt,
+        env: req.env,
+        idempotency_key: req.idempotency_key,
     })
 }

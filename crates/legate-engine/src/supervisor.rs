@@ -52,8 +52,11 @@ impl Service {
     }
 
     async fn supervise(&self, claimed: Claimed, stop: watch::Receiver<Option<StopReason>>) {
-        let Claimed { task, lease, .. } = claimed;
-        let outcome = self.run(&task, &lease, stop.clone()).await;
+        let Claimed {
+            task, lease, env, ..
+        } = claimed;
+        let outcome = self.run(&task, &lease, env, stop.clone()).await;
+        self.untrack_agent(&task.id);
         self.inner
             .running
             .lock()
@@ -71,6 +74,7 @@ impl Service {
         &self,
         task: &legate_domain::Task,
         lease: &Lease,
+        env: Option<legate_domain::TaskEnv>,
         stop: watch::Receiver<Option<StopReason>>,
     ) -> Outcome {
         let config = self.inner.config.last_good();
@@ -96,6 +100,7 @@ impl Service {
             resume_session_created: task.metadata[crate::followup::RESUME_CREATED_KEY]
                 .as_str()
                 .and_then(legate_domain::Timestamp::parse_rfc3339),
+            env,
         };
         match self.start_agent(spec.clone(), task, settings).await {
             Err(outcome) => {
@@ -158,6 +163,8 @@ impl Service {
         let prompt = task.prompt.clone().unwrap_or_default();
         let cwd = task.cwd.clone().map(PathBuf::from);
         let _turn = self.inner.starting.acquire().await;
+        let svc = self.clone();
+        let (task_id, depth) = (task.id.clone(), task.depth);
         let started = tokio::task::spawn_blocking(move || {
             let dir = &settings.task_dir;
             let made = std::fs::DirBuilder::new()
@@ -174,7 +181,10 @@ impl Service {
                     ),
                 )));
             }
-            legate_runner::start(&spec, &id, &prompt, cwd.as_deref(), settings)
+            let run = legate_runner::start(&spec, &id, &prompt, cwd.as_deref(), settings)?;
+            // Known before the agent can have started anything: its delegations are its own.
+            svc.track_agent(&task_id, run.process(), depth);
+            Ok(run)
         })
         .await;
         started.unwrap_or_else(|e| {

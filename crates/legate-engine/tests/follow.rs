@@ -45,12 +45,15 @@ async fn a_lagging_follower_catches_up_from_the_store_without_loss_or_repeat() {
     let mut ids = Vec::new();
     for i in 0..60 {
         let res = svc
-            .submit(SubmitRequest {
-                agent: "sh".into(),
-                prompt: format!("echo {i}"),
-                origin: Some("test".into()),
-                ..SubmitRequest::default()
-            })
+            .submit(
+                SubmitRequest {
+                    agent: "sh".into(),
+                    prompt: format!("echo {i}"),
+                    origin: Some("test".into()),
+                    ..SubmitRequest::default()
+                },
+                &legate_engine::Caller::unknown(),
+            )
             .await
             .unwrap();
         ids.push(res.task.id.to_string());

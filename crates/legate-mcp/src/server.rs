@@ -48,6 +48,10 @@ impl From<ClientError> for ToolError {
             ClientError::Protocol(m) => {
                 format!("talking to the legate daemon failed: {m}; call again")
             }
+            ClientError::Dropped(_) => format!("{e}\nWhat to do: call again"),
+            ClientError::Timeout { .. } => format!(
+                "{e}\nWhat to do: wait and call again; if it persists, the user should check the daemon (`legate daemon status`)"
+            ),
         })
     }
 }

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
     CancelRequest, CancelResponse, ListQuery, SendRequest, SubmitRequest, SubmitResponse, WaitMode,
-    parse_task_ref,
+    new_idempotency_key, parse_task_ref,
 };
+use legate_domain::{Delegation, Task, TaskEnv};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
@@ -274,14 +274,17 @@ impl LegateMcp {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Delegated, ToolError> {
         parse_task_ref(&args.task_id).map_err(|e| ToolError(e.to_string()))?;
+        Delegation::from_env().map_err(|e| ToolError(e.to_string()))?;
         let req = SendRequest {
             prompt: args.prompt,
             title: None,
             origin: Some(origin.to_string()),
             timeout_ms: args.timeout_secs.map(|s| s.saturating_mul(1000)),
+            env: Some(TaskEnv::of_this_process()),
+            idempotency_key: Some(new_idempotency_key()),
         };
         let path = format!("/v1/tasks/{}/send", args.task_id);
-        let res: SubmitResponse = self.client.post(&path, &req).await?;
+        let res: SubmitResponse = self.client.submit(&path, &req).await?;
         self.settle(origin, res, args.wait, ctx).await
     }
 
@@ -352,6 +355,9 @@ impl LegateMcp {
                 }
             )));
         }
+        // The server's own environment: its host's, or the agent's that started it (whose
+        // delegations the daemon then recognises by the process ancestry).
+        let from = Delegation::from_env().map_err(|e| ToolError(e.to_string()))?;
         let req = SubmitRequest {
             agent: args.agent,
             prompt: args.prompt,
@@ -364,15 +370,12 @@ impl LegateMcp {
             timeout_ms: args.timeout_secs.map(|s| s.saturating_mul(1000)),
             key: args.key,
             origin: Some(origin.to_string()),
-            parent: std::env::var("LEGATE_TASK_ID")
-                .ok()
-                .filter(|s| !s.is_empty()),
-            depth: std::env::var("LEGATE_DEPTH")
-                .ok()
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(0),
+            parent: from.parent.map(|p| p.to_string()),
+            depth: from.depth,
+            env: Some(TaskEnv::of_this_process()),
+            idempotency_key: Some(new_idempotency_key()),
             ..SubmitRequest::default()
         };
-        Ok(self.client.post("/v1/tasks", &req).await?)
+        Ok(self.client.submit("/v1/tasks", &req).await?)
     }
 }

@@ -11,21 +11,22 @@ use legate_domain::agent::{
     ARGS_PLACEHOLDER, MODEL_PLACEHOLDER, PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER,
     SESSION_PLACEHOLDER,
 };
-use legate_domain::{AgentSpec, PromptMode};
+use legate_domain::{AgentSpec, PromptMode, TaskEnv};
 use tokio::process::Command;
 
-/// Finds the agent's program the way its process will: through the agent's own `PATH` when it
-/// sets one, else the daemon's; relative paths against `cwd`.
-pub fn resolve_program(spec: &AgentSpec, cwd: Option<&Path>) -> Result<PathBuf, String> {
+use crate::environment::{self, search_path};
+
+/// Finds the agent's program in `paths` (a `PATH` value: the one the agent's process will
+/// have, see [`crate::environment::search_path`]); relative paths against `cwd`.
+pub fn resolve_program(
+    spec: &AgentSpec,
+    cwd: Option<&Path>,
+    paths: Option<OsString>,
+) -> Result<PathBuf, String> {
     let program = spec
         .command
         .first()
         .ok_or_else(|| format!("agent '{}' has an empty command", spec.name))?;
-    let paths: Option<OsString> = spec
-        .env
-        .get("PATH")
-        .map(OsString::from)
-        .or_else(|| std::env::var_os("PATH"));
     let cwd = cwd
         .map(Path::to_path_buf)
         .or_else(|| std::env::current_dir().ok())
@@ -54,11 +55,13 @@ pub(crate) struct Invocation<'a> {
     pub depth: u32,
     pub task_dir: &'a Path,
     pub session: Option<&'a str>,
+    /// The submitter's environment (`None`: the fallback).
+    pub env: Option<&'a TaskEnv>,
 }
 
 pub(crate) fn prepare(inv: &Invocation<'_>) -> Result<Prepared, String> {
     let spec = inv.spec;
-    let program = resolve_program(spec, inv.cwd)?;
+    let program = resolve_program(spec, inv.cwd, search_path(spec, inv.env))?;
     let mut prompt_file = None;
     let mut args = with_extra_args(spec, inv.session);
     match spec.prompt {
@@ -88,18 +91,20 @@ pub(crate) fn prepare(inv: &Invocation<'_>) -> Result<Prepared, String> {
 /// The command of an ACP agent: its stdin and stdout carry the protocol, the prompt goes
 /// through the protocol, and sessions are continued with `session/load`.
 pub(crate) fn prepare_acp(inv: &Invocation<'_>) -> Result<Command, String> {
-    let program = resolve_program(inv.spec, inv.cwd)?;
+    let program = resolve_program(inv.spec, inv.cwd, search_path(inv.spec, inv.env))?;
     let args = with_extra_args(inv.spec, None);
     Ok(base_command(program, &args, inv, Stdio::piped()))
 }
 
-/// What every agent process gets: its argv, its own process group, the agent's environment
-/// plus `LEGATE_TASK_ID` and `LEGATE_DEPTH`, piped output, and the working directory.
+/// What every agent process gets: its argv, its own process group, its environment (the
+/// submitter's without session markers, or the fallback; then the agent's `env`; nothing of
+/// the daemon's own) plus `LEGATE_TASK_ID` and `LEGATE_DEPTH`, piped output, and the working
+/// directory.
 fn base_command(program: PathBuf, args: &[String], inv: &Invocation<'_>, stdin: Stdio) -> Command {
-    let spec = inv.spec;
     let mut cmd = Command::new(program);
     cmd.args(args)
-        .envs(&spec.env)
+        .env_clear()
+        .envs(environment::for_agent(inv.spec, inv.env))
         .env("LEGATE_TASK_ID", inv.task_id)
         .env("LEGATE_DEPTH", inv.depth.to_string())
         .stdin(stdin)

@@ -47,6 +47,9 @@ pub struct RunSettings {
     /// When that session was created (`session_created_at` of the ACP run that created it),
     /// if known: some ACP agents must not load a session too soon after creating it.
     pub resume_session_created: Option<legate_domain::Timestamp>,
+    /// The submitter's environment for the agent (`None`: the fallback). Its `Debug` shows
+    /// no value.
+    pub env: Option<legate_domain::TaskEnv>,
 }
 
 /// Why the runner is asked to stop a task early.
@@ -99,6 +102,7 @@ pub fn spawn(
         depth: settings.depth,
         task_dir: &settings.task_dir,
         session: settings.resume_session.as_deref(),
+        env: settings.env.as_ref(),
     })
     .map_err(fail)?;
     let mut tree = TaskTree::new(task_id, settings.attempt, &settings.task_dir);

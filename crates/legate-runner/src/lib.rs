@@ -13,6 +13,7 @@ pub mod bounds;
 mod capture;
 pub mod cgroup;
 mod command;
+pub mod environment;
 pub mod exec;
 mod lines;
 pub mod log;

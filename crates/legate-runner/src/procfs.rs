@@ -40,20 +40,30 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     })
 }
 
-/// The ancestors of a process, nearest first, each with its start time (so a record keyed on
-/// both cannot be confused with a later process reusing the pid). Stops before pid 1.
-pub fn ancestors(pid: i32) -> Vec<(i32, u64)> {
+/// A process and its ancestors, itself first, each with its `/proc` facts. Stops before pid 1
+/// and after 64 processes.
+pub fn lineage(pid: i32) -> Vec<(i32, ProcStat)> {
     let mut out = Vec::new();
-    let mut cur = stat(pid).map(|s| s.ppid);
+    let mut cur = Some(pid);
     while let Some(p) = cur.filter(|&p| p > 1) {
         let Some(s) = stat(p) else { break };
-        out.push((p, s.start_time));
+        out.push((p, s));
         cur = Some(s.ppid);
         if out.len() >= 64 {
             break;
         }
     }
     out
+}
+
+/// The ancestors of a process, nearest first, each with its start time (so a record keyed on
+/// both cannot be confused with a later process reusing the pid). Stops before pid 1.
+pub fn ancestors(pid: i32) -> Vec<(i32, u64)> {
+    lineage(pid)
+        .into_iter()
+        .skip(1)
+        .map(|(p, s)| (p, s.start_time))
+        .collect()
 }
 
 fn all_pids() -> impl Iterator<Item = i32> {
@@ -151,5 +161,8 @@ mod tests {
             assert_eq!(up[0].0, parent, "the nearest ancestor comes first");
         }
         assert!(up.iter().all(|&(p, _)| p > 1));
+        let line = lineage(me);
+        assert_eq!(line[0], (me, s), "a lineage starts with the process itself");
+        assert_eq!(line.len(), up.len() + 1);
     }
 }

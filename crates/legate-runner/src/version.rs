@@ -18,7 +18,11 @@ pub async fn probe(spec: &AgentSpec) -> Result<String, String> {
     };
     let mut for_lookup = spec.clone();
     for_lookup.command = vec![program.clone()];
-    let path = resolve_program(&for_lookup, spec.cwd.as_deref().map(std::path::Path::new))?;
+    let path = resolve_program(
+        &for_lookup,
+        spec.cwd.as_deref().map(std::path::Path::new),
+        crate::environment::daemon_search_path(spec),
+    )?;
     let mut cmd = Command::new(&path);
     cmd.args(&spec.version_command[1..])
         .envs(&spec.env)

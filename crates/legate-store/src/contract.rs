@@ -6,7 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use legate_domain::id::IdPrefix;
 use legate_domain::{
-    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskId, Timestamp,
+    Event, EventFilter, EventKind, NewTask, Outcome, ProcessInfo, Status, Task, TaskEnv, TaskId,
+    Timestamp,
 };
 
 use crate::StoreError;
@@ -75,6 +76,9 @@ pub struct Claimed {
     pub lease: Lease,
     /// The `started` event.
     pub event: Event,
+    /// The environment its submitter gave for the agent (`None`: none was given). Only the
+    /// runner reads it; it is never part of a [`Task`].
+    pub env: Option<TaskEnv>,
 }
 
 /// Which running tasks have lost their runner.
@@ -138,8 +142,9 @@ pub struct OutputTail {
 /// transaction and returns them, so the caller can publish exactly what was committed.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new task as `queued`, durably, before returning — unless an unfinished task has
-    /// the same dedupe key, which is returned instead.
+    /// Stores a new task as `queued`, durably, before returning — unless a task of the same
+    /// origin has the same idempotency key (whatever its status), or an unfinished task has the
+    /// same dedupe key: that one is returned instead.
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError>;
 
     /// Stores several tasks in one durable transaction (one fsync for all: group commit), in

@@ -2,7 +2,7 @@
 //! backend's rows (both store the same column types), and the `finished` event's contents.
 
 use legate_domain::{
-    ErrorKind, Event, EventKind, ProcessInfo, Status, Task, TaskError, TaskId, Timestamp,
+    ErrorKind, Event, EventKind, ProcessInfo, Status, Task, TaskEnv, TaskError, TaskId, Timestamp,
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -96,6 +96,23 @@ where
         notify: serde_json::from_str(&notify).map_err(|e| corrupt("notify", e))?,
         acked_at: row.try_get::<Option<i64>, _>("acked_at")?.map(Timestamp),
     })
+}
+
+/// A task's environment as stored: a JSON object, or NULL when it was submitted without one.
+pub(crate) fn env_text(env: Option<&TaskEnv>) -> Option<String> {
+    env.and_then(|e| serde_json::to_string(e).ok())
+}
+
+/// Decodes the `env` column of a claimed task's row.
+pub(crate) fn env_from_row<R>(row: &R) -> Result<Option<TaskEnv>, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let text: Option<String> = row.try_get("env")?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt("env", e)))
+        .transpose()
 }
 
 /// Marks SQL built at run time as safe. Every such statement in this backend is assembled

@@ -163,4 +163,6 @@ contract! {
     shared::stored_output_is_fenced_replaced_and_pruned_with_its_task,
     shared::a_role_has_one_holder_until_released_or_expired,
     shared::finishes_arriving_together_each_get_their_own_answer,
+    submissions::the_env_reaches_only_the_claim_and_never_the_task,
+    submissions::an_idempotency_key_returns_the_same_task_whatever_its_status,
 }

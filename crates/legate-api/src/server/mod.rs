@@ -1,5 +1,6 @@
 //! The API server.
 
+mod caller;
 mod errors;
 mod events;
 mod inbox;
@@ -51,7 +52,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until the future returned by `axum::serve` is dropped or fails.
+pub use caller::Peer;
+
+/// Serves until the future returned by `axum::serve` is dropped or fails. Each connection's
+/// peer process is known to the handlers (see [`Peer`]).
 pub async fn serve(listener: UnixListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<Peer>(),
+    )
+    .await
 }

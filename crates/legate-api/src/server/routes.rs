@@ -14,16 +14,18 @@ use legate_engine::Versions;
 use serde::Deserialize;
 
 use super::AppState;
+use super::caller::From;
 use super::errors::{Failure, bad_json, bad_query};
 
 type Reply<T> = Result<Json<T>, Failure>;
 
 pub async fn submit(
     State(s): State<AppState>,
+    From(caller): From,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), Failure> {
     let Json(req) = body.map_err(bad_json)?;
-    let res = s.service.submit(req).await?;
+    let res = s.service.submit(req, &caller).await?;
     let code = if res.deduplicated {
         StatusCode::OK
     } else {
@@ -99,10 +101,17 @@ pub async fn agents(
 pub async fn send(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    From(caller): From,
     body: Result<Json<SendRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubmitResponse>), Failure> {
     let Json(req) = body.map_err(bad_json)?;
-    Ok((StatusCode::CREATED, Json(s.service.send(&id, req).await?)))
+    let res = s.service.send(&id, req, &caller).await?;
+    let code = if res.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(res)))
 }
 
 pub async fn prune(
@@ -124,7 +133,12 @@ pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {
     }))
 }
 
-pub async fn stop(State(s): State<AppState>) -> StatusCode {
+/// Asks the daemon to stop — unless the client already gave up waiting for the answer and
+/// was told the daemon did not stop.
+pub async fn stop(State(s): State<AppState>, From(caller): From) -> StatusCode {
+    if caller.expired() {
+        return StatusCode::REQUEST_TIMEOUT;
+    }
     s.stop.notify_one();
     StatusCode::ACCEPTED
 }

@@ -1,6 +1,8 @@
 //! `legate agents`, `prune`, `daemon stop|status|--detach` and `completions`.
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
 use clap::CommandFactory;
 use clap_complete::Shell;
 use legate_api::ClientError;
@@ -89,13 +91,24 @@ pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -
     Ok(exit::OK)
 }
 
-/// Stops the daemon if it runs.
-pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
+/// How long a daemon that accepted a stop may take to exit: it ends its agents first (TERM,
+/// their grace period, KILL).
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Stops the daemon if it runs, and tells the truth about it: success only once its process
+/// has exited. One that does not answer or does not exit is reported as still running (exit
+/// code [`exit::NO_ANSWER`]) — or, with `force`, killed with SIGKILL.
+pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> {
     let client = crate::connect::existing(paths).await?;
-    let status: DaemonStatus = match client.get("/v1/daemon").await {
-        Ok(s) => s,
-        Err(e @ ClientError::Untrusted(_)) => return Err(e.into()),
-        Err(_) => {
+    let (pid, accepted) = match client.get::<DaemonStatus>("/v1/daemon").await {
+        Ok(status) => match client.post_empty("/v1/daemon/stop").await {
+            Ok(_) | Err(ClientError::Connect { .. } | ClientError::Dropped(_)) => {
+                (Some(status.pid), true)
+            }
+            Err(ClientError::Timeout { .. }) => (Some(status.pid), false),
+            Err(e) => return Err(e.into()),
+        },
+        Err(ClientError::Connect { .. }) => {
             if json {
                 print_json(&serde_json::json!({"running": false}))?;
             } else {
@@ -103,21 +116,72 @@ pub async fn daemon_stop(paths: &Paths, json: bool) -> Result<i32> {
             }
             return Ok(exit::OK);
         }
+        Err(ClientError::Timeout { pid, .. }) => (pid, false),
+        Err(e) => return Err(e.into()),
     };
-    client.post_empty("/v1/daemon/stop").await?;
-    // The daemon removes its socket first, then ends its tasks; wait for the process to exit.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::path::Path::new(&format!("/proc/{}", status.pid)).exists()
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let Some(pid) = pid else {
+        bail!(
+            "the legate daemon at {} did not answer and its pid is unknown; find it with `pgrep -f 'legate daemon'`",
+            paths.socket.display()
+        );
+    };
+    // It removes its socket first, then ends its tasks; its process exiting is the proof.
+    if accepted && exited(pid, STOP_DEADLINE).await {
+        if json {
+            print_json(&serde_json::json!({"running": false, "stopped_pid": pid}))?;
+        } else {
+            println!("stopped the legate daemon (pid {pid})");
+        }
+        return Ok(exit::OK);
     }
-    if json {
-        print_json(&serde_json::json!({"running": false, "stopped_pid": status.pid}))?;
+    if force {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        if exited(pid, Duration::from_secs(5)).await {
+            if json {
+                print_json(&serde_json::json!({"running": false, "killed_pid": pid}))?;
+            } else {
+                println!(
+                    "killed the legate daemon (pid {pid}) with SIGKILL; its running tasks are marked interrupted, and what is left of their agents ended, when the next daemon starts"
+                );
+            }
+            return Ok(exit::OK);
+        }
+    }
+    let why = if accepted {
+        format!(
+            "it accepted the stop but has not exited after {}s",
+            STOP_DEADLINE.as_secs()
+        )
     } else {
-        println!("stopped the legate daemon (pid {})", status.pid);
+        format!(
+            "it did not answer within {}s",
+            client.timeout().as_secs_f64()
+        )
+    };
+    if json {
+        print_json(&serde_json::json!({"running": true, "pid": pid}))?;
     }
-    Ok(exit::OK)
+    eprintln!("error: the legate daemon (pid {pid}) is still running: {why}");
+    eprintln!("hint: {}", exit::unresponsive_hint(Some(pid)));
+    Ok(exit::NO_ANSWER)
+}
+
+/// Whether process `pid` is gone (or a zombie) within `limit`.
+async fn exited(pid: u32, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let alive = legate_runner::procfs::stat(pid as i32).is_some_and(|s| s.state != 'Z');
+        if !alive {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Reports whether the daemon runs, without starting it.

@@ -66,7 +66,9 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
                     }
                 }
             }
-            Err(ClientError::Connect { .. }) | Err(ClientError::Protocol(_)) => {
+            Err(
+                ClientError::Connect { .. } | ClientError::Protocol(_) | ClientError::Dropped(_),
+            ) => {
                 if !announced {
                     eprintln!(
                         "legate: the daemon is gone; waiting for it to come back (resuming after event {cursor})"

@@ -74,7 +74,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 unacked,
             } => admin::prune(&paths, &older_than, unacked, json).await,
             Command::Daemon(d) => match d.action {
-                Some(DaemonAction::Stop) => admin::daemon_stop(&paths, json).await,
+                Some(DaemonAction::Stop { force }) => admin::daemon_stop(&paths, force, json).await,
                 Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,
                 None if d.launch => crate::connect::launch(&paths).await,
                 None => admin::daemon_detach(&paths, json).await,

@@ -3,9 +3,9 @@
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
-use legate_domain::NotifyTarget;
-use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
+use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse, new_idempotency_key};
 use legate_domain::size::parse_duration_opt;
+use legate_domain::{Delegation, NotifyTarget, TaskEnv};
 
 use crate::cli::{PromptArgs, RunArgs};
 use crate::commands::{print_json, wait};
@@ -15,6 +15,7 @@ use crate::paths::Paths;
 /// Submits; prints the id (or, with `--wait`, the result) and returns the exit code.
 pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     let prompt = args.text.read()?;
+    let from = Delegation::from_env()?;
     let req = SubmitRequest {
         agent: args.agent.clone(),
         prompt,
@@ -25,16 +26,31 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         timeout_ms: timeout_ms(args.timeout.as_deref())?,
         key: args.key.clone(),
         origin: Some(origin(args.origin.as_deref())),
-        parent: std::env::var("LEGATE_TASK_ID")
-            .ok()
-            .filter(|s| !s.is_empty()),
-        depth: depth_from_env()?,
+        parent: from.parent.map(|p| p.to_string()),
+        depth: from.depth,
         metadata: None,
         notify: notify_targets(&args)?,
+        env: Some(TaskEnv::of_this_process()),
+        idempotency_key: Some(new_idempotency_key()),
     };
     let client = connect(paths).await?;
-    let res: SubmitResponse = client.post("/v1/tasks", &req).await?;
+    let res: SubmitResponse = client.submit("/v1/tasks", &req).await.map_err(unanswered)?;
     submitted(&client, res, args.wait, json).await
+}
+
+/// A submission the daemon did not answer in time, said truthfully: nothing was created,
+/// and nothing will be (the daemon refuses a request whose client stopped waiting).
+pub(crate) fn unanswered(e: legate_api::ClientError) -> anyhow::Error {
+    let timed_out = matches!(e, legate_api::ClientError::Timeout { .. });
+    let e = anyhow::Error::new(e);
+    if timed_out {
+        e.context(
+            "no task was created: the daemon did not answer (twice), and it refuses the submission \
+             if it reads it later, since this command stopped waiting; submit again once it answers",
+        )
+    } else {
+        e
+    }
 }
 
 /// Prints a new task's id (or `{id, status, …}`), or with `wait` waits and prints its result;
@@ -156,13 +172,4 @@ pub(crate) fn origin(given: Option<&str>) -> String {
             let user = std::env::var("USER").unwrap_or_else(|_| nix::unistd::geteuid().to_string());
             format!("cli:{user}")
         })
-}
-
-fn depth_from_env() -> Result<u32> {
-    match std::env::var("LEGATE_DEPTH") {
-        Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
-            anyhow::anyhow!("LEGATE_DEPTH is '{v}', not a number; unset it or fix it")
-        }),
-        _ => Ok(0),
-    }
 }

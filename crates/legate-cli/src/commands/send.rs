@@ -1,10 +1,11 @@
 //! `legate send`: continue a finished task's agent session.
 
 use anyhow::Result;
-use legate_domain::api::{SendRequest, SubmitResponse, parse_task_ref};
+use legate_domain::api::{SendRequest, SubmitResponse, new_idempotency_key, parse_task_ref};
+use legate_domain::{Delegation, TaskEnv};
 
 use crate::cli::SendArgs;
-use crate::commands::run::{submitted, timeout_ms};
+use crate::commands::run::{submitted, timeout_ms, unanswered};
 use crate::connect::connect;
 use crate::paths::Paths;
 
@@ -15,10 +16,13 @@ pub async fn send(paths: &Paths, args: SendArgs, json: bool) -> Result<i32> {
         title: args.title.clone(),
         origin: None,
         timeout_ms: timeout_ms(args.timeout.as_deref())?,
+        env: Some(TaskEnv::of_this_process()),
+        idempotency_key: Some(new_idempotency_key()),
     };
+    Delegation::from_env()?;
     let client = connect(paths).await?;
     parse_task_ref(&args.id)?;
     let path = format!("/v1/tasks/{}/send", args.id);
-    let res: SubmitResponse = client.post(&path, &req).await?;
+    let res: SubmitResponse = client.submit(&path, &req).await.map_err(unanswered)?;
     submitted(&client, res, args.wait, json).await
 }

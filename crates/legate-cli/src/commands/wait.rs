@@ -19,6 +19,10 @@ use crate::paths::Paths;
 /// How often the progress line is refreshed on a terminal.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
+/// The longest single wait request: a longer wait is made of several, so a daemon that stops
+/// answering is noticed within this (plus the request timeout) however long the wait.
+const WAIT_SLICE: Duration = Duration::from_secs(60);
+
 /// `legate wait`.
 pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
     let timeout = match &args.timeout {
@@ -44,18 +48,15 @@ pub async fn until_done(
     let deadline = timeout.map(|t| Instant::now() + t);
     let res = loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let slice = if live {
-            Some(remaining.map_or(PROGRESS_EVERY, |r| r.min(PROGRESS_EVERY)))
-        } else {
-            remaining
-        };
+        let every = if live { PROGRESS_EVERY } else { WAIT_SLICE };
+        let slice = remaining.map_or(every, |r| r.min(every));
         let req = WaitRequest {
             ids: ids.to_vec(),
             mode,
-            timeout_ms: slice.map(|s| s.as_millis() as u64),
+            timeout_ms: Some(slice.as_millis() as u64),
             ack_origin: Some(super::run::origin(None)),
         };
-        let res: WaitResponse = client.post("/v1/wait", &req).await?;
+        let res: WaitResponse = client.post_waiting("/v1/wait", &req, slice).await?;
         let expired = deadline.is_some_and(|d| Instant::now() >= d);
         if !res.timed_out || expired {
             break res;

@@ -29,13 +29,19 @@ pub fn client_config(tasks: bool) -> ClientConfig {
 
 /// `legate mcp` in this home, as a host starts it.
 pub async fn stdio(home: &Home, tasks: bool) -> McpClient {
+    stdio_with(home, tasks, &[]).await
+}
+
+/// `legate mcp` in this home with these extra environment variables.
+pub async fn stdio_with(home: &Home, tasks: bool, vars: &[(&str, &str)]) -> McpClient {
     let path = home.path().to_path_buf();
     let cmd = tokio::process::Command::new(legate_bin()).configure(|c| {
         c.arg("mcp")
             .env("LEGATE_HOME", &path)
             .env_remove("LEGATE_ORIGIN")
             .env_remove("LEGATE_DEPTH")
-            .env_remove("LEGATE_TASK_ID");
+            .env_remove("LEGATE_TASK_ID")
+            .envs(vars.iter().copied());
     });
     client_config(tasks)
         .serve(TokioChildProcess::new(cmd).unwrap())

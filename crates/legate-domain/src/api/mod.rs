@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{NotifyTarget, Status, Task, Timestamp};
+use crate::{NotifyTarget, Status, Task, TaskEnv, Timestamp};
 
 mod results;
 
@@ -59,7 +59,27 @@ pub struct SubmitRequest {
     /// Where to announce this task when it finishes (besides the inbox).
     #[serde(default)]
     pub notify: Vec<NotifyTarget>,
+    /// The submitting client's environment, which the agent inherits (see
+    /// [`crate::env`]); absent: a minimal fallback. Stored with the task, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<TaskEnv>,
+    /// Makes a retried submission safe: while a task of the same origin with this key is
+    /// stored (whatever its status), submitting the key again returns that task instead of
+    /// creating another. Clients draw a fresh one per submission ([`new_idempotency_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
+
+/// A fresh idempotency key: 128 random bits as 32 hex digits.
+pub fn new_idempotency_key() -> String {
+    use rand::Rng;
+    format!("{:032x}", rand::rng().random::<u128>())
+}
+
+/// The request header carrying the moment (milliseconds since the Unix epoch) after which the
+/// client no longer waits for the answer: a submission arriving later is refused rather than
+/// creating a task its client was told had failed.
+pub const DEADLINE_HEADER: &str = "legate-deadline-ms";
 
 /// A follow-up: a new task that continues a finished task's agent session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -76,6 +96,13 @@ pub struct SendRequest {
     /// Timeout in milliseconds; absent means the predecessor's.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The submitting client's environment, as for [`SubmitRequest::env`] (a follow-up takes
+    /// its own submitter's, not its predecessor's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<TaskEnv>,
+    /// As [`SubmitRequest::idempotency_key`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// Answer to a submission.
@@ -83,7 +110,8 @@ pub struct SendRequest {
 pub struct SubmitResponse {
     /// The task, durable by the time this is sent.
     pub task: Task,
-    /// True when an unfinished task with the same key was returned instead of a new one.
+    /// True when an existing task was returned instead of a new one: an unfinished task with
+    /// the same dedupe key, or the task of the same idempotency key (a retried submission).
     pub deduplicated: bool,
 }
 

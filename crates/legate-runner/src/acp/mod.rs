@@ -70,6 +70,7 @@ pub fn spawn(
         depth: settings.depth,
         task_dir: &settings.task_dir,
         session: None,
+        env: settings.env.as_ref(),
     };
     let mut cmd = prepare_acp(&inv).map_err(fail)?;
     let dir = run_dir(&inv)

@@ -7,7 +7,7 @@ use legate_domain::{Event, EventKind, Status, Timestamp};
 use serde_json::json;
 use sqlx::{PgConnection, Row};
 
-use crate::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, env_from_row, task_from_row};
 use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
 
 /// The key of the advisory lock that serialises claims across every worker, so global and
@@ -59,7 +59,7 @@ WITH running AS (
     -- Runs only when read below, so only when a task was claimed.
     SELECT pg_notify(current_setting('legate.channel', true), 'started')
 )
-SELECT {COLUMNS}, prompt, event_seq, (SELECT count(*) FROM announced) AS announced
+SELECT {COLUMNS}, prompt, env, event_seq, (SELECT count(*) FROM announced) AS announced
 FROM started JOIN logged ON logged.event_task = started.id
 ORDER BY event_seq";
 
@@ -114,6 +114,7 @@ pub(crate) async fn claim(
                 },
                 task,
                 event,
+                env: env_from_row(row)?,
             })
         })
         .collect()

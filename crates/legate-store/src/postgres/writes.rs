@@ -9,37 +9,56 @@ use serde_json::json;
 use sqlx::PgConnection;
 
 use super::events::{self, append};
-use crate::rows::{COLUMNS, built, finished_data, task_from_row};
+use crate::rows::{COLUMNS, built, env_text, finished_data, task_from_row};
 use crate::{Inserted, Lease, StoreError, now_ms};
 
-pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inserted, StoreError> {
-    if let Some(key) = &new.dedupe_key {
-        let existing: Option<String> = sqlx::query_scalar(
+/// The stored task a submission's keys point to: the one of its origin with its idempotency
+/// key, else an unfinished one with its dedupe key.
+async fn existing(conn: &mut PgConnection, new: &NewTask) -> Result<Option<Inserted>, StoreError> {
+    let mut found: Option<String> = None;
+    if let Some(key) = &new.idempotency_key {
+        found =
+            sqlx::query_scalar("SELECT id FROM tasks WHERE origin = $1 AND idempotency_key = $2")
+                .bind(&new.origin)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+    }
+    if let (None, Some(key)) = (&found, &new.dedupe_key) {
+        found = sqlx::query_scalar(
             "SELECT id FROM tasks WHERE dedupe_key = $1 AND status IN ('queued', 'running')",
         )
         .bind(key)
         .fetch_optional(&mut *conn)
         .await?;
-        if let Some(id) = existing {
-            let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let task = super::reads::get(conn, &id, false)
-                .await?
-                .ok_or(StoreError::NotFound(id))?;
-            return Ok(Inserted {
-                task,
-                event: None,
-                deduplicated: true,
-            });
-        }
+    }
+    let Some(id) = found else { return Ok(None) };
+    let id = TaskId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let task = super::reads::get(conn, &id, false)
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
+    Ok(Some(Inserted {
+        task,
+        event: None,
+        deduplicated: true,
+    }))
+}
+
+pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inserted, StoreError> {
+    if let Some(found) = existing(conn, &new).await? {
+        return Ok(found);
     }
     let now = now_ms();
+    // Another engine may insert the same keys concurrently: the unique indexes make one of the
+    // two wait for the other's commit and then skip its row, and the keys are looked up again.
+    // A skipped row whose keys are still free collided on its id: another id is drawn.
     let (id, task) = loop {
         let id = TaskId::generate();
         let row = sqlx::query(built(format!(
             "INSERT INTO tasks (id, agent, title, prompt, cwd, labels, priority, timeout_ms, dedupe_key, \
-             parent, origin, depth, status, created_at, metadata, notify) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+             parent, origin, depth, status, created_at, metadata, notify, env, idempotency_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         )))
         .bind(id.as_str())
         .bind(&new.agent)
@@ -57,10 +76,15 @@ pub(crate) async fn insert(conn: &mut PgConnection, new: NewTask) -> Result<Inse
         .bind(now)
         .bind(new.metadata.to_string())
         .bind(serde_json::to_string(&new.notify).unwrap_or_else(|_| "[]".into()))
+        .bind(env_text(new.env.as_ref()))
+        .bind(&new.idempotency_key)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(row) = row {
             break (id, task_from_row(&row, false)?);
+        }
+        if let Some(found) = existing(conn, &new).await? {
+            return Ok(found);
         }
     };
     let event = append(

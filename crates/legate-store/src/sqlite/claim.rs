@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
 use super::events;
-use crate::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, built, env_from_row, task_from_row};
 use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
 
 /// Claims up to `req.max_claims` tasks in one transaction. The running counts are read in the
@@ -67,7 +67,7 @@ pub(crate) async fn claim(
         let row = sqlx::query(built(format!(
             "UPDATE tasks SET status = 'running', attempt = attempt + 1, started_at = ?, \
              lease_owner = ?, lease_expires_at = ?, cancel_requested = 0, acked_at = NULL, pid = NULL, pgid = NULL, \
-             proc_start = NULL WHERE id = ? AND status = 'queued' RETURNING {COLUMNS}, prompt"
+             proc_start = NULL WHERE id = ? AND status = 'queued' RETURNING {COLUMNS}, prompt, env"
         )))
         .bind(now)
         .bind(&req.owner)
@@ -76,6 +76,7 @@ pub(crate) async fn claim(
         .fetch_one(&mut *conn)
         .await?;
         let task = task_from_row(&row, true)?;
+        let env = env_from_row(&row)?;
         let event = events::append(
             conn,
             &id,
@@ -94,6 +95,7 @@ pub(crate) async fn claim(
             },
             task,
             event,
+            env,
         });
     }
     Ok(claimed)

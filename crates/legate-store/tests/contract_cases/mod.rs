@@ -8,4 +8,5 @@ pub mod listing;
 pub mod log;
 pub mod rescue;
 pub mod shared;
+pub mod submissions;
 pub mod support;

@@ -30,6 +30,8 @@ pub fn new_task(agent: &str, prompt: &str) -> NewTask {
         depth: 1,
         metadata: serde_json::json!({}),
         notify: vec![],
+        env: None,
+        idempotency_key: None,
     }
 }
 
