@@ -217,6 +217,18 @@ fn cgroup_dir_in(file: &std::path::Path) -> std::path::PathBuf {
     cgroup2_mount().unwrap().join(rel.trim_start_matches('/'))
 }
 
+/// No process of task `id` is left, and (where cgroups are used) the cgroup named in the file
+/// `cg` the task wrote is gone.
+fn assert_task_cleared(id: &str, cg: &std::path::Path) {
+    assert!(processes_of_task(id).is_empty());
+    if cgroups_expected() {
+        assert!(
+            !cgroup_dir_in(cg).exists(),
+            "the task's cgroup was not removed"
+        );
+    }
+}
+
 #[test]
 fn nothing_a_task_started_outlives_its_normal_exit() {
     let home = Home::new("");
@@ -284,13 +296,7 @@ fn cancel_ends_a_grandchild_that_left_the_group_and_dropped_the_task_id() {
     home.ok(&["cancel", &id]);
     assert_eq!(home.show(&id)["status"], "canceled");
     assert!(!alive(gc), "the grandchild survived the cancel");
-    assert!(processes_of_task(&id).is_empty());
-    if cgroups_expected() {
-        assert!(
-            !cgroup_dir_in(&cg).exists(),
-            "the task's cgroup was not removed"
-        );
-    }
+    assert_task_cleared(&id, &cg);
 }
 
 #[test]
@@ -314,13 +320,7 @@ fn a_restart_after_a_crash_ends_what_left_the_group() {
         !alive(gc),
         "the crashed daemon's escaped grandchild was not killed"
     );
-    assert!(processes_of_task(&id).is_empty());
-    if cgroups_expected() {
-        assert!(
-            !cgroup_dir_in(&cg).exists(),
-            "the task's cgroup was not removed"
-        );
-    }
+    assert_task_cleared(&id, &cg);
 }
 
 #[test]
