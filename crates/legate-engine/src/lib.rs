@@ -18,6 +18,7 @@ mod intake;
 mod lineage;
 mod logs;
 mod notify;
+mod queue;
 mod recovery;
 mod retention;
 mod scheduler;

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, SendRequest,
-    SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
+    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, QueueState,
+    SendRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
 use legate_engine::Versions;
 use serde::Deserialize;
@@ -56,6 +56,10 @@ pub async fn show(
 ) -> Reply<Task> {
     let Query(q) = q.map_err(bad_query)?;
     Ok(Json(s.service.get(&id, q.prompt).await?))
+}
+
+pub async fn queue(State(s): State<AppState>, Path(id): Path<String>) -> Reply<QueueState> {
+    Ok(Json(s.service.queue_state(&id).await?))
 }
 
 pub async fn cancel(

@@ -64,9 +64,25 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
     } else {
         let chain = predecessors(&client, &task).await;
         print!("{}", render::details(&task, &paths.logs_dir, &chain));
+        print_queue_state(&client, &task).await;
         print_last_steps(&client, &task).await;
     }
     Ok(exit::OK)
+}
+
+/// Why a queued task has not started (nothing for other tasks, or when the daemon cannot say).
+async fn print_queue_state(client: &legate_api::Client, task: &Task) {
+    if task.status != legate_domain::Status::Queued {
+        return;
+    }
+    let path = format!("/v1/tasks/{}/queue", task.id);
+    if let Ok(q) = client.get::<legate_domain::api::QueueState>(&path).await {
+        let ahead = match q.ahead {
+            0 => "first in the queue".to_string(),
+            n => format!("{n} queued ahead of it"),
+        };
+        println!("{:<10} {} ({ahead})", "waiting", q.reason);
+    }
 }
 
 /// The last steps the agent reported, if it reported any (`legate logs --steps` has all).

@@ -334,3 +334,12 @@ pub fn parse_task_ref(s: &str) -> Result<crate::id::IdPrefix, ApiError> {
         )
     })
 }
+
+/// `GET /v1/tasks/{id}/queue`: why a queued task has not started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueState {
+    /// Queued tasks that will be claimed before it (higher priority, or submitted earlier).
+    pub ahead: u64,
+    /// What it waits for, in words (a full cap and what holds it, its parent's lent slot…).
+    pub reason: String,
+}
