@@ -19,7 +19,8 @@ pub struct Cli {
 
 /// Shown under `--help`.
 pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 error (bad input, unknown id, daemon unreachable); 2 usage; \
-for waited tasks: 3 failed, 4 canceled, 5 timed out, 6 interrupted; 8 wait --timeout passed first.";
+for waited tasks: 3 failed, 4 canceled, 5 timed out, 6 interrupted; 8 wait --timeout passed first; \
+9 the daemon did not answer; 141 the reader of the output went away (as SIGPIPE).";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]

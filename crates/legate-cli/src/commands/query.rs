@@ -65,13 +65,8 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
             Some(m) => format!(" of {m}"),
             None => String::new(),
         };
-        let how = if args.all {
-            "the daemon lists at most 100000 at once; narrow with --status, --agent or --label"
-        } else {
-            "--all shows every task, --limit N more"
-        };
         errln!(
-            "legate: showing the newest {}{of} tasks ({how})",
+            "legate: showing the newest {}{of} tasks (--all shows every task, --limit N more)",
             tasks.len()
         );
     }
