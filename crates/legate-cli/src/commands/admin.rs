@@ -42,7 +42,7 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
         for a in &agents {
             let state = if a.available { "found" } else { "missing" };
             let kind = if a.builtin { "built-in" } else { "config" };
-            println!(
+            outln!(
                 "{:<14} {:<8} {:<8} {}",
                 a.name,
                 state,
@@ -51,7 +51,7 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
             );
             // The version is what the agent's program printed.
             let version = one_line(a.version.as_deref().unwrap_or(""));
-            println!("{:<14} {} {}", "", one_line(&a.program), version);
+            outln!("{:<14} {} {}", "", one_line(&a.program), version);
         }
     }
     Ok(if check && broken > 0 {
@@ -61,9 +61,17 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
     })
 }
 
-/// Removes old finished tasks.
-pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -> Result<i32> {
-    let age = parse_duration(older_than).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?;
+/// Removes finished tasks (those that finished longer ago than `older_than`, when given).
+pub async fn prune(
+    paths: &Paths,
+    older_than: Option<&str>,
+    unacked: bool,
+    json: bool,
+) -> Result<i32> {
+    let age = match older_than.map(str::trim) {
+        None | Some("0") => Duration::ZERO,
+        Some(t) => parse_duration(t).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?,
+    };
     let client = connect(paths).await?;
     let report: PruneReport = client
         .post(
@@ -77,12 +85,14 @@ pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -
     if json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "removed {} task(s), {} event(s) and {} bytes of logs",
-            report.tasks, report.events, report.log_bytes
+            report.tasks,
+            report.events,
+            report.log_bytes
         );
         if report.kept_unacked > 0 {
-            println!(
+            outln!(
                 "kept {} finished task(s) whose results are still unread (see `legate inbox`; --unacked removes them too)",
                 report.kept_unacked
             );
@@ -112,7 +122,7 @@ pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> 
             if json {
                 print_json(&serde_json::json!({"running": false}))?;
             } else {
-                println!("no legate daemon is running");
+                outln!("no legate daemon is running");
             }
             return Ok(exit::OK);
         }
@@ -130,7 +140,7 @@ pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> 
         if json {
             print_json(&serde_json::json!({"running": false, "stopped_pid": pid}))?;
         } else {
-            println!("stopped the legate daemon (pid {pid})");
+            outln!("stopped the legate daemon (pid {pid})");
         }
         return Ok(exit::OK);
     }
@@ -143,7 +153,7 @@ pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> 
             if json {
                 print_json(&serde_json::json!({"running": false, "killed_pid": pid}))?;
             } else {
-                println!(
+                outln!(
                     "killed the legate daemon (pid {pid}) with SIGKILL; its running tasks are marked interrupted, and what is left of their agents ended, when the next daemon starts"
                 );
             }
@@ -164,8 +174,8 @@ pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> 
     if json {
         print_json(&serde_json::json!({"running": true, "pid": pid}))?;
     }
-    eprintln!("error: the legate daemon (pid {pid}) is still running: {why}");
-    eprintln!("hint: {}", exit::unresponsive_hint(Some(pid)));
+    errln!("error: the legate daemon (pid {pid}) is still running: {why}");
+    errln!("hint: {}", exit::unresponsive_hint(Some(pid)));
     Ok(exit::NO_ANSWER)
 }
 
@@ -194,19 +204,21 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
                 v["running"] = true.into();
                 print_json(&v)?;
             } else {
-                println!(
+                outln!(
                     "running: pid {}, version {}, since {}",
-                    s.pid, s.version, s.started_at
+                    s.pid,
+                    s.version,
+                    s.started_at
                 );
-                println!("socket:  {}", s.socket);
-                println!("store:   {}", s.store);
+                outln!("socket:  {}", s.socket);
+                outln!("store:   {}", s.store);
                 let counts: Vec<String> = s
                     .counts
                     .iter()
-                    .filter(|(_, n)| *n > 0)
+                    .filter(|&(_, n)| *n > 0)
                     .map(|(st, n)| format!("{n} {st}"))
                     .collect();
-                println!(
+                outln!(
                     "tasks:   {}",
                     if counts.is_empty() {
                         "none".into()
@@ -221,7 +233,7 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
             if json {
                 print_json(&serde_json::json!({"running": false, "socket": paths.socket}))?;
             } else {
-                println!("not running (socket {})", paths.socket.display());
+                outln!("not running (socket {})", paths.socket.display());
             }
             Ok(exit::ERROR)
         }
@@ -236,7 +248,7 @@ pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
     if json {
         print_json(&s)?;
     } else {
-        println!("legate daemon running (pid {}, socket {})", s.pid, s.socket);
+        outln!("legate daemon running (pid {}, socket {})", s.pid, s.socket);
     }
     Ok(exit::OK)
 }
@@ -244,6 +256,9 @@ pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
 /// Prints completions for a shell.
 pub fn completions(shell: Shell) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "legate", &mut std::io::stdout());
+    // Into memory first: `generate` panics when its writer fails (a closed pipe).
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "legate", &mut text);
+    out!("{}", String::from_utf8_lossy(&text));
     Ok(exit::OK)
 }

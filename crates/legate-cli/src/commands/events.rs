@@ -43,9 +43,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
             let Some(last) = page.last() else { break };
             cursor = last.seq;
             for e in &page {
-                if print(&mut out, e).is_err() {
-                    return Ok(exit::OK);
-                }
+                crate::out::checked(print(&mut out, e), "stdout");
             }
         }
         return Ok(exit::OK);
@@ -61,16 +59,14 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
                 while let Ok(Some(e)) = feed.next().await {
                     cursor = e.seq;
                     announced = false;
-                    if print(&mut out, &e).is_err() {
-                        return Ok(exit::OK);
-                    }
+                    crate::out::checked(print(&mut out, &e), "stdout");
                 }
             }
             Err(
                 ClientError::Connect { .. } | ClientError::Protocol(_) | ClientError::Dropped(_),
             ) => {
                 if !announced {
-                    eprintln!(
+                    errln!(
                         "legate: the daemon is gone; waiting for it to come back (resuming after event {cursor})"
                     );
                     announced = true;

@@ -66,7 +66,7 @@ pub async fn until_done(
         }
     };
     if live {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
     if print_result {
         let task = &res.tasks[0];
@@ -78,13 +78,11 @@ pub async fn until_done(
     } else if json {
         print_json(&res)?;
     } else {
-        for t in &res.tasks {
-            println!("{}\t{}\t{}", t.id, t.status, one_line(&t.title));
-        }
+        out!("{}", crate::render::task_lines(&res.tasks));
     }
     if res.timed_out {
         if !json {
-            eprintln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
+            errln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
         }
         return Ok(exit::WAIT_TIMEOUT);
     }
@@ -109,12 +107,12 @@ pub async fn until_done(
 pub(crate) fn print_outcome(task: &Task) {
     if let Some(r) = &task.result {
         if std::io::stdout().is_terminal() {
-            print!("{}", multi_line(r));
+            out!("{}", multi_line(r));
         } else {
-            print!("{r}");
+            out!("{r}");
         }
         if !r.ends_with('\n') && !r.is_empty() {
-            println!();
+            outln!();
         }
         let _ = std::io::stdout().flush();
     }
@@ -124,14 +122,14 @@ pub(crate) fn print_outcome(task: &Task) {
             .as_ref()
             .map(|e| format!("{} ({})", one_line(&e.message), e.kind.as_str()))
             .unwrap_or_default();
-        eprintln!("legate: task {} {}: {why}", task.id, task.status);
+        errln!("legate: task {} {}: {why}", task.id, task.status);
     }
 }
 
 fn progress(tasks: &[Task]) {
     let done = tasks.iter().filter(|t| t.status.is_terminal()).count();
     let running = tasks.iter().filter(|t| t.status == Status::Running).count();
-    eprint!(
+    err!(
         "\r\x1b[2Kwaiting: {done}/{} done, {running} running, {} queued",
         tasks.len(),
         tasks.len() - done - running

@@ -178,12 +178,15 @@ pub struct WaitResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
-    /// Task ids or prefixes (ignored with `all`).
+    /// Task ids or prefixes (ignored with `all` or `label`).
     #[serde(default)]
     pub ids: Vec<String>,
     /// Cancel every queued or running task.
     #[serde(default)]
     pub all: bool,
+    /// Cancel every queued or running task with this label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Answer to a cancel: the tasks as they ended.
@@ -231,8 +234,9 @@ pub struct DaemonStatus {
     pub socket: String,
     /// The store it uses.
     pub store: String,
-    /// Tasks by status.
-    pub counts: Vec<(Status, u64)>,
+    /// How many tasks have each status: an object with every status as a key
+    /// (`{"queued": 0, "running": 2, …}`).
+    pub counts: std::collections::BTreeMap<Status, u64>,
 }
 
 /// Machine-readable API error codes.
