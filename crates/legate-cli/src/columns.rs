@@ -94,12 +94,17 @@ pub fn terminal_width() -> usize {
         .unwrap_or(DEFAULT_WIDTH)
 }
 
+/// Whether a terminal gets colours: unless `$NO_COLOR` is set (no-color.org).
+pub fn colors_wanted() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// The rows as stdout should show them: aligned to the terminal's width (with headings when
 /// `headings`), or tab-separated lines when stdout is not a terminal. Ends in a newline
 /// unless empty.
 pub fn for_stdout(columns: &[Column], rows: &[Vec<Cell>], headings: bool) -> String {
     if std::io::stdout().is_terminal() {
-        aligned(columns, rows, headings, terminal_width(), true)
+        aligned(columns, rows, headings, terminal_width(), colors_wanted())
     } else {
         tab_separated(rows)
     }

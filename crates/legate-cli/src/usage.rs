@@ -123,6 +123,26 @@ mod tests {
     }
 
     #[test]
+    fn options_after_a_follow_up_are_legates_too() {
+        let Ok(cli) = parse_from(["legate", "send", "abcd1234", "more", "--wait", "--json"]) else {
+            panic!("send with options after its prompt is refused");
+        };
+        let crate::cli::Command::Send(args) = cli.command else {
+            panic!("not send");
+        };
+        assert!(args.wait && cli.json);
+        assert_eq!(args.text.prompt, ["more"]);
+        let Ok(cli) = parse_from(["legate", "send", "abcd1234", "--", "more", "--wait"]) else {
+            panic!("refused");
+        };
+        let crate::cli::Command::Send(args) = cli.command else {
+            panic!("not send");
+        };
+        assert!(!args.wait);
+        assert_eq!(args.text.prompt, ["more", "--wait"]);
+    }
+
+    #[test]
     fn json_is_refused_where_nothing_prints_json() {
         let e = error_of(&["logs", "--json", "abc"]);
         assert!(e.contains("legate events --task abc"), "{e}");

@@ -48,7 +48,10 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
         print_json(&tasks)?;
     } else if std::io::stdout().is_terminal() {
         let width = crate::columns::terminal_width();
-        out!("{}", render::table(&tasks, width, true));
+        out!(
+            "{}",
+            render::table(&tasks, width, crate::columns::colors_wanted())
+        );
     } else {
         for t in &tasks {
             outln!(
