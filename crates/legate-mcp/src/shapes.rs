@@ -21,23 +21,18 @@ impl<T: Serialize> IntoContents for Answer<T> {
 
 /// What an answer shows of tasks, so `finished_since_last_call` does not repeat it.
 pub trait Shows {
-    /// The ids of the tasks whose result or error this answer carries.
+    /// The ids of the tasks whose result this answer carries.
     fn shown(&self) -> Vec<&str> {
         Vec::new()
     }
 }
 
-impl TaskView {
-    /// Whether it carries the task's result or error.
-    fn tells(&self) -> bool {
-        self.result.is_some() || self.error.is_some()
-    }
-}
-
+/// The tasks of `views` shown with their result (a view without one, such as task_status's,
+/// leaves the news to carry it).
 fn shown_of<'a>(views: impl IntoIterator<Item = &'a TaskView>) -> Vec<&'a str> {
     views
         .into_iter()
-        .filter(|v| v.tells())
+        .filter(|v| v.result.is_some())
         .map(|v| v.task_id.as_str())
         .collect()
 }
