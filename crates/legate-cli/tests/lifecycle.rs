@@ -245,6 +245,41 @@ fn an_argument_too_large_once_the_prompt_is_in_it_is_refused_at_submit() {
 }
 
 #[test]
+fn a_command_line_and_environment_past_the_systems_limit_are_refused_at_submit() {
+    let home = Home::new("");
+    let file = home.path().join("prompt.txt");
+    std::fs::write(&file, format!("print {}", "x".repeat(100_000))).unwrap();
+    let file_arg = file.to_str().unwrap();
+    // Under a 512 KiB stack limit, ARG_MAX is 128 KiB: for the daemon this starts and for
+    // the agents it runs.
+    let limited = |args: &[&str], bulk: usize| {
+        let inner = home.cmd(args);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -s 512 && exec \"$0\" \"$@\""])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env("LEGATE_TEST_BULK", "b".repeat(bulk))
+            .stdin(std::process::Stdio::null());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.output().unwrap()
+    };
+    // The 100 KB argument fits on its own, but not with a 40 KB variable beside it.
+    let o = limited(&["run", "fake", "--file", file_arg], 40_000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("ARG_MAX") && err.contains("stdin"), "{err}");
+    assert!(home.ls(&[]).is_empty(), "nothing is stored");
+    let o = limited(&["run", "--wait", "fake", "--file", file_arg], 1);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout.len(), 100_001);
+}
+
+#[test]
 fn a_failed_task_says_the_agents_last_words_on_stderr() {
     let home = Home::new("");
     let mut script: Vec<String> = (1..=30).map(|i| format!("eprint noise {i}")).collect();
