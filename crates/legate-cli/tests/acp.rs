@@ -189,6 +189,11 @@ fn refusals_errors_and_crashes_are_failures_that_say_what_happened() {
             "rate limit",
         ),
         ("print bye; exit 3", "agent_error", "exit status: 3"),
+        (
+            "eprint cannot reach the model; exit 3",
+            "agent_error",
+            "stderr:\n  cannot reach the model",
+        ),
     ];
     for (script, kind, says) in cases {
         let id = home.submit("acp", script);

@@ -32,12 +32,15 @@ fn catalogue(home: &Home) -> Vec<Case> {
     std::fs::write(&big, vec![b'a'; (8 << 20) + 1]).unwrap();
     let bad_utf8 = home.path().join("bad-utf8");
     std::fs::write(&bad_utf8, b"\xff\xfe").unwrap();
+    let nul = home.path().join("nul");
+    std::fs::write(&nul, b"print a\0b").unwrap();
     let mut huge = br#"{"agent":"fake-stdin","prompt":""#.to_vec();
     huge.extend(std::iter::repeat_n(b'a', (8 << 20) + 10));
     huge.extend(br#""}"#);
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let big: &'static str = leak(big.display().to_string());
     let bad_utf8: &'static str = leak(bad_utf8.display().to_string());
+    let nul: &'static str = leak(nul.display().to_string());
     // Homes another user could tamper with: a world-writable one, and one whose data
     // directory others may read.
     let open_home = home.path().join("open-home");
@@ -86,6 +89,11 @@ fn catalogue(home: &Home) -> Vec<Case> {
             args(vec!["run", "fake", "--file", bad_utf8]),
             &[],
             &["UTF-8"],
+        ),
+        Cli(
+            args(vec!["run", "fake", "--file", nul]),
+            &[],
+            &["NUL byte", "prompt = \"stdin\""],
         ),
         Cli(
             &["run", "fake", "--file", "/nonexistent/prompt.txt"],
@@ -333,6 +341,13 @@ fn catalogue(home: &Home) -> Vec<Case> {
             "invalid_request",
         ),
         Api("POST", "/v1/tasks", huge, 413, "prompt_too_large"),
+        Api(
+            "POST",
+            "/v1/tasks",
+            br#"{"agent":"fake","prompt":"print a\u0000b"}"#.to_vec(),
+            400,
+            "invalid_prompt",
+        ),
         Api(
             "GET",
             "/v1/tasks/..%2F..%2Fetc",

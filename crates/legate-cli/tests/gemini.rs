@@ -238,6 +238,10 @@ fn gemini_calls_legate_tools_over_streamable_http() {
         of("tool_result").any(|e| e["status"] == "success"),
         "{stdout}\n{stderr}"
     );
+    assert!(
+        !stderr.contains("unknown format"),
+        "legate's tool schemas use only formats JSON Schema defines:\n{stderr}"
+    );
     let answer: String = of("message")
         .filter(|e| e["role"] == "assistant")
         .filter_map(|e| e["content"].as_str())

@@ -176,8 +176,8 @@ fn stop_is_blocked_while_children_run_and_let_go_when_done_or_after_the_limit() 
         None,
         "let go after the limit"
     );
-    // The count starts again: a subagent's stop is held the same way.
-    let out = hook(&home, &stop("S", "SubagentStop")).expect("blocked again");
+    // The count starts again.
+    let out = hook(&home, &stop("S", "Stop")).expect("blocked again");
     assert_eq!(out["decision"], "block");
     assert!(out["reason"].as_str().unwrap().contains("1 of at most 2"));
 
@@ -192,6 +192,53 @@ fn stop_is_blocked_while_children_run_and_let_go_when_done_or_after_the_limit() 
     assert!(!reason.contains("have not finished"), "{reason}");
     assert_eq!(hook(&home, &stop("S", "Stop")), None, "nothing left: stop");
     assert_eq!(hook(&home, &prompt_submit("S")), None, "already delivered");
+}
+
+/// What Claude Code adds to a hook's payload when the hook fires inside a subagent.
+fn in_subagent(mut p: Value) -> Value {
+    let extra = json!({
+        "agent_id": "a4f2c81",
+        "agent_type": "general-purpose",
+        "agent_transcript_path": "/home/u/.claude/projects/p/subagents/agent-a4f2c81.jsonl",
+    });
+    p.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    p
+}
+
+#[test]
+fn a_subagent_is_neither_held_for_its_parents_tasks_nor_handed_their_results() {
+    let home = Home::new("");
+    // The parent delegated; its subagent shares the session id.
+    let running = delegate(&home, "S", "sleep 60000");
+    let done = delegate(&home, "S", "print for the parent's eyes");
+    home.wait_all(std::slice::from_ref(&done));
+
+    let sub_stop = in_subagent(stop("S", "SubagentStop"));
+    assert_eq!(
+        hook(&home, &sub_stop),
+        None,
+        "a subagent's stop is never held"
+    );
+    assert_eq!(
+        hook(&home, &in_subagent(post_tool_use("S"))),
+        None,
+        "a subagent's tool use does not take the parent's results"
+    );
+    assert_eq!(hook(&home, &in_subagent(prompt_submit("S"))), None);
+
+    // The parent still gets its result, and its own stop is still held.
+    let out = hook(&home, &post_tool_use("S")).expect("the parent's result");
+    let context = out["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
+    assert!(context.contains(&done) && context.contains("for the parent's eyes"));
+    let out = hook(&home, &stop("S", "Stop")).expect("the parent waits for its task");
+    assert!(out["reason"].as_str().unwrap().contains(&running));
+    // Even a SubagentStop without an agent id holds nothing.
+    assert_eq!(hook(&home, &stop("S", "SubagentStop")), None);
+    home.ok(&["cancel", &running]);
 }
 
 #[test]

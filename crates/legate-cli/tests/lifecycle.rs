@@ -220,6 +220,105 @@ fn a_large_argument_prompt_is_refused_with_advice() {
 }
 
 #[test]
+fn an_argument_too_large_once_the_prompt_is_in_it_is_refused_at_submit() {
+    let fake = common::fake_agent().display().to_string();
+    let home = Home::new(&format!(
+        "\n[agents.flag]\ncommand = [\"{fake}\", \"--prompt={{prompt}}\"]\n"
+    ));
+    let file = home.path().join("prompt.txt");
+    let file_arg = file.to_str().unwrap();
+    // `--prompt=` takes 9 bytes and the NUL one: 131,065 prompt bytes make an argument of
+    // 131,075, past Linux's 131,072, though the prompt alone would fit.
+    std::fs::write(&file, format!("print {}", "x".repeat(131_065 - 6))).unwrap();
+    let o = home.run(&["run", "flag", "--file", file_arg]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("131065") && err.contains("128 KiB") && err.contains("stdin"),
+        "{err}"
+    );
+    assert!(home.ls(&[]).is_empty(), "nothing is stored");
+    // The largest prompt that fits runs.
+    std::fs::write(&file, format!("print {}", "x".repeat(131_062 - 6))).unwrap();
+    let out = home.ok(&["run", "--wait", "flag", "--file", file_arg]);
+    assert_eq!(out, format!("{}\n", "x".repeat(131_062 - 6)));
+}
+
+#[test]
+fn a_command_line_and_environment_past_the_systems_limit_are_refused_at_submit() {
+    let home = Home::new("");
+    let file = home.path().join("prompt.txt");
+    std::fs::write(&file, format!("print {}", "x".repeat(100_000))).unwrap();
+    let file_arg = file.to_str().unwrap();
+    // Under a 512 KiB stack limit, ARG_MAX is 128 KiB: for the daemon this starts and for
+    // the agents it runs.
+    let limited = |args: &[&str], bulk: usize| {
+        let inner = home.cmd(args);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "ulimit -s 512 && exec \"$0\" \"$@\""])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env("LEGATE_TEST_BULK", "b".repeat(bulk))
+            .stdin(std::process::Stdio::null());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.output().unwrap()
+    };
+    // The 100 KB argument fits on its own, but not with a 40 KB variable beside it.
+    let o = limited(&["run", "fake", "--file", file_arg], 40_000);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("ARG_MAX") && err.contains("stdin"), "{err}");
+    assert!(home.ls(&[]).is_empty(), "nothing is stored");
+    let o = limited(&["run", "--wait", "fake", "--file", file_arg], 1);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout.len(), 100_001);
+}
+
+#[test]
+fn a_failed_task_says_the_agents_last_words_on_stderr() {
+    let home = Home::new("");
+    let mut script: Vec<String> = (1..=30).map(|i| format!("eprint noise {i}")).collect();
+    script.push("eprint fatal: \x1b[31mmodel\x1b[0m unreachable\x07".into());
+    script.push("exit 3".into());
+    let id = home.submit("fake", &script.join("\n"));
+    let crashed = home.submit("fake", "eprint about to crash\nsignal SEGV");
+    home.wait_all(&[id.clone(), crashed.clone()]);
+
+    let t = home.show(&id);
+    assert_eq!(t["error"]["kind"], "exit_nonzero", "{t}");
+    let msg = t["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("the agent exited with code 3\n"), "{msg}");
+    assert!(
+        msg.ends_with("\n  noise 30\n  fatal: ␛[31mmodel␛[0m unreachable␇"),
+        "the last lines, control characters visible: {msg}"
+    );
+    assert!(
+        msg.contains("  noise 22\n") && !msg.contains("noise 21"),
+        "ten lines at most: {msg}"
+    );
+    let shown = home.ok(&["show", &id]);
+    assert!(
+        shown.contains("fatal: ␛[31mmodel␛[0m unreachable␇") && !shown.contains('\x1b'),
+        "{shown}"
+    );
+
+    let t = home.show(&crashed);
+    assert_eq!(t["error"]["kind"], "signaled", "{t}");
+    assert!(
+        t["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("stderr:\n  about to crash"),
+        "{t}"
+    );
+}
+
+#[test]
 fn children_get_no_stdin_their_ids_and_depth() {
     let home = Home::new("");
     let id = home.submit("fake", "stdin; env LEGATE_TASK_ID; env LEGATE_DEPTH; cwd");

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::Home;
-use common::mcp::{ids_of, ok, refused, settled, stdio};
+use common::mcp::{answer, call, ids_of, ok, refused, settled, stdio};
+use legate_mcp::schema::{STANDARD_FORMATS, formats};
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, GetTaskParams,
@@ -41,7 +42,11 @@ async fn the_whole_flow_over_stdio() {
             "{} needs a description",
             t.name
         );
-        assert!(t.output_schema.is_some(), "{} has an output schema", t.name);
+        assert!(
+            t.output_schema.is_none(),
+            "{}: answers are text, so no output schema",
+            t.name
+        );
     }
     let agents = ok(&c, "list_agents", json!({})).await;
     let names: Vec<&str> = agents["agents"]
@@ -262,7 +267,7 @@ async fn delegate_runs_as_an_mcp_task_for_clients_that_negotiate_it() {
         TaskPayload::Completed { result } => {
             let r: CallToolResult = serde_json::from_value(Value::Object(result)).unwrap();
             assert_eq!(r.is_error, Some(false));
-            assert_eq!(r.structured_content.unwrap()["result"], "done as a task\n");
+            assert_eq!(answer(&r)["result"], "done as a task\n");
         }
         other => panic!("{other:?}"),
     }
@@ -452,5 +457,104 @@ async fn task_send_continues_an_agent_session() {
     )
     .await;
     assert!(why.contains("cannot continue a session"), "{why}");
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_say_what_they_mean_once() {
+    let home = Home::new("[mcp]\nresult_chars = 30000\n");
+    let c = stdio(&home, false).await;
+
+    // Only formats JSON Schema defines: hosts warn about any other.
+    for t in c.list_all_tools().await.unwrap() {
+        let mut found = formats(&t.input_schema);
+        if let Some(o) = &t.output_schema {
+            found.extend(formats(o));
+        }
+        for f in found {
+            assert!(
+                STANDARD_FORMATS.contains(&f.as_str()),
+                "{}: format {f:?}",
+                t.name
+            );
+        }
+    }
+
+    // A task that has not finished is still running, whatever its status.
+    let queued = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "sleep 60000"}),
+    )
+    .await;
+    assert!(["queued", "running"].contains(&queued["task"]["status"].as_str().unwrap()));
+    assert_eq!(queued["still_running"], true, "{queued}");
+    let queued_id = queued["task"]["task_id"].as_str().unwrap().to_string();
+
+    // A list has no wait that could have timed out.
+    let listed = ok(&c, "task_list", json!({})).await;
+    assert!(listed.get("timed_out").is_none(), "{listed}");
+    assert_eq!(ids_of(&listed["tasks"]), std::slice::from_ref(&queued_id));
+
+    // A 20,000-character result travels once.
+    let long = "r".repeat(20_000);
+    let r = call(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": format!("print {long}"), "wait": true}),
+    )
+    .await;
+    let size: usize = r
+        .content
+        .iter()
+        .filter_map(|b| b.as_text())
+        .map(|t| t.text.len())
+        .sum::<usize>()
+        + r.structured_content
+            .as_ref()
+            .map_or(0, |s| s.to_string().len());
+    assert!(
+        (20_000..22_000).contains(&size),
+        "one copy of the result, not {size} characters"
+    );
+    let done = answer(&r);
+    assert_eq!(done["still_running"], false);
+    assert_eq!(done["task"]["result"], format!("{long}\n"));
+
+    // A failure says the agent's own words.
+    let failed = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "eprint the model is unreachable\nexit 7", "wait": true}),
+    )
+    .await;
+    let error = failed["task"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("exit_nonzero: the agent exited with code 7")
+            && error.ends_with("  the model is unreachable"),
+        "{error}"
+    );
+
+    // A result read with task_result is not repeated as news in the same answer.
+    let direct = ok(
+        &c,
+        "delegate",
+        json!({"agent": "fake", "prompt": "print read directly"}),
+    )
+    .await;
+    let direct_id = direct["task"]["task_id"].as_str().unwrap().to_string();
+    home.wait_all(std::slice::from_ref(&direct_id));
+    let read = ok(&c, "task_result", json!({"task_id": direct_id})).await;
+    assert_eq!(read["task"]["result"], "read directly\n");
+    assert!(
+        !ids_of(&read["finished_since_last_call"]).contains(&direct_id),
+        "the result is in the answer already: {read}"
+    );
+    let again = ok(&c, "list_agents", json!({})).await;
+    assert!(
+        !ids_of(&again["finished_since_last_call"]).contains(&direct_id),
+        "and it counts as read: {again}"
+    );
+    home.ok(&["cancel", &queued_id]);
     c.cancel().await.unwrap();
 }

@@ -119,7 +119,7 @@ async fn a_stateless_http_client_polls_its_task_across_requests() {
         panic!("{:?}", done.payload)
     };
     let r: CallToolResult = serde_json::from_value(Value::Object(result)).unwrap();
-    assert_eq!(r.structured_content.unwrap()["result"], "stateless\n");
+    assert_eq!(common::mcp::answer(&r)["result"], "stateless\n");
     let _ = c.cancel().await;
     let _ = server.kill();
     let _ = server.wait();

@@ -196,22 +196,6 @@ impl AgentSpec {
     pub fn can_resume(&self) -> bool {
         self.kind == AgentKind::Acp || !self.resume.is_empty()
     }
-
-    /// Why a prompt cannot be handed to this agent, if it cannot.
-    pub fn prompt_problem(&self, prompt: &str) -> Option<String> {
-        if self.prompt == PromptMode::Arg && prompt.len() + 1 > MAX_ARG_BYTES {
-            return Some(format!(
-                "the prompt is {} bytes, but agent '{}' takes it as a command-line argument and Linux caps one argument at 128 KiB; \
-                 set prompt = \"stdin\" or prompt = \"file\" for this agent in the config, or shorten the prompt",
-                prompt.len(),
-                self.name
-            ));
-        }
-        if self.prompt == PromptMode::Arg && prompt.contains('\0') {
-            return Some("the prompt contains a NUL byte, which cannot pass as a command-line argument; use an agent with prompt = \"stdin\"".into());
-        }
-        None
-    }
 }
 
 /// What `legate agents` and the API show of an agent. Environment values are left out: they

@@ -8,6 +8,7 @@
 pub mod agent;
 mod agent_config;
 pub mod api;
+pub mod argv;
 pub mod config;
 pub mod delegation;
 pub mod env;

@@ -6,7 +6,7 @@ use legate_domain::api::{ApiError, ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, S
 use legate_domain::task::default_title;
 use legate_domain::{AgentSpec, Config, NewTask, TaskId};
 use legate_runner::environment::search_path;
-use legate_runner::exec::resolve_program;
+use legate_runner::exec::{command_problem, resolve_program};
 
 use crate::error::ServiceError;
 use crate::lineage::Caller;
@@ -117,7 +117,7 @@ fn validate(
         ));
     }
     if let Some(problem) = spec.prompt_problem(&req.prompt) {
-        return Err(ApiError::new(ErrorCode::PromptTooLarge, problem, ""));
+        return Err(problem.into());
     }
     let depth = submitter_depth.saturating_add(1);
     if depth > config.limits.max_depth {
@@ -160,13 +160,23 @@ fn validate(
         ));
     }
     // Looked up in the PATH the agent will have: the submitter's (or the fallback's).
-    resolve_program(spec, run_dir, search_path(spec, req.env.as_ref())).map_err(|m| {
+    let program = resolve_program(spec, run_dir, search_path(spec, req.env.as_ref())).map_err(|m| {
         ApiError::new(
             ErrorCode::AgentUnavailable,
             m,
             "install the program (on the PATH of the client that submits) or fix the agent's command in the config",
         )
     })?;
+    // The command line the prompt becomes (a follow-up's with its resume arguments) and the
+    // environment the agent will have, as the kernel will count them.
+    let session = req
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(crate::followup::RESUME_KEY))
+        .and_then(|s| s.as_str());
+    if let Some(problem) = command_problem(spec, &req.prompt, session, &program, req.env.as_ref()) {
+        return Err(problem.into());
+    }
     if req.labels.iter().any(|l| l.trim().is_empty()) {
         return Err(invalid(
             "a label is empty",

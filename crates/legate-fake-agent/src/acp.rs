@@ -13,6 +13,7 @@
 //! | `refuse` | ends the turn with stopReason `refusal` |
 //! | `agent-error MESSAGE` | answers the prompt with a JSON-RPC error MESSAGE |
 //! | `exit CODE` | the process exits at once with CODE |
+//! | `eprint TEXT` | TEXT and `\n` on stderr |
 //!
 //! `session/load` replays the session's earlier prompts as user message chunks first.
 
@@ -235,6 +236,7 @@ async fn turn(
             "refuse" => return Ok(StopReason::Refusal),
             "agent-error" => return Err(Error::internal_error().data(serde_json::json!(arg))),
             "exit" => crate::out::finish(arg.parse().unwrap_or(1)),
+            "eprint" => crate::out::err(arg),
             other => say(
                 cx,
                 sid,

@@ -11,6 +11,7 @@
 //!
 //! - `--stdin`: read the whole prompt (bytes, any size) from standard input instead;
 //! - `--prompt-file PATH`: read the prompt from PATH instead;
+//! - `--prompt=TEXT`: the prompt is TEXT (as Gemini CLI takes it);
 //! - `--dump PATH`: first write the exact prompt bytes received to PATH (create/truncate);
 //! - `--echo`: do not interpret the prompt; write it verbatim to stdout and exit 0;
 //! - `--format claude|codex|gemini|opencode`: print like that agent CLI (see `format.rs`), with
@@ -159,6 +160,9 @@ impl Options {
                     value(a)?;
                 }
                 "resume" if o.format.is_some() => o.session = Some(value(a)?),
+                flag if flag.starts_with("--prompt=") => {
+                    o.prompt = Some(flag["--prompt=".len()..].to_string());
+                }
                 "--" => {
                     o.prompt = it.next_back().cloned().or(o.prompt);
                     break;
@@ -207,6 +211,8 @@ mod tests {
         let o = parse(&["--prompt-file", "f", "--stdin"]);
         assert!(o.stdin && o.prompt.is_none());
         assert_eq!(o.prompt_file.as_deref(), Some("f"));
+        let o = parse(&["--prompt=print a=b", "--stdin"]);
+        assert_eq!(o.prompt.as_deref(), Some("print a=b"));
         assert!(Options::parse(&["--dump".to_string()]).is_err());
     }
 }

@@ -14,6 +14,7 @@
 pub mod http;
 pub mod origin;
 mod resources;
+pub mod schema;
 mod server;
 pub mod shapes;
 mod tasks_ext;

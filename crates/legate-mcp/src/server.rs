@@ -15,11 +15,11 @@ use rmcp::model::{
     ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{ErrorData, Json, ServerHandler};
+use rmcp::{ErrorData, ServerHandler};
 use serde::Serialize;
 
 use crate::origin::Origin;
-use crate::shapes::{AgentInfo, Finished, Reply};
+use crate::shapes::{AgentInfo, Answer, Finished, Reply, Shows};
 use crate::view;
 
 /// Told to every host at initialization: how the tools fit together.
@@ -80,7 +80,7 @@ impl LegateMcp {
             origin,
             result_chars,
             agents: Arc::default(),
-            tool_router: Self::tool_router(),
+            tool_router: crate::schema::standard_formats(Self::tool_router()),
         }
     }
 
@@ -106,26 +106,31 @@ impl LegateMcp {
     }
 
     /// Wraps a tool's outcome with the session's news.
-    pub(crate) async fn answer<T: Serialize>(
+    pub(crate) async fn answer<T: Serialize + Shows>(
         &self,
         origin: &str,
         outcome: Result<T, ToolError>,
-    ) -> Result<Json<Reply<T>>, CallToolResult> {
+    ) -> Result<Answer<Reply<T>>, CallToolResult> {
         let news = self.news(origin).await;
         self.answer_with(news, outcome)
     }
 
-    /// Wraps a tool's outcome with news already read.
-    pub(crate) fn answer_with<T: Serialize>(
+    /// Wraps a tool's outcome with news already read, leaving out of the news what the answer
+    /// itself shows.
+    pub(crate) fn answer_with<T: Serialize + Shows>(
         &self,
-        news: Vec<Finished>,
+        mut news: Vec<Finished>,
         outcome: Result<T, ToolError>,
-    ) -> Result<Json<Reply<T>>, CallToolResult> {
+    ) -> Result<Answer<Reply<T>>, CallToolResult> {
         match outcome {
-            Ok(body) => Ok(Json(Reply {
-                body,
-                finished_since_last_call: news,
-            })),
+            Ok(body) => {
+                let shown = body.shown();
+                news.retain(|f| !shown.contains(&f.task_id.as_str()));
+                Ok(Answer(Reply {
+                    body,
+                    finished_since_last_call: news,
+                }))
+            }
             Err(ToolError(message)) => {
                 let mut text = message;
                 if !news.is_empty() {

@@ -1,8 +1,67 @@
 //! What the tools take and give, with the JSON schemas models see. Field docs become the
 //! schema descriptions, so they are written for a model choosing arguments.
 
+use rmcp::model::{ContentBlock, IntoContents};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// A tool's answer as the model reads it: its JSON, once, as the result's only text block.
+/// No `structuredContent` (and so no output schema) beside it: hosts that pass both to the
+/// model (Hermes) would give it every result twice, and every host reads the text.
+#[derive(Debug)]
+pub struct Answer<T>(pub T);
+
+impl<T: Serialize> IntoContents for Answer<T> {
+    fn into_contents(self) -> Vec<ContentBlock> {
+        let text = serde_json::to_string(&self.0)
+            .unwrap_or_else(|e| format!("legate could not encode its answer: {e}"));
+        vec![ContentBlock::text(text)]
+    }
+}
+
+/// What an answer shows of tasks, so `finished_since_last_call` does not repeat it.
+pub trait Shows {
+    /// The ids of the tasks whose result this answer carries.
+    fn shown(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+/// The tasks of `views` shown with their result (a view without one, such as task_status's,
+/// leaves the news to carry it).
+fn shown_of<'a>(views: impl IntoIterator<Item = &'a TaskView>) -> Vec<&'a str> {
+    views
+        .into_iter()
+        .filter(|v| v.result.is_some())
+        .map(|v| v.task_id.as_str())
+        .collect()
+}
+
+impl Shows for Delegated {
+    fn shown(&self) -> Vec<&str> {
+        shown_of([&self.task])
+    }
+}
+
+impl Shows for OneTask {
+    fn shown(&self) -> Vec<&str> {
+        shown_of([&self.task])
+    }
+}
+
+impl Shows for Tasks {
+    fn shown(&self) -> Vec<&str> {
+        shown_of(&self.tasks)
+    }
+}
+
+impl Shows for Listed {
+    fn shown(&self) -> Vec<&str> {
+        shown_of(&self.tasks)
+    }
+}
+
+impl Shows for Agents {}
 
 /// `delegate`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -171,7 +230,8 @@ pub struct Delegated {
     pub task: TaskView,
     /// true when an unfinished task with the same key was returned instead of a new one.
     pub deduplicated: bool,
-    /// true when `wait` was asked but the task had not finished within 600 s.
+    /// true while the task has not finished (queued or running): its result comes later, in
+    /// `finished_since_last_call` or from task_wait / task_result.
     pub still_running: bool,
 }
 
@@ -182,7 +242,14 @@ pub struct OneTask {
     pub task: TaskView,
 }
 
-/// Several tasks' answer.
+/// `task_list`'s answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Listed {
+    /// The tasks, newest last.
+    pub tasks: Vec<TaskView>,
+}
+
+/// `task_wait`'s answer.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Tasks {
     /// The tasks.

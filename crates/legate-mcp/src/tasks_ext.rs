@@ -7,12 +7,12 @@ use legate_domain::{Status, Task};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult,
-    DetailedTask, GetTaskResult, Task as McpTask, TaskPayload, TaskStatus,
+    DetailedTask, GetTaskResult, IntoContents, Task as McpTask, TaskPayload, TaskStatus,
 };
 use rmcp::service::{RequestContext, RoleServer};
 
 use crate::server::{LegateMcp, ToolError};
-use crate::shapes::DelegateArgs;
+use crate::shapes::{Answer, DelegateArgs};
 use crate::view::task_view;
 
 /// How often clients are asked to poll.
@@ -73,14 +73,8 @@ impl LegateMcp {
             Status::Canceled => TaskPayload::Cancelled,
             Status::Succeeded | Status::Failed | Status::TimedOut | Status::Interrupted => {
                 let view = task_view(&t, self.result_chars);
-                let value = serde_json::to_value(&view).unwrap_or_default();
-                let text = view
-                    .result
-                    .clone()
-                    .or(view.error.clone())
-                    .unwrap_or_default();
-                let mut result = CallToolResult::structured(value);
-                result.content = vec![ContentBlock::text(text)];
+                // The task, once, as the tools answer (see `Answer`).
+                let mut result = CallToolResult::success(Answer(view).into_contents());
                 result.is_error = Some(t.status != Status::Succeeded);
                 let object = match serde_json::to_value(&result) {
                     Ok(serde_json::Value::Object(o)) => o,

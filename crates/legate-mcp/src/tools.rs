@@ -12,12 +12,12 @@ use legate_domain::{Delegation, Task, TaskEnv};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{Json, tool, tool_router};
+use rmcp::{tool, tool_router};
 
 use crate::server::{LegateMcp, ToolError, query};
 use crate::shapes::{
-    AgentInfo, Agents, DelegateArgs, Delegated, GatherMode, ListArgs, OneTask, Reply, ResultArgs,
-    SendArgs, TaskRef, Tasks, WaitArgs,
+    AgentInfo, Agents, Answer, DelegateArgs, Delegated, GatherMode, ListArgs, Listed, OneTask,
+    Reply, ResultArgs, SendArgs, TaskRef, Tasks, WaitArgs,
 };
 use crate::view::task_view;
 
@@ -37,7 +37,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<DelegateArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
+    ) -> Result<Answer<Reply<Delegated>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         if args.wait {
             let outcome = self.delegate_now(&origin, args, &ctx).await;
@@ -55,7 +55,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<TaskRef>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+    ) -> Result<Answer<Reply<OneTask>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = self.task(&args.task_id).await.map(|t| {
             let mut task = task_view(&t, self.result_chars);
@@ -73,7 +73,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<ResultArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+    ) -> Result<Answer<Reply<OneTask>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = async {
             let wait = args.wait_secs.unwrap_or(0).min(MAX_WAIT_SECS);
@@ -104,7 +104,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<WaitArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<Tasks>>, CallToolResult> {
+    ) -> Result<Answer<Reply<Tasks>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = async {
             if args.task_ids.is_empty() {
@@ -143,7 +143,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<TaskRef>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<OneTask>>, CallToolResult> {
+    ) -> Result<Answer<Reply<OneTask>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = async {
             let id = self.task(&args.task_id).await?.id.to_string();
@@ -171,7 +171,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<ListArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<Tasks>>, CallToolResult> {
+    ) -> Result<Answer<Reply<Listed>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = async {
             let q = ListQuery {
@@ -184,7 +184,7 @@ impl LegateMcp {
                 .client
                 .get(&format!("/v1/tasks?{}", query(&q)?))
                 .await?;
-            Ok(Tasks {
+            Ok(Listed {
                 tasks: tasks
                     .iter()
                     .map(|t| {
@@ -194,7 +194,6 @@ impl LegateMcp {
                         v
                     })
                     .collect(),
-                timed_out: false,
             })
         }
         .await;
@@ -209,7 +208,7 @@ impl LegateMcp {
         &self,
         Parameters(args): Parameters<SendArgs>,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<Delegated>>, CallToolResult> {
+    ) -> Result<Answer<Reply<Delegated>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = self.send_now(&origin, args, &ctx).await;
         self.answer(&origin, outcome).await
@@ -220,7 +219,7 @@ impl LegateMcp {
     pub async fn list_agents(
         &self,
         ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<Reply<Agents>>, CallToolResult> {
+    ) -> Result<Answer<Reply<Agents>>, CallToolResult> {
         let origin = self.origin.resolve(&ctx);
         let outcome = self.offered_agents().await.map(|agents| Agents { agents });
         self.answer(&origin, outcome).await
@@ -297,13 +296,11 @@ impl LegateMcp {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Delegated, ToolError> {
         let mut task = res.task;
-        let mut still_running = false;
         if wait {
             let ids = [task.id.to_string()];
             let waited = self
                 .wait_for(origin, &ids, WaitMode::All, MAX_WAIT_SECS, ctx)
                 .await?;
-            still_running = waited.timed_out;
             if let Some(t) = waited.tasks.into_iter().next() {
                 task = t;
             }
@@ -311,7 +308,7 @@ impl LegateMcp {
         Ok(Delegated {
             task: task_view(&task, self.result_chars),
             deduplicated: res.deduplicated,
-            still_running,
+            still_running: !task.status.is_terminal(),
         })
     }
 

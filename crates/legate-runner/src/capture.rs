@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use crate::lines::LineFeed;
 use crate::log::CappedLog;
 use crate::parse::Parsed;
+use crate::stderr_tail::StderrTail;
 
 /// Why the capture asks for the task to be ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,8 @@ pub(crate) struct Report {
     pub parsed: Option<Parsed>,
     /// Notes (progress steps) dropped for the task's budget.
     pub notes_dropped: u64,
+    /// The newest of what the agent wrote on stderr.
+    pub stderr: StderrTail,
 }
 
 /// How much of the newest output [`LatestOutput::tail`] keeps.
@@ -126,6 +129,7 @@ pub(crate) async fn pump(
     let mut broken = false;
     let (mut out_open, mut err_open) = (true, true);
     let mut stdout_bytes = 0u64;
+    let mut stderr = StderrTail::default();
     let mut a = vec![0u8; 64 * 1024];
     let mut b = vec![0u8; 64 * 1024];
     while out_open || err_open {
@@ -144,6 +148,8 @@ pub(crate) async fn pump(
             if let Some(feed) = lines.as_mut() {
                 feed.feed(chunk);
             }
+        } else {
+            stderr.take(chunk);
         }
         if broken {
             continue;
@@ -183,6 +189,7 @@ pub(crate) async fn pump(
         stdout_bytes,
         parsed,
         notes_dropped,
+        stderr,
     }
 }
 

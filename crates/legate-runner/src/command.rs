@@ -7,11 +7,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use legate_domain::agent::{
-    ARGS_PLACEHOLDER, MODEL_PLACEHOLDER, PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER,
-    SESSION_PLACEHOLDER,
-};
-use legate_domain::{AgentSpec, PromptMode, TaskEnv};
+use legate_domain::agent::{PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER};
+use legate_domain::argv::{PromptProblem, arguments, place, prompt_arguments};
+use legate_domain::{AgentKind, AgentSpec, PromptMode, TaskEnv};
 use tokio::process::Command;
 
 use crate::environment::{self, search_path};
@@ -63,7 +61,7 @@ pub(crate) fn prepare(inv: &Invocation<'_>) -> Result<Prepared, String> {
     let spec = inv.spec;
     let program = resolve_program(spec, inv.cwd, search_path(spec, inv.env))?;
     let mut prompt_file = None;
-    let mut args = with_extra_args(spec, inv.session);
+    let mut args = arguments(spec, inv.session);
     match spec.prompt {
         PromptMode::Arg => place(&mut args, PROMPT_PLACEHOLDER, inv.prompt),
         PromptMode::File => {
@@ -92,7 +90,7 @@ pub(crate) fn prepare(inv: &Invocation<'_>) -> Result<Prepared, String> {
 /// through the protocol, and sessions are continued with `session/load`.
 pub(crate) fn prepare_acp(inv: &Invocation<'_>) -> Result<Command, String> {
     let program = resolve_program(inv.spec, inv.cwd, search_path(inv.spec, inv.env))?;
-    let args = with_extra_args(inv.spec, None);
+    let args = arguments(inv.spec, None);
     Ok(base_command(program, &args, inv, Stdio::piped()))
 }
 
@@ -125,55 +123,50 @@ pub(crate) fn run_dir(inv: &Invocation<'_>) -> Option<PathBuf> {
         .or(inv.spec.cwd.as_ref().map(PathBuf::from))
 }
 
-/// The command's arguments with `{args}` expanded: the model, the agent's extra `args`, and
-/// for a follow-up its `resume` arguments. Without `{args}` they go before the prompt's
-/// placeholder, or at the end.
-pub(crate) fn with_extra_args(spec: &AgentSpec, session: Option<&str>) -> Vec<String> {
-    let mut extra: Vec<String> = Vec::new();
-    if let Some(model) = &spec.model {
-        extra.extend(
-            spec.model_args
-                .iter()
-                .map(|a| a.replace(MODEL_PLACEHOLDER, model)),
-        );
-    }
-    extra.extend(spec.args.iter().cloned());
-    if let Some(session) = session {
-        extra.extend(
-            spec.resume
-                .iter()
-                .map(|a| a.replace(SESSION_PLACEHOLDER, session)),
-        );
-    }
-    let mut args: Vec<String> = spec.command[1..].to_vec();
-    let at = args.iter().position(|a| a == ARGS_PLACEHOLDER);
-    match at {
-        Some(i) => {
-            args.splice(i..=i, extra);
-        }
-        None => {
-            let before = args
-                .iter()
-                .position(|a| a.contains(PROMPT_PLACEHOLDER) || a.contains(PROMPT_FILE_PLACEHOLDER))
-                .unwrap_or(args.len());
-            args.splice(before..before, extra);
-        }
-    }
-    args
+/// The kernel's ceiling on an `execve`'s arguments and environment together, whatever the
+/// stack limit: ¾ of 8 MiB (`_STK_LIM / 4 * 3`).
+const KERNEL_ARG_CEILING: usize = 6 << 20;
+
+/// The floor Linux always allows (`ARG_MAX` of old, 128 KiB).
+const ARG_FLOOR: usize = 128 << 10;
+
+/// How many bytes of arguments and environment an agent started now may have: this process's
+/// `sysconf(_SC_ARG_MAX)` (a quarter of its stack limit, which agents inherit), within the
+/// kernel's floor and ceiling; the floor when it cannot be read.
+pub fn arg_max() -> usize {
+    let limit = nix::unistd::sysconf(nix::unistd::SysconfVar::ARG_MAX)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(ARG_FLOOR);
+    limit.clamp(ARG_FLOOR, KERNEL_ARG_CEILING)
 }
 
-/// Replaces `placeholder` inside every argument; appends `value` when no argument has it.
-fn place(args: &mut Vec<String>, placeholder: &str, value: &str) {
-    let mut found = false;
-    for a in args.iter_mut() {
-        if a.contains(placeholder) {
-            *a = a.replace(placeholder, value);
-            found = true;
-        }
-    }
-    if !found {
-        args.push(value.to_string());
-    }
+/// Why the kernel would refuse to start `spec`'s `program` for `prompt` (continuing `session`
+/// when it is a follow-up) with the environment its process will have (`env`: the submitter's;
+/// `None`: the fallback), if it would. Checked at submit, so a prompt that cannot pass is
+/// refused before anything is stored.
+pub fn command_problem(
+    spec: &AgentSpec,
+    prompt: &str,
+    session: Option<&str>,
+    program: &Path,
+    env: Option<&TaskEnv>,
+) -> Option<PromptProblem> {
+    let args = match spec.kind {
+        AgentKind::Exec => prompt_arguments(spec, session, prompt),
+        AgentKind::Acp => arguments(spec, None),
+    };
+    let mut argv = vec![program.to_string_lossy().into_owned()];
+    argv.extend(args);
+    let mut vars = environment::for_agent(spec, env);
+    // What `base_command` adds, at their longest.
+    vars.insert(
+        "LEGATE_TASK_ID".into(),
+        "x".repeat(legate_domain::id::ID_LEN),
+    );
+    vars.insert("LEGATE_DEPTH".into(), u32::MAX.to_string());
+    spec.command_problem(prompt, &argv, &vars, arg_max())
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -189,55 +182,32 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use legate_domain::AgentKind;
 
     #[test]
-    fn extra_args_go_where_args_is_or_before_the_prompt() {
-        let codex = legate_domain::presets::builtins()
-            .into_iter()
-            .find(|a| a.name == "codex")
-            .unwrap();
-        let mut a = codex.clone();
-        a.model = Some("o4".into());
-        a.args = vec!["--sandbox".into(), "read-only".into()];
-        assert_eq!(
-            with_extra_args(&a, Some("T1")),
-            [
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "--model",
-                "o4",
-                "--sandbox",
-                "read-only",
-                "resume",
-                "T1",
-                "--",
-                "{prompt}"
-            ]
-        );
-        assert_eq!(
-            with_extra_args(&codex, None),
-            ["exec", "--json", "--skip-git-repo-check", "--", "{prompt}"]
-        );
-        let mut plain = AgentSpec::new(
-            "p",
-            AgentKind::Exec,
-            vec!["x".into(), "-q".into(), "{prompt}".into()],
-        );
-        plain.args = vec!["--fast".into()];
-        assert_eq!(with_extra_args(&plain, None), ["-q", "--fast", "{prompt}"]);
-        plain.command = vec!["x".into()];
-        assert_eq!(with_extra_args(&plain, None), ["--fast"]);
+    fn the_limit_on_a_command_line_is_the_systems_within_the_kernels_bounds() {
+        let n = arg_max();
+        assert!((ARG_FLOOR..=KERNEL_ARG_CEILING).contains(&n), "{n}");
     }
 
     #[test]
-    fn placeholder_is_replaced_inside_arguments_or_appended() {
-        let mut a = vec!["-p".to_string(), "--x={prompt}".to_string()];
-        place(&mut a, PROMPT_PLACEHOLDER, "$(hi)");
-        assert_eq!(a, vec!["-p", "--x=$(hi)"]);
-        let mut b = vec!["-p".to_string()];
-        place(&mut b, PROMPT_PLACEHOLDER, "v");
-        assert_eq!(b, vec!["-p", "v"]);
+    fn a_prompt_too_large_for_its_argument_is_found_before_the_spawn() {
+        let mut a = AgentSpec::new(
+            "g",
+            AgentKind::Exec,
+            vec!["g".into(), "--prompt={prompt}".into()],
+        );
+        let program = Path::new("/usr/bin/g");
+        let over = "x".repeat(131_065);
+        assert!(matches!(
+            command_problem(&a, &over, None, program, None),
+            Some(PromptProblem::TooLarge { .. })
+        ));
+        assert_eq!(command_problem(&a, "print hi", None, program, None), None);
+        a.kind = AgentKind::Acp;
+        assert_eq!(
+            command_problem(&a, &over, None, program, None),
+            None,
+            "an ACP agent's prompt goes through the protocol"
+        );
     }
 }

@@ -19,9 +19,10 @@ use crate::outcome::{Ending, deadline, humanize, note_dropped, outcome_of};
 use crate::parse::{OutputParser, Parsed, PlainParser, stream_parser};
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
+use crate::stderr_tail::explain;
 use crate::tree::TaskTree;
 
-pub use crate::command::resolve_program;
+pub use crate::command::{arg_max, command_problem, resolve_program};
 pub use crate::outcome::apply_parsed;
 
 /// How to run one task.
@@ -275,6 +276,7 @@ impl Spawned {
                 .insert("output_dropped_bytes".into(), report.dropped.into());
         }
         note_dropped(&mut outcome, report.notes_dropped);
+        explain(&mut outcome, &report.stderr);
         outcome
     }
 }

@@ -22,6 +22,7 @@ mod outcome;
 pub mod parse;
 pub mod procfs;
 mod run;
+pub mod stderr_tail;
 pub mod tree;
 pub mod version;
 

@@ -18,7 +18,9 @@ impl From<ApiError> for Failure {
 /// The HTTP status for an error code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidRequest | ErrorCode::UnknownAgent => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidRequest | ErrorCode::UnknownAgent | ErrorCode::InvalidPrompt => {
+            StatusCode::BAD_REQUEST
+        }
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::AmbiguousId
         | ErrorCode::AlreadyFinished

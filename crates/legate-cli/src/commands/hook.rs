@@ -25,6 +25,9 @@ use crate::paths::Paths;
 struct HookInput {
     session_id: String,
     hook_event_name: String,
+    /// Set only when the hook fires inside a subagent, which shares its parent's session id.
+    #[serde(default)]
+    agent_id: Option<String>,
 }
 
 /// The origin of tasks delegated from a Claude Code session.
@@ -47,6 +50,11 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
         bail!("the hook payload has an empty session_id");
     }
     let origin = claude_code_origin(&input.session_id);
+    // A subagent shares its parent's session id, so the session's tasks are its parent's as far
+    // as legate can tell: its hooks neither take the parent's results (they would be
+    // acknowledged in a context the parent never sees) nor hold its stop (`SubagentStop` never
+    // blocks).
+    let subagent = input.agent_id.is_some();
     let answer = match input.hook_event_name.as_str() {
         "SessionStart" => {
             export_origin(&origin)?;
@@ -60,7 +68,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
             .context("registering the Claude Code session for its MCP server")?;
             None
         }
-        event @ ("UserPromptSubmit" | "PostToolUse") => {
+        event @ ("UserPromptSubmit" | "PostToolUse") if !subagent => {
             let client = connect(paths).await?;
             let q = InboxQuery {
                 origin: origin.clone(),
@@ -78,7 +86,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
                 }})
             })
         }
-        "Stop" | "SubagentStop" => {
+        "Stop" if !subagent => {
             let client = connect(paths).await?;
             let gate: StopGateResponse = client
                 .post(
@@ -93,7 +101,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
                 || json!({"decision": "block", "reason": stop_reason(&gate, paths.config_or_default().hooks.result_chars)}),
             )
         }
-        // Other events carry nothing legate acts on.
+        // Other events (`SubagentStop` among them) carry nothing legate acts on.
         _ => None,
     };
     if let Some(a) = answer {

@@ -58,7 +58,7 @@ pub async fn call(c: &McpClient, tool: &str, args: Value) -> CallToolResult {
         .unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
 
-/// Calls a tool that must succeed; returns its structured content.
+/// Calls a tool that must succeed; returns its answer (see [`answer`]).
 pub async fn ok(c: &McpClient, tool: &str, args: Value) -> Value {
     let r = call(c, tool, args.clone()).await;
     assert_ne!(
@@ -67,7 +67,19 @@ pub async fn ok(c: &McpClient, tool: &str, args: Value) -> Value {
         "{tool} {args} failed: {:?}",
         r.content
     );
-    r.structured_content.expect("structured content")
+    answer(&r)
+}
+
+/// A tool's answer: the JSON of its one text block. legate sends it once, with no
+/// structured content beside it.
+pub fn answer(r: &CallToolResult) -> Value {
+    assert!(
+        r.structured_content.is_none(),
+        "the answer is sent once, as text: {r:?}"
+    );
+    assert_eq!(r.content.len(), 1, "{r:?}");
+    let text = &r.content[0].as_text().expect("a text block").text;
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 /// Calls a tool that must fail; returns its text.

@@ -19,9 +19,11 @@ from mcp.client.streamable_http import streamablehttp_client
 
 
 def structured(result, step):
+    """A tool's answer: the JSON of its one text block (sent once, no structured copy)."""
     assert not result.isError, f"{step} failed: {result.content}"
-    assert result.structuredContent is not None, f"{step}: no structured content"
-    return result.structuredContent
+    assert result.structuredContent is None, f"{step}: the answer is sent twice"
+    assert len(result.content) == 1, f"{step}: {result.content}"
+    return json.loads(result.content[0].text)
 
 
 def text(result):

@@ -255,8 +255,11 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// Delegation is nested deeper than `max_depth`.
     DepthExceeded,
-    /// The prompt is too large.
+    /// The prompt is too large (for the API, or for the agent's command line).
     PromptTooLarge,
+    /// The prompt cannot be handed to the agent whatever its size (a NUL byte in a
+    /// command-line argument).
+    InvalidPrompt,
     /// The task already finished.
     AlreadyFinished,
     /// The task has not finished yet (a follow-up needs a finished predecessor).
@@ -282,6 +285,7 @@ impl ErrorCode {
             ErrorCode::AgentUnavailable => "agent_unavailable",
             ErrorCode::DepthExceeded => "depth_exceeded",
             ErrorCode::PromptTooLarge => "prompt_too_large",
+            ErrorCode::InvalidPrompt => "invalid_prompt",
             ErrorCode::AlreadyFinished => "already_finished",
             ErrorCode::NotFinished => "not_finished",
             ErrorCode::NotResumable => "not_resumable",

@@ -11,6 +11,7 @@ mod state;
 mod talk;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_client_protocol::v1::schema::StopReason as AcpStop;
@@ -29,6 +30,7 @@ use crate::outcome::{deadline, note_dropped, stopped, timed_out};
 use crate::parse::classify_failure;
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
+use crate::stderr_tail::{StderrTail, explain};
 use crate::tree::TaskTree;
 use state::Talk;
 use talk::{Brief, Ended};
@@ -43,6 +45,8 @@ pub struct AcpRun {
     relay: JoinHandle<()>,
     cancel: watch::Sender<bool>,
     stderr: JoinHandle<()>,
+    /// The newest of what the agent wrote on stderr (shared with the task reading it).
+    stderr_tail: Arc<Mutex<StderrTail>>,
     latest: watch::Receiver<LatestOutput>,
     notes: Option<mpsc::UnboundedReceiver<RunNote>>,
     settings: RunSettings,
@@ -117,7 +121,8 @@ pub fn spawn(
         talk.clone(),
         cancel_rx,
     ));
-    let stderr = tokio::spawn(pump_stderr(stderr, talk.clone()));
+    let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
+    let stderr = tokio::spawn(pump_stderr(stderr, talk.clone(), stderr_tail.clone()));
     Ok(AcpRun {
         child,
         info,
@@ -127,18 +132,22 @@ pub fn spawn(
         relay,
         cancel,
         stderr,
+        stderr_tail,
         latest,
         notes: Some(notes),
         settings,
     })
 }
 
-async fn pump_stderr(mut err: ChildStderr, talk: Talk) {
+async fn pump_stderr(mut err: ChildStderr, talk: Talk, tail: Arc<Mutex<StderrTail>>) {
     let mut buf = vec![0u8; 16 * 1024];
     while let Ok(n) = err.read(&mut buf).await {
         if n == 0 {
             break;
         }
+        tail.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(&buf[..n]);
         talk.log(&String::from_utf8_lossy(&buf[..n]), false);
     }
 }
@@ -224,6 +233,12 @@ impl AgentRun for AcpRun {
                 .metadata
                 .insert("session_created_at".into(), at.to_rfc3339().into());
         }
+        let stderr = self
+            .stderr_tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        explain(&mut outcome, &stderr);
         outcome
     }
 }
