@@ -5,7 +5,9 @@
 
 use std::io::IsTerminal;
 
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use comfy_table::presets::NOTHING;
+use comfy_table::{Color, ColumnConstraint, ContentArrangement, Row, Table, Width};
+use unicode_width::UnicodeWidthStr;
 
 /// The width when neither `$COLUMNS` nor the terminal says.
 pub const DEFAULT_WIDTH: usize = 100;
@@ -14,7 +16,7 @@ pub const DEFAULT_WIDTH: usize = 100;
 const MIN_FLEX: usize = 12;
 
 /// Space between columns.
-const GAP: &str = "  ";
+const GAP: usize = 2;
 
 /// One column: its heading, the widest it gets, and whether it takes what room is left.
 #[derive(Debug, Clone, Copy)]
@@ -56,14 +58,13 @@ impl Column {
     }
 }
 
-/// A cell: its text, and the ANSI colour (SGR parameters, e.g. "32") it is shown in on a
-/// terminal.
+/// A cell: its text, and the colour it is shown in on a terminal.
 #[derive(Debug, Clone, Default)]
 pub struct Cell {
     /// Terminal-safe text.
     pub text: String,
-    /// SGR colour parameters, if any.
-    pub color: Option<&'static str>,
+    /// Its colour, if any.
+    pub color: Option<Color>,
 }
 
 impl From<String> for Cell {
@@ -122,7 +123,9 @@ pub fn tab_separated(rows: &[Vec<Cell>]) -> String {
 }
 
 /// Aligned columns no wider than `width` (unless the fixed columns alone are wider: then the
-/// shrinking one keeps [`MIN_FLEX`]); `color` adds each cell's colour.
+/// shrinking one keeps [`MIN_FLEX`]); `color` adds each cell's colour. Laid out by
+/// comfy-table: fixed columns as wide as their text (capped ones at most `max`), the flex
+/// column takes the rest, every cell on one line, cut text ending in "…".
 pub fn aligned(
     columns: &[Column],
     rows: &[Vec<Cell>],
@@ -130,71 +133,65 @@ pub fn aligned(
     width: usize,
     color: bool,
 ) -> String {
-    let mut widths: Vec<usize> = columns
+    let mut table = Table::new();
+    table
+        .load_preset(NOTHING)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_truncation_indicator("…")
+        .force_no_tty();
+    if color {
+        table.enforce_styling();
+    }
+    let fixed: usize = columns
         .iter()
         .enumerate()
-        .map(|(i, col)| {
+        .filter(|(_, c)| !c.flex)
+        .map(|(i, c)| {
             let widest = rows
                 .iter()
                 .filter_map(|r| r.get(i))
                 .map(|c| c.text.width())
-                .chain(headings.then(|| col.heading.width()))
+                .chain(headings.then(|| c.heading.width()))
                 .max()
                 .unwrap_or(0);
-            col.max.map_or(widest, |m| widest.min(m))
+            c.max.map_or(widest, |m| widest.min(m)) + GAP
         })
-        .collect();
-    if let Some(flex) = columns.iter().position(|c| c.flex) {
-        let others: usize = widths
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != flex)
-            .map(|(_, w)| w)
-            .sum::<usize>()
-            + GAP.len() * columns.len().saturating_sub(1);
-        let room = width.saturating_sub(others).max(MIN_FLEX);
-        widths[flex] = widths[flex].min(room);
+        .sum();
+    let width = width.max(fixed + MIN_FLEX);
+    table.set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    if headings {
+        let mut header = Row::from(columns.iter().map(|c| c.heading));
+        header.max_height(1);
+        table.set_header(header);
+    }
+    for row in rows {
+        let mut r = Row::from(row.iter().map(|cell| {
+            let c = comfy_table::Cell::new(&cell.text);
+            match cell.color {
+                Some(rgb) => c.fg(rgb),
+                None => c,
+            }
+        }));
+        r.max_height(1);
+        table.add_row(r);
+    }
+    let last = columns.len().saturating_sub(1);
+    for (i, col) in columns.iter().enumerate() {
+        if let Some(c) = table.column_mut(i) {
+            c.set_padding((0, if i == last { 0 } else { GAP as u16 }));
+            c.set_constraint(match (col.flex, col.max) {
+                (true, _) => ColumnConstraint::LowerBoundary(Width::Fixed(MIN_FLEX as u16)),
+                (false, Some(max)) => {
+                    ColumnConstraint::UpperBoundary(Width::Fixed((max + GAP) as u16))
+                }
+                (false, None) => ColumnConstraint::ContentWidth,
+            });
+        }
     }
     let mut out = String::new();
-    let heading_row: Vec<Cell> = columns.iter().map(|c| Cell::from(c.heading)).collect();
-    for row in headings.then_some(&heading_row).into_iter().chain(rows) {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            let cell = row.get(i).cloned().unwrap_or_default();
-            let text = cut(&cell.text, *w);
-            let pad = w.saturating_sub(text.width());
-            if i > 0 {
-                line.push_str(GAP);
-            }
-            match cell.color.filter(|_| color) {
-                Some(sgr) => line.push_str(&format!("\x1b[{sgr}m{text}\x1b[0m")),
-                None => line.push_str(&text),
-            }
-            line.push_str(&" ".repeat(pad));
-        }
+    for line in table.lines() {
         out.push_str(line.trim_end());
         out.push('\n');
-    }
-    out
-}
-
-/// `text` cut to at most `width` columns, ending in "…" when anything was cut.
-pub fn cut(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    if width > 0 {
-        out.push('…');
     }
     out
 }
@@ -243,16 +240,16 @@ mod tests {
         let title = text.trim_end().rsplit("  ").next().unwrap();
         assert_eq!(title.width(), MIN_FLEX - 1, "{text}");
         assert!(title.ends_with('…'));
-        assert_eq!(cut("日本語", 4), "日…");
-        assert_eq!(cut("abc", 3), "abc");
     }
 
     #[test]
-    fn colours_do_not_count_and_pipes_get_tabs() {
+    fn colours_come_on_request_and_pipes_get_tabs() {
         let mut r = rows(&[&["a", "b", "c"], &["aaa", "b", "c"]]);
-        r[0][1].color = Some("32");
+        r[0][1].color = Some(Color::Green);
         let text = aligned(&COLS, &r, false, 80, true);
-        assert_eq!(text, "a    \x1b[32mb\x1b[0m  c\naaa  b  c\n");
+        assert!(text.contains("\x1b["), "coloured: {text:?}");
+        let plain = aligned(&COLS, &r, false, 80, false);
+        assert_eq!(plain, "a    b  c\naaa  b  c\n");
         assert_eq!(tab_separated(&r), "a\tb\tc\naaa\tb\tc\n");
     }
 }

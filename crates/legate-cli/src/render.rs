@@ -6,6 +6,8 @@ use std::path::Path;
 use legate_domain::terminal::{multi_line, one_line};
 use legate_domain::{Status, Task, Timestamp};
 
+use comfy_table::Color;
+
 use crate::columns::{self, Cell, Column};
 
 fn now_ms() -> i64 {
@@ -27,14 +29,14 @@ pub fn span(ms: i64) -> String {
     }
 }
 
-/// A status as a cell, in its colour (SGR: grey, cyan, green, red, yellow).
+/// A status as a cell, in its colour.
 pub fn status_cell(s: Status) -> Cell {
     let color = match s {
-        Status::Queued => "90",
-        Status::Running => "36",
-        Status::Succeeded => "32",
-        Status::Failed | Status::TimedOut => "31",
-        Status::Canceled | Status::Interrupted => "33",
+        Status::Queued => Color::DarkGrey,
+        Status::Running => Color::Cyan,
+        Status::Succeeded => Color::Green,
+        Status::Failed | Status::TimedOut => Color::Red,
+        Status::Canceled | Status::Interrupted => Color::Yellow,
     };
     Cell {
         text: s.to_string(),
