@@ -213,7 +213,7 @@ prompt = "stdin"
 
 impl Drop for Home {
     fn drop(&mut self) {
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         for pid in processes_of_home(self.path()) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
