@@ -9,11 +9,7 @@ fn an_agents_cwd_applies_from_the_cli_and_cwd_overrides_it() {
     let placed = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let explicit = tempfile::tempdir().unwrap();
-    let fake = common::fake_agent().display().to_string();
-    let home = Home::new(&format!(
-        "[agents.placed]\ncommand = [\"{fake}\", \"{{prompt}}\"]\ncwd = \"{}\"\n",
-        placed.path().display()
-    ));
+    let home = Home::with_placed_agent(placed.path());
     let run_in = |dir: &std::path::Path, args: &[&str]| {
         let o = home.cmd(args).current_dir(dir).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -175,7 +175,11 @@ fn only_what_shows_a_result_marks_it_read() {
         lines.len() == 1 && lines[0].contains(&a) && lines[0].contains("succeeded"),
         "the id, status and title only: {out}"
     );
-    assert_eq!(inbox(&home, "ann"), [a.clone()], "not shown, so not read");
+    assert_eq!(
+        inbox(&home, "ann"),
+        std::slice::from_ref(&a),
+        "not shown, so not read"
+    );
 
     // wait --result shows it, and so reads it.
     let o = as_ann(&["wait", "--result", &a]);
@@ -213,7 +217,7 @@ fn only_what_shows_a_result_marks_it_read() {
         .trim()
         .to_string();
     as_ann(&["wait", &e]);
-    assert_eq!(inbox(&home, "ann"), [e.clone()]);
+    assert_eq!(inbox(&home, "ann"), std::slice::from_ref(&e));
     let o = as_ann(&["result", &e]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "e\n");
     assert!(inbox(&home, "ann").is_empty(), "result showed it");

@@ -60,6 +60,16 @@ impl Home {
         home
     }
 
+    /// The standard config plus an agent `placed` (the fake agent) whose configured working
+    /// directory is `dir`.
+    pub fn with_placed_agent(dir: &Path) -> Home {
+        let fake = fake_agent().display().to_string();
+        Home::new(&format!(
+            "[agents.placed]\ncommand = [\"{fake}\", \"{{prompt}}\"]\ncwd = \"{}\"\n",
+            dir.display()
+        ))
+    }
+
     /// A home with exactly this config text.
     pub fn with_config(text: &str) -> Home {
         let dir = tempfile::Builder::new().prefix("lg").tempdir().unwrap();
