@@ -8,7 +8,7 @@ use legate_domain::Event;
 use legate_domain::api::EventsQuery;
 
 use crate::cli::EventsArgs;
-use crate::commands::reconnect::reconnect;
+use crate::commands::reconnect::{Start, reconnect};
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
@@ -72,7 +72,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
             Err(e) => return Err(e.into()),
         }
         let doing = format!("resuming after event {cursor}");
-        client = reconnect(paths, &client, &doing).await?;
+        client = reconnect(paths, &client, &doing, Start::Never).await?;
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::Result;
 use legate_api::LogRead;
 use legate_domain::terminal::Neutraliser;
 
-use crate::commands::reconnect::{reconnect, went_away};
+use crate::commands::reconnect::{Start, reconnect, went_away};
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
@@ -39,7 +39,7 @@ pub async fn logs(paths: &Paths, id: &str, follow: bool, stdout_only: bool) -> R
         match streamed.map_err(anyhow::Error::new) {
             Ok(()) => break,
             Err(e) if follow && went_away(&e) => {
-                client = reconnect(paths, &client, "following the log").await?;
+                client = reconnect(paths, &client, "following the log", Start::IfNeeded).await?;
             }
             Err(e) => return Err(e),
         }

@@ -1,7 +1,8 @@
 //! Getting back to the store's daemon after it went away (stopped, restarted, crashed) in
-//! the middle of a long call: `wait`, `run --wait`, `send --wait`, `logs -f` and `events -f`
-//! go on with the next daemon — started as auto-start does — instead of failing, since the
-//! task lives on (interrupted, or requeued and running again).
+//! the middle of a long call: `wait`, `run --wait`, `send --wait` and `logs -f` go on with the
+//! next daemon — started as auto-start does — instead of failing, since the task lives on
+//! (interrupted, or requeued and running again) and needs a daemon to end. `events -f`, which
+//! only watches, waits for a daemon to come back without starting one.
 
 use std::time::{Duration, Instant};
 
@@ -27,12 +28,30 @@ pub(crate) fn went_away(e: &anyhow::Error) -> bool {
         .is_some_and(ClientError::daemon_went_away)
 }
 
+/// Whether a reconnect starts the next daemon or waits for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Start one when none answers (what the task needs to end).
+    IfNeeded,
+    /// Wait, however long, for someone to start one.
+    Never,
+}
+
 /// Reaches the store's daemon again after `gone` (the client whose daemon went away): waits
 /// for that daemon's process to exit, then connects to whichever daemon answers, starting one
-/// when none does. Says once on stderr what is happening (`doing`: what goes on after).
-/// Errors: no daemon could be started (its own reason) within [`START_PATIENCE`].
-pub(crate) async fn reconnect(paths: &Paths, gone: &Client, doing: &str) -> Result<Client> {
-    eprintln!("legate: the daemon went away; reconnecting, then {doing}");
+/// when none does (as `start` says). Says once on stderr what is happening (`doing`: what goes
+/// on after). Errors: no daemon could be started (its own reason) within [`START_PATIENCE`].
+pub(crate) async fn reconnect(
+    paths: &Paths,
+    gone: &Client,
+    doing: &str,
+    start: Start,
+) -> Result<Client> {
+    let how = match start {
+        Start::IfNeeded => "reconnecting",
+        Start::Never => "waiting for it to come back",
+    };
+    eprintln!("legate: the daemon went away; {how}, then {doing}");
     if let Some(pid) = gone.daemon_pid() {
         let patience = Instant::now() + STOPPING_PATIENCE;
         let mut pause = Duration::from_millis(10);
@@ -46,6 +65,11 @@ pub(crate) async fn reconnect(paths: &Paths, gone: &Client, doing: &str) -> Resu
     loop {
         if let Some(client) = reachable(paths).await? {
             return Ok(client);
+        }
+        if start == Start::Never {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+            continue;
         }
         // Several waiters may start one each: the daemons race for the store's lock, one
         // wins, and every starter finds it.

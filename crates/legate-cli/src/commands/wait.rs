@@ -15,7 +15,7 @@ use legate_domain::{Status, Task};
 
 use crate::cli::WaitArgs;
 use crate::commands::print_json;
-use crate::commands::reconnect::{reconnect, went_away};
+use crate::commands::reconnect::{Start, reconnect, went_away};
 use crate::commands::run::origin;
 use crate::connect::connect;
 use crate::exit;
@@ -135,7 +135,7 @@ pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -
                 if !went_away(&e) {
                     return Err(e);
                 }
-                client = reconnect(paths, &client, "waiting").await?;
+                client = reconnect(paths, &client, "waiting", Start::IfNeeded).await?;
                 continue;
             }
         };
