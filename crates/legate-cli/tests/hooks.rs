@@ -200,7 +200,8 @@ fn following_the_stop_hooks_advice_shows_the_result_it_marks_read() {
     let child = delegate(
         &home,
         "S",
-        "sleep 300; print the bug is in parser.rs line 12",
+        // The title is the first line: the result text is not in it.
+        "sleep 300\nprint the bug is in parser.rs line 12",
     );
     let out = hook(&home, &stop("S", "Stop")).expect("blocked while the child runs");
     let reason = out["reason"].as_str().unwrap();

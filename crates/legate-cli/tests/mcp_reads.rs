@@ -19,10 +19,6 @@ async fn task_result_shows_the_result_so_it_is_not_news_again() {
     .await;
     let id = d["task"]["task_id"].as_str().unwrap().to_string();
     home.wait_all(std::slice::from_ref(&id));
-    // task_status does not show the result: it stays news.
-    let status = ok(&c, "task_status", json!({"task_id": id})).await;
-    assert_eq!(status["task"]["status"], "succeeded");
-    assert!(status["task"]["result"].is_null());
     let res = ok(&c, "task_result", json!({"task_id": id})).await;
     assert_eq!(res["task"]["result"], "shown once\n");
     assert!(
