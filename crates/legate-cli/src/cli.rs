@@ -20,7 +20,8 @@ pub struct Cli {
 /// Shown under `--help`.
 pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 error (bad input, unknown id, daemon unreachable); 2 usage; \
 for waited tasks: 3 failed, 4 canceled, 5 timed out, 6 interrupted; 8 wait --timeout passed first; \
-9 the daemon did not answer or did not stop; 10 daemon stop refused (tasks running, no --yes).";
+9 the daemon did not answer or did not stop; 10 daemon stop refused (tasks running, no --yes); \
+141 the reader of the output went away (as SIGPIPE).";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -53,6 +54,14 @@ pub enum Command {
         /// Only stdout (the output log interleaves stdout and stderr).
         #[arg(long, conflicts_with = "steps")]
         stdout: bool,
+        /// Only the last N lines (with -f, then what follows them).
+        #[arg(
+            short = 'n',
+            long = "lines",
+            value_name = "N",
+            conflicts_with = "steps"
+        )]
+        lines: Option<usize>,
         /// The steps the agent reported (messages, tool calls, permission answers) as
         /// readable lines, instead of its raw output.
         #[arg(long)]
@@ -63,11 +72,14 @@ pub enum Command {
     /// Cancel tasks (queued ones at once, running ones by ending their process tree).
     Cancel {
         /// Task ids or unique prefixes.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "label"], conflicts_with_all = ["all", "label"])]
         ids: Vec<String>,
         /// Cancel every queued or running task.
         #[arg(long)]
         all: bool,
+        /// Cancel every queued or running task with this label.
+        #[arg(long, conflicts_with = "all")]
+        label: Option<String>,
     },
     /// List agents: configured and built in, found or missing, with their versions.
     Agents {
@@ -88,7 +100,7 @@ pub enum Command {
         #[arg(long)]
         ack: bool,
         /// At most this many, oldest first.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         limit: u32,
     },
     /// Acknowledge inbox entries without showing them.
@@ -126,11 +138,13 @@ pub enum Command {
         #[arg(value_enum)]
         host: HookHost,
     },
-    /// Remove finished tasks older than a cutoff, with their events and logs.
+    /// Remove finished tasks whose results were read (all, or those older than a cutoff),
+    /// with their events and logs.
     Prune {
-        /// Age cutoff, e.g. 7d, 12h, 30m.
-        #[arg(long, default_value = "7d")]
-        older_than: String,
+        /// Only tasks that finished longer ago than this, e.g. 7d, 12h, 30m (default, or 0:
+        /// every finished task).
+        #[arg(long)]
+        older_than: Option<String>,
         /// Also remove results still unread in their origin's inbox.
         #[arg(long)]
         unacked: bool,
@@ -156,6 +170,7 @@ pub enum Command {
 
 /// `legate run`.
 #[derive(Debug, Args)]
+#[command(after_help = PROMPT_WORDS)]
 pub struct RunArgs {
     /// The agent (see `legate agents`).
     pub agent: String,
@@ -196,11 +211,25 @@ pub struct RunArgs {
     pub webhooks: Vec<String>,
 }
 
+/// Shown under `run --help` and `send --help`.
+pub const PROMPT_WORDS: &str = "Options are legate's wherever they stand, before or after the \
+prompt's words (`legate run sh 'make test' --wait`). Everything after `--` is prompt text, \
+word for word: `legate run sh -- ls --all` runs `ls --all`.";
+
+/// A `--limit`: 1 or more (0 would show nothing).
+fn at_least_one(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("0 would show nothing; give 1 or more (`ls --all` shows every task)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a whole number, 1 or more")),
+    }
+}
+
 /// Where a prompt comes from, for `run` and `send`.
 #[derive(Debug, Args)]
 pub struct PromptArgs {
-    /// The prompt; `-` reads it from stdin. Several words are joined with spaces.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// The prompt; `-` reads it from stdin. Several words are joined with spaces; options
+    /// are legate's wherever they stand, up to a `--`, after which all is prompt text.
     pub prompt: Vec<String>,
     /// Read the prompt from a file.
     #[arg(long, conflicts_with = "prompt")]
@@ -209,6 +238,7 @@ pub struct PromptArgs {
 
 /// `legate send`.
 #[derive(Debug, Args)]
+#[command(after_help = PROMPT_WORDS)]
 pub struct SendArgs {
     /// The finished task to continue (id or unique prefix).
     pub id: String,
@@ -259,6 +289,7 @@ pub enum HookHost {
 
 /// `legate ls`.
 #[derive(Debug, Args)]
+#[command(after_help = crate::render::LS_LAYOUT)]
 pub struct LsArgs {
     /// Only these statuses (comma-separated: queued,running,succeeded,failed,canceled,timed_out,interrupted).
     #[arg(long)]
@@ -269,9 +300,12 @@ pub struct LsArgs {
     /// Only tasks with this label.
     #[arg(long)]
     pub label: Option<String>,
-    /// At most this many (the newest).
-    #[arg(long, default_value_t = 100)]
+    /// At most this many (the newest); says so on stderr when there are more.
+    #[arg(long, default_value_t = 100, value_parser = at_least_one, conflicts_with = "all")]
     pub limit: u32,
+    /// Every task (up to the daemon's maximum of 100,000).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `legate wait`.

@@ -67,22 +67,22 @@ pub fn for_status(s: Status) -> i32 {
 pub fn report(e: &anyhow::Error) {
     match e.downcast_ref::<ClientError>() {
         Some(ClientError::Api(api)) => {
-            eprintln!("error: {}", api.message);
+            errln!("error: {}", api.message);
             if let Some(h) = &api.hint {
-                eprintln!("hint: {h}");
+                errln!("hint: {h}");
             }
         }
         Some(ClientError::Timeout { pid, .. }) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             for cause in e.chain().skip(1) {
-                eprintln!("  {cause}");
+                errln!("  {cause}");
             }
-            eprintln!("hint: {}", unresponsive_hint(*pid));
+            errln!("hint: {}", unresponsive_hint(*pid));
         }
         _ => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                errln!("  caused by: {cause}");
             }
         }
     }

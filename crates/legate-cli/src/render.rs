@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use comfy_table::presets::NOTHING;
-use comfy_table::{Cell, Color, Table};
 use legate_domain::terminal::{multi_line, one_line};
 use legate_domain::{Status, Task, Timestamp};
+
+use crate::columns::{self, Cell, Column};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -27,13 +27,18 @@ pub fn span(ms: i64) -> String {
     }
 }
 
-fn color(s: Status) -> Color {
-    match s {
-        Status::Queued => Color::Grey,
-        Status::Running => Color::Cyan,
-        Status::Succeeded => Color::Green,
-        Status::Failed | Status::TimedOut => Color::Red,
-        Status::Canceled | Status::Interrupted => Color::Yellow,
+/// A status as a cell, in its colour (SGR: grey, cyan, green, red, yellow).
+pub fn status_cell(s: Status) -> Cell {
+    let color = match s {
+        Status::Queued => "90",
+        Status::Running => "36",
+        Status::Succeeded => "32",
+        Status::Failed | Status::TimedOut => "31",
+        Status::Canceled | Status::Interrupted => "33",
+    };
+    Cell {
+        text: s.to_string(),
+        color: Some(color),
     }
 }
 
@@ -45,22 +50,59 @@ fn runtime(t: &Task) -> String {
     }
 }
 
-/// The `ls` table (for terminals).
-pub fn table(tasks: &[Task]) -> String {
-    let mut t = Table::new();
-    t.load_preset(NOTHING);
-    t.set_header(["ID", "STATUS", "AGENT", "AGE", "RUNTIME", "TITLE"]);
-    for task in tasks {
-        t.add_row(vec![
-            Cell::new(&task.id),
-            Cell::new(task.status).fg(color(task.status)),
-            Cell::new(one_line(&task.agent)),
-            Cell::new(format!("{} ago", span(now_ms() - task.created_at.0))),
-            Cell::new(runtime(task)),
-            Cell::new(one_line(&task.title.chars().take(60).collect::<String>())),
-        ]);
-    }
-    t.to_string()
+/// Shown under `ls --help`.
+pub const LS_LAYOUT: &str = "On a terminal, a table as wide as the terminal ($COLUMNS when set, \
+else the terminal's width, else 100 columns); titles that do not fit end in \"…\". Into a pipe or \
+file: one task per line, tab-separated id, status, agent and whole title. When --limit leaves \
+tasks out, stderr says how many are shown of how many.";
+
+/// The `ls` columns on a terminal.
+const LS_COLUMNS: [Column; 6] = [
+    Column::fixed("ID"),
+    Column::fixed("STATUS"),
+    Column::capped("AGENT", 16),
+    Column::fixed("AGE"),
+    Column::fixed("RUNTIME"),
+    Column::flex("TITLE"),
+];
+
+/// The `ls` table for a terminal `width` columns wide (titles cut to fit, ending in "…").
+pub fn table(tasks: &[Task], width: usize, color: bool) -> String {
+    let rows: Vec<Vec<Cell>> = tasks
+        .iter()
+        .map(|task| {
+            vec![
+                task.id.to_string().into(),
+                status_cell(task.status),
+                one_line(&task.agent).into_owned().into(),
+                format!("{} ago", span(now_ms() - task.created_at.0)).into(),
+                runtime(task).into(),
+                one_line(&task.title).into_owned().into(),
+            ]
+        })
+        .collect();
+    columns::aligned(&LS_COLUMNS, &rows, true, width, color)
+}
+
+/// Tasks as `id status title` lines for stdout: aligned on a terminal, tab-separated into a
+/// pipe (`wait`, `cancel`).
+pub fn task_lines(tasks: &[Task]) -> String {
+    const COLUMNS: [Column; 3] = [
+        Column::fixed("ID"),
+        Column::fixed("STATUS"),
+        Column::flex("TITLE"),
+    ];
+    let rows: Vec<Vec<Cell>> = tasks
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.to_string().into(),
+                status_cell(t.status),
+                one_line(&t.title).into_owned().into(),
+            ]
+        })
+        .collect();
+    columns::for_stdout(&COLUMNS, &rows, false)
 }
 
 fn ts(t: Option<Timestamp>) -> String {

@@ -31,13 +31,7 @@ impl Setup {
         let gemini = common::agents::installed("gemini")?;
         let server = ModelServer::start().unwrap();
         let home = Home::new("");
-        let project = tempfile::Builder::new().prefix("proj").tempdir().unwrap();
-        let git = Command::new("git")
-            .args(["init", "-q"])
-            .current_dir(project.path())
-            .status()
-            .unwrap();
-        assert!(git.success());
+        let project = common::agents::new_project();
         let setup = Setup {
             home,
             server,

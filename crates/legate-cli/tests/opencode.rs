@@ -1,7 +1,8 @@
 //! The real opencode CLI (npm `opencode-ai`, pinned in `scripts/install-test-agents`) driven
 //! through the `opencode` preset and through `opencode acp`, answering from the scripted
 //! OpenAI-compatible model server on 127.0.0.1. Follow-ups prove the session was resumed: the
-//! model server receives the first prompt in the second request's history.
+//! model server receives the first prompt in the second request's history. Every task runs in
+//! a new git project opencode has never seen.
 
 mod common;
 
@@ -10,8 +11,23 @@ use legate_test_model::{ModelServer, user_texts};
 use serde_json::Value;
 
 /// A legate home whose `oc` (opencode preset) and `oc-acp` (opencode-acp preset) agents run
-/// the real opencode against `server`, with a private HOME so no user config leaks in.
-fn opencode_home(server: &ModelServer) -> Option<Home> {
+/// the real opencode against `server`, with a private HOME so no user config leaks in, and the
+/// new project the tasks run in.
+struct Setup {
+    home: Home,
+    project: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Delegates `prompt` to `agent` in the project; returns the id.
+    fn submit(&self, agent: &str, prompt: &str) -> String {
+        let project = self.project.path().display().to_string();
+        let id = self.home.ok(&["run", "--cwd", &project, agent, prompt]);
+        id.trim().to_string()
+    }
+}
+
+fn opencode_home(server: &ModelServer) -> Option<Setup> {
     let bin = common::agents::installed("opencode")?.display().to_string();
     let home = Home::new("");
     let h = home.path().join("oc-home");
@@ -56,7 +72,10 @@ command = ["{bin}", "acp"]
 "#
         ),
     );
-    Some(home)
+    Some(Setup {
+        home,
+        project: common::agents::new_project(),
+    })
 }
 
 fn finish(home: &Home, id: &str) -> Value {
@@ -83,11 +102,17 @@ fn conversations(server: &ModelServer) -> Vec<Vec<String>> {
 #[test]
 fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
     let server = ModelServer::start().unwrap();
-    let Some(home) = opencode_home(&server) else {
+    let Some(setup) = opencode_home(&server) else {
         return;
     };
-    let id = home.submit("oc", "hello there");
-    let t = finish(&home, &id);
+    let home = &setup.home;
+    let id = setup.submit("oc", "hello there");
+    let t = finish(home, &id);
+    assert_eq!(
+        t["cwd"].as_str(),
+        Some(setup.project.path().to_str().unwrap()),
+        "{t}"
+    );
     assert_eq!(t["status"], "succeeded", "{t}\n{}", home.ok(&["logs", &id]));
     assert!(
         t["result"]
@@ -107,7 +132,7 @@ fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
         .ok(&["send", &id, "second question"])
         .trim()
         .to_string();
-    let f = finish(&home, &next);
+    let f = finish(home, &next);
     assert_eq!(f["status"], "succeeded", "{f}");
     let answer = f["result"].as_str().unwrap();
     assert!(
@@ -122,8 +147,8 @@ fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
         "the resumed request carries the first prompt: {last:?}"
     );
 
-    let limited = home.submit("oc", "RATE_LIMIT please");
-    let r = finish(&home, &limited);
+    let limited = setup.submit("oc", "RATE_LIMIT please");
+    let r = finish(home, &limited);
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error"]["kind"], "rate_limited", "{r}");
 }
@@ -131,11 +156,12 @@ fn the_opencode_preset_delegates_resumes_and_classifies_errors() {
 #[test]
 fn opencode_over_acp_delegates_and_resumes_with_session_load() {
     let server = ModelServer::start().unwrap();
-    let Some(home) = opencode_home(&server) else {
+    let Some(setup) = opencode_home(&server) else {
         return;
     };
-    let id = home.submit("oc-acp", "hello acp");
-    let t = finish(&home, &id);
+    let home = &setup.home;
+    let id = setup.submit("oc-acp", "hello acp");
+    let t = finish(home, &id);
     assert_eq!(t["status"], "succeeded", "{t}\n{}", home.ok(&["logs", &id]));
     assert!(
         t["result"]
@@ -152,7 +178,7 @@ fn opencode_over_acp_delegates_and_resumes_with_session_load() {
     );
 
     let next = home.ok(&["send", &id, "after load"]).trim().to_string();
-    let f = finish(&home, &next);
+    let f = finish(home, &next);
     assert_eq!(
         f["status"],
         "succeeded",
@@ -165,7 +191,7 @@ fn opencode_over_acp_delegates_and_resumes_with_session_load() {
         "the replayed history stays out of the answer: {answer}"
     );
 
-    let slow = home.submit("oc-acp", "SLOW30 then answer");
+    let slow = setup.submit("oc-acp", "SLOW30 then answer");
     assert!(common::poll_until(
         std::time::Duration::from_secs(60),
         || conversations(&server)
@@ -173,7 +199,7 @@ fn opencode_over_acp_delegates_and_resumes_with_session_load() {
             .any(|c| c.last().is_some_and(|l| l.contains("SLOW30")))
     ));
     home.ok(&["cancel", &slow]);
-    let c = finish(&home, &slow);
+    let c = finish(home, &slow);
     assert_eq!(c["status"], "canceled", "{c}");
     assert!(common::poll_until(
         std::time::Duration::from_secs(10),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// `queued → running → succeeded | failed | canceled | timed_out`, `queued → canceled`, and
 /// `running → interrupted` when the runner was lost (daemon crash, lapsed lease), after which
 /// the task is requeued (`interrupted → queued`) or stays interrupted, by the agent's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Accepted and durable, waiting for a slot.

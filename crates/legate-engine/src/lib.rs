@@ -19,6 +19,7 @@ mod intake;
 mod lineage;
 mod logs;
 mod notify;
+mod queue;
 mod recovery;
 mod retention;
 mod scheduler;

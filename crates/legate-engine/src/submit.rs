@@ -79,8 +79,8 @@ pub(crate) fn find_agent<'c>(
         ApiError::new(
             ErrorCode::UnknownAgent,
             format!(
-                "unknown agent '{name}'; configured agents: {}",
-                list.join("; ")
+                "unknown agent '{name}'; the agents are:\n  {}",
+                list.join("\n  ")
             ),
             "pick one of those, or add [agents.NAME] to the config (see `legate agents`)",
         )

@@ -125,9 +125,17 @@ impl Service {
     /// Cancels tasks: queued ones at once, running ones by ending their process tree. Every
     /// id is checked first, so a bad or finished one cancels nothing.
     pub async fn cancel(&self, req: &CancelRequest) -> Result<CancelResponse, ServiceError> {
-        let ids: Vec<TaskId> = if req.all {
+        if req.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the label to cancel by is empty",
+                "give the label the tasks were delegated with (`legate ls --label L` lists them)",
+            ));
+        }
+        let ids: Vec<TaskId> = if req.all || req.label.is_some() {
             let q = legate_domain::api::ListQuery {
                 status: Some("queued,running".into()),
+                label: req.label.clone(),
                 limit: Some(100_000),
                 ..Default::default()
             };
@@ -137,7 +145,7 @@ impl Service {
                 return Err(ApiError::new(
                     ErrorCode::InvalidRequest,
                     "no task ids to cancel",
-                    "pass ids, or --all to cancel every unfinished task",
+                    "pass ids, --label L for the unfinished tasks with a label, or --all for every unfinished task",
                 ));
             }
             let mut ids = Vec::new();

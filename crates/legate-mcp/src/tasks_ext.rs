@@ -100,7 +100,7 @@ impl LegateMcp {
         }
         let req = CancelRequest {
             ids: vec![t.id.to_string()],
-            all: false,
+            ..Default::default()
         };
         let res: Result<serde_json::Value, _> = self.client.post("/v1/tasks/cancel", &req).await;
         res.map(|_| ()).map_err(|e| invalid(e.into()))

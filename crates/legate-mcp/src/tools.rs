@@ -152,7 +152,7 @@ impl LegateMcp {
             let id = self.task(&args.task_id).await?.id.to_string();
             let req = CancelRequest {
                 ids: vec![id],
-                all: false,
+                ..Default::default()
             };
             let res: CancelResponse = self.client.post("/v1/tasks/cancel", &req).await?;
             let task = res

@@ -51,6 +51,12 @@ pub struct Lease {
 }
 
 /// What a claim may take.
+///
+/// The caps count the running tasks that hold a slot. A running task lends its slot to one
+/// child at a time: while one of its children runs it does not count, and a queued child of a
+/// running task that has no running child may start even when the caps are full (its agent's
+/// cap must have room unless it is its parent's agent). So a task that waits on its own
+/// children never starves them, and at most `max_running` × the delegation depth agents run.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     /// The claiming worker's instance id.
@@ -164,8 +170,8 @@ pub trait Store: Send + Sync + 'static {
     /// How many tasks are in each status.
     async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError>;
 
-    /// Claims queued tasks by priority then FIFO, within the caps, atomically: caps hold
-    /// however many claimers race.
+    /// Claims queued tasks by priority then FIFO, within the caps (with slots lent to
+    /// children, see [`ClaimRequest`]), atomically: caps hold however many claimers race.
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError>;
 
     /// Records the process running a claimed task.

@@ -132,6 +132,8 @@ contract! {
     claims::claim_respects_per_agent_caps_and_still_serves_other_agents,
     claims::claim_agents_filter_restricts_to_those_agents,
     claims::concurrent_claimers_respect_the_cap_and_claim_each_task_once,
+    claims::a_running_task_lends_its_slot_to_one_child_at_a_time,
+    claims::a_lent_slot_respects_the_childs_agent_cap_unless_it_is_the_parents,
     lifecycle::finish_with_the_current_lease_records_the_outcome,
     lifecycle::finish_is_fenced_on_owner_and_attempt,
     lifecycle::finish_to_a_non_terminal_status_is_a_transition_error,

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tasks/cancel", post(routes::cancel))
         .route("/v1/tasks/{id}", get(routes::show))
         .route("/v1/tasks/{id}/log", get(logs::log))
+        .route("/v1/tasks/{id}/queue", get(routes::queue))
         .route("/v1/tasks/{id}/send", post(routes::send))
         .route("/v1/wait", post(routes::wait))
         .route("/v1/agents", get(routes::agents))

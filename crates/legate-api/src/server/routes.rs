@@ -4,12 +4,12 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use legate_domain::Task;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, SendRequest,
-    SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
+    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, QueueState,
+    SendRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
+use legate_domain::{Status, Task};
 use legate_engine::Versions;
 use serde::Deserialize;
 
@@ -56,6 +56,10 @@ pub async fn show(
 ) -> Reply<Task> {
     let Query(q) = q.map_err(bad_query)?;
     Ok(Json(s.service.get(&id, q.prompt).await?))
+}
+
+pub async fn queue(State(s): State<AppState>, Path(id): Path<String>) -> Reply<QueueState> {
+    Ok(Json(s.service.queue_state(&id).await?))
 }
 
 pub async fn cancel(
@@ -129,7 +133,11 @@ pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {
         started_at: s.service.started_at(),
         socket: s.socket.clone(),
         store: s.service.store_description(),
-        counts: s.service.counts().await?,
+        counts: Status::ALL
+            .into_iter()
+            .map(|st| (st, 0))
+            .chain(s.service.counts().await?)
+            .collect(),
         draining: s.service.is_draining(),
     }))
 }

@@ -1,5 +1,7 @@
 //! `legate agents`, `prune`, `daemon status|--detach` and `completions`.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use clap::CommandFactory;
 use clap_complete::Shell;
@@ -40,7 +42,7 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
         for a in &agents {
             let state = if a.available { "found" } else { "missing" };
             let kind = if a.builtin { "built-in" } else { "config" };
-            println!(
+            outln!(
                 "{:<14} {:<8} {:<8} {}",
                 a.name,
                 state,
@@ -49,7 +51,7 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
             );
             // The version is what the agent's program printed.
             let version = one_line(a.version.as_deref().unwrap_or(""));
-            println!("{:<14} {} {}", "", one_line(&a.program), version);
+            outln!("{:<14} {} {}", "", one_line(&a.program), version);
         }
     }
     Ok(if check && broken > 0 {
@@ -59,9 +61,17 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
     })
 }
 
-/// Removes old finished tasks.
-pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -> Result<i32> {
-    let age = parse_duration(older_than).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?;
+/// Removes finished tasks (those that finished longer ago than `older_than`, when given).
+pub async fn prune(
+    paths: &Paths,
+    older_than: Option<&str>,
+    unacked: bool,
+    json: bool,
+) -> Result<i32> {
+    let age = match older_than.map(str::trim) {
+        None | Some("0") => Duration::ZERO,
+        Some(t) => parse_duration(t).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?,
+    };
     let client = connect(paths).await?;
     let report: PruneReport = client
         .post(
@@ -75,12 +85,14 @@ pub async fn prune(paths: &Paths, older_than: &str, unacked: bool, json: bool) -
     if json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "removed {} task(s), {} event(s) and {} bytes of logs",
-            report.tasks, report.events, report.log_bytes
+            report.tasks,
+            report.events,
+            report.log_bytes
         );
         if report.kept_unacked > 0 {
-            println!(
+            outln!(
                 "kept {} finished task(s) whose results are still unread (see `legate inbox`; --unacked removes them too)",
                 report.kept_unacked
             );
@@ -99,19 +111,21 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
                 v["running"] = true.into();
                 print_json(&v)?;
             } else {
-                println!(
+                outln!(
                     "running: pid {}, version {}, since {}",
-                    s.pid, s.version, s.started_at
+                    s.pid,
+                    s.version,
+                    s.started_at
                 );
-                println!("socket:  {}", s.socket);
-                println!("store:   {}", s.store);
+                outln!("socket:  {}", s.socket);
+                outln!("store:   {}", s.store);
                 let counts: Vec<String> = s
                     .counts
                     .iter()
-                    .filter(|(_, n)| *n > 0)
+                    .filter(|&(_, n)| *n > 0)
                     .map(|(st, n)| format!("{n} {st}"))
                     .collect();
-                println!(
+                outln!(
                     "tasks:   {}",
                     if counts.is_empty() {
                         "none".into()
@@ -120,7 +134,7 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
                     }
                 );
                 if s.draining {
-                    println!(
+                    outln!(
                         "state:   draining: accepts no new task, stops once its queued and running tasks have finished"
                     );
                 }
@@ -131,7 +145,7 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
             if json {
                 print_json(&serde_json::json!({"running": false, "socket": paths.socket}))?;
             } else {
-                println!("not running (socket {})", paths.socket.display());
+                outln!("not running (socket {})", paths.socket.display());
             }
             Ok(exit::ERROR)
         }
@@ -146,7 +160,7 @@ pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
     if json {
         print_json(&s)?;
     } else {
-        println!("legate daemon running (pid {}, socket {})", s.pid, s.socket);
+        outln!("legate daemon running (pid {}, socket {})", s.pid, s.socket);
     }
     Ok(exit::OK)
 }
@@ -154,6 +168,9 @@ pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
 /// Prints completions for a shell.
 pub fn completions(shell: Shell) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "legate", &mut std::io::stdout());
+    // Into memory first: `generate` panics when its writer fails (a closed pipe).
+    let mut text = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "legate", &mut text);
+    out!("{}", String::from_utf8_lossy(&text));
     Ok(exit::OK)
 }

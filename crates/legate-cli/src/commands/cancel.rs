@@ -8,20 +8,16 @@ use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
 
-/// Cancels the given tasks, or all unfinished ones.
-pub async fn cancel(paths: &Paths, ids: Vec<String>, all: bool, json: bool) -> Result<i32> {
+/// Cancels the given tasks, the unfinished ones with a label, or all unfinished ones.
+pub async fn cancel(paths: &Paths, req: CancelRequest, json: bool) -> Result<i32> {
     let client = connect(paths).await?;
-    let res: CancelResponse = client
-        .post("/v1/tasks/cancel", &CancelRequest { ids, all })
-        .await?;
+    let res: CancelResponse = client.post("/v1/tasks/cancel", &req).await?;
     if json {
         print_json(&res.tasks)?;
     } else if res.tasks.is_empty() {
-        println!("nothing to cancel");
+        outln!("nothing to cancel");
     } else {
-        for t in &res.tasks {
-            println!("{}\t{}", t.id, t.status);
-        }
+        out!("{}", crate::render::task_lines(&res.tasks));
     }
     Ok(exit::OK)
 }

@@ -40,9 +40,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
             let Some(last) = page.last() else { break };
             cursor = last.seq;
             for e in &page {
-                if print(&mut out, e).is_err() {
-                    return Ok(exit::OK);
-                }
+                crate::out::checked(print(&mut out, e), "stdout");
             }
         }
         return Ok(exit::OK);

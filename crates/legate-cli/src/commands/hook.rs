@@ -98,7 +98,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
     };
     if let Some(a) = answer {
         let mut out = std::io::stdout().lock();
-        crate::json_out::write_line(&mut out, &a)?;
+        crate::out::checked(crate::json_out::write_line(&mut out, &a), "stdout");
     }
     Ok(exit::OK)
 }

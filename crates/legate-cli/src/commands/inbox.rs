@@ -4,11 +4,13 @@ use anyhow::Result;
 use legate_domain::api::{AckRequest, AckResponse, InboxQuery, InboxResponse};
 use legate_domain::terminal::one_line;
 
+use crate::columns::{self, Cell, Column};
 use crate::commands::print_json;
 use crate::commands::run::origin;
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
+use crate::render::status_cell;
 
 /// Lists an origin's unread results (acknowledging them with `ack`).
 pub async fn inbox(
@@ -32,8 +34,15 @@ pub async fn inbox(
         return Ok(exit::OK);
     }
     if res.tasks.is_empty() {
-        eprintln!("legate: nothing new for {}", one_line(&res.origin));
+        errln!("legate: nothing new for {}", one_line(&res.origin));
     }
+    const COLUMNS: [Column; 4] = [
+        Column::fixed("ID"),
+        Column::fixed("STATUS"),
+        Column::capped("TITLE", 40),
+        Column::flex("RESULT"),
+    ];
+    let mut rows = Vec::new();
     for t in &res.tasks {
         let first = t
             .error
@@ -47,16 +56,16 @@ pub async fn inbox(
             })
             .unwrap_or_default();
         let first: String = first.chars().take(100).collect();
-        println!(
-            "{}\t{}\t{}\t{}",
-            t.id,
-            t.status,
-            one_line(&t.title),
-            one_line(&first)
-        );
+        rows.push(vec![
+            t.id.to_string().into(),
+            status_cell(t.status),
+            Cell::from(one_line(&t.title).into_owned()),
+            Cell::from(one_line(&first).into_owned()),
+        ]);
     }
+    out!("{}", columns::for_stdout(&COLUMNS, &rows, false));
     if !ack && !res.tasks.is_empty() {
-        eprintln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
+        errln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
     }
     Ok(exit::OK)
 }
@@ -80,9 +89,9 @@ pub async fn ack(
         print_json(&res)?;
     } else {
         for id in &res.acked {
-            println!("{id}");
+            outln!("{id}");
         }
-        eprintln!(
+        errln!(
             "legate: acknowledged {} entr{}",
             res.acked.len(),
             if res.acked.len() == 1 { "y" } else { "ies" }

@@ -51,10 +51,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 ..
             } => steps::steps(&paths, &id, follow).await,
             Command::Logs {
-                id, follow, stdout, ..
-            } => logs::logs(&paths, &id, follow, stdout).await,
+                id,
+                follow,
+                stdout,
+                lines,
+                ..
+            } => logs::logs(&paths, &id, follow, stdout, lines).await,
             Command::Wait(args) => wait::wait(&paths, args, json).await,
-            Command::Cancel { ids, all } => cancel::cancel(&paths, ids, all, json).await,
+            Command::Cancel { ids, all, label } => {
+                let req = legate_domain::api::CancelRequest { ids, all, label };
+                cancel::cancel(&paths, req, json).await
+            }
             Command::Agents { check } => admin::agents(&paths, check, json).await,
             Command::Send(args) => send::send(&paths, args, json).await,
             Command::Events(args) => events::events(&paths, args).await,
@@ -74,7 +81,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Prune {
                 older_than,
                 unacked,
-            } => admin::prune(&paths, &older_than, unacked, json).await,
+            } => admin::prune(&paths, older_than.as_deref(), unacked, json).await,
             Command::Daemon(d) => match d.action {
                 Some(DaemonAction::Stop { force, yes, drain }) => {
                     let o = stop::StopOptions {
@@ -97,6 +104,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 
 /// Prints a value as pretty JSON on stdout (C1 controls escaped, see [`crate::json_out`]).
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", crate::json_out::pretty(v)?);
+    outln!("{}", crate::json_out::pretty(v)?);
     Ok(())
 }

@@ -15,6 +15,9 @@ use crate::exit;
 use crate::paths::Paths;
 use crate::render;
 
+/// The most tasks the daemon lists at once.
+const MAX_LIST: u32 = 100_000;
+
 /// Lists tasks.
 pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
     if let Some(s) = &args.status {
@@ -23,24 +26,32 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
                 .map_err(|m| anyhow::anyhow!("--status: {m}"))?;
         }
     }
+    let limit = if args.all { MAX_LIST } else { args.limit };
+    // One more than shown, to know whether some were left out.
     let q = ListQuery {
         status: args.status,
         agent: args.agent,
         label: args.label,
         origin: None,
-        limit: Some(args.limit),
+        limit: Some(limit.saturating_add(1).min(MAX_LIST)),
     };
     let client = connect(paths).await?;
-    let tasks: Vec<Task> = client
+    let mut tasks: Vec<Task> = client
         .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
         .await?;
+    let left_out = tasks.len() > limit as usize;
+    if left_out {
+        // Oldest first: the newest `limit` are the last ones.
+        tasks.drain(..tasks.len() - limit as usize);
+    }
     if json {
         print_json(&tasks)?;
     } else if std::io::stdout().is_terminal() {
-        println!("{}", render::table(&tasks));
+        let width = crate::columns::terminal_width();
+        out!("{}", render::table(&tasks, width, true));
     } else {
         for t in &tasks {
-            println!(
+            outln!(
                 "{}\t{}\t{}\t{}",
                 t.id,
                 t.status,
@@ -49,7 +60,38 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
             );
         }
     }
+    if left_out {
+        let of = match total(&client, &q).await {
+            Some(m) => format!(" of {m}"),
+            None => String::new(),
+        };
+        errln!(
+            "legate: showing the newest {}{of} tasks (--all shows every task, --limit N more)",
+            tasks.len()
+        );
+    }
     Ok(exit::OK)
+}
+
+/// How many tasks match `q` in all, when the daemon's counts tell (filters by status only).
+async fn total(client: &legate_api::Client, q: &ListQuery) -> Option<u64> {
+    if q.agent.is_some() || q.label.is_some() {
+        return None;
+    }
+    let s: legate_domain::api::DaemonStatus = client.get("/v1/daemon").await.ok()?;
+    let wanted: Vec<legate_domain::Status> = q
+        .status
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    Some(
+        s.counts
+            .iter()
+            .filter(|&(st, _)| wanted.is_empty() || wanted.contains(st))
+            .map(|(_, n)| n)
+            .sum(),
+    )
 }
 
 /// Shows one task.
@@ -63,10 +105,26 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
         print_json(&task)?;
     } else {
         let chain = predecessors(&client, &task).await;
-        print!("{}", render::details(&task, &paths.logs_dir, &chain));
+        out!("{}", render::details(&task, &paths.logs_dir, &chain));
+        print_queue_state(&client, &task).await;
         print_last_steps(&client, &task).await;
     }
     Ok(exit::OK)
+}
+
+/// Why a queued task has not started (nothing for other tasks, or when the daemon cannot say).
+async fn print_queue_state(client: &legate_api::Client, task: &Task) {
+    if task.status != legate_domain::Status::Queued {
+        return;
+    }
+    let path = format!("/v1/tasks/{}/queue", task.id);
+    if let Ok(q) = client.get::<legate_domain::api::QueueState>(&path).await {
+        let ahead = match q.ahead {
+            0 => "first in the queue".to_string(),
+            n => format!("{n} queued ahead of it"),
+        };
+        outln!("{:<10} {} ({ahead})", "waiting", one_line(&q.reason));
+    }
 }
 
 /// The last steps the agent reported, if it reported any (`legate logs --steps` has all).
@@ -86,14 +144,14 @@ async fn print_last_steps(client: &legate_api::Client, task: &Task) {
     if lines.is_empty() {
         return;
     }
-    println!(
+    outln!(
         "\nsteps (last {} of {}; all: legate logs --steps {}):",
         lines.len().min(SHOWN),
         lines.len(),
         task.id
     );
     for l in &lines[lines.len().saturating_sub(SHOWN)..] {
-        println!("  {l}");
+        outln!("  {l}");
     }
 }
 

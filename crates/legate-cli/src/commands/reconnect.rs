@@ -51,7 +51,7 @@ pub(crate) async fn reconnect(
         Start::IfNeeded => "reconnecting",
         Start::Never => "waiting for it to come back",
     };
-    eprintln!("legate: the daemon went away; {how}, then {doing}");
+    errln!("legate: the daemon went away; {how}, then {doing}");
     if let Some(pid) = gone.daemon_pid() {
         let patience = Instant::now() + STOPPING_PATIENCE;
         let mut pause = Duration::from_millis(10);

@@ -1,6 +1,6 @@
 //! `legate run`: delegate a task.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, Result, bail};
 use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse, new_idempotency_key};
@@ -66,6 +66,13 @@ pub(crate) async fn submitted(
     json: bool,
 ) -> Result<i32> {
     if wait {
+        if !json && std::io::stderr().is_terminal() {
+            // Said first, so the id is on the screen whatever happens to the wait.
+            errln!(
+                "legate: task {} delegated; waiting for it (Ctrl-C stops the waiting, not the task)",
+                res.task.id
+            );
+        }
         let w = wait::Waiting {
             ids: vec![res.task.id.to_string()],
             any: false,
@@ -85,7 +92,7 @@ pub(crate) async fn submitted(
             "follows": res.task.metadata.get("follows"),
         }))?;
     } else {
-        println!("{}", res.task.id);
+        outln!("{}", res.task.id);
     }
     Ok(crate::exit::OK)
 }

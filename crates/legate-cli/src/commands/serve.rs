@@ -51,8 +51,8 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
-    println!("{url}");
-    eprintln!("{}", how_to_connect(&url, token.map(|(_, s)| s), paths));
+    outln!("{url}");
+    errln!("{}", how_to_connect(&url, token.map(|(_, s)| s), paths));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

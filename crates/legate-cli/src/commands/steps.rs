@@ -39,13 +39,13 @@ pub async fn steps(paths: &Paths, id: &str, follow: bool) -> Result<i32> {
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for e in &page {
-            ended = print(&mut out, e)?;
+            ended = crate::out::checked(print(&mut out, e), "stdout");
         }
     }
     if follow && !ended && !task.status.is_terminal() {
         let mut feed = client.subscribe(&query(cursor, None)?, cursor).await?;
         while let Ok(Some(e)) = feed.next().await {
-            if print(&mut out, &e)? {
+            if crate::out::checked(print(&mut out, &e), "stdout") {
                 break;
             }
         }

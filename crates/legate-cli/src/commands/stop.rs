@@ -64,7 +64,7 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
             if o.json {
                 print_json(&serde_json::json!({"running": false}))?;
             } else {
-                println!("no legate daemon is running");
+                outln!("no legate daemon is running");
             }
             return Ok(exit::OK);
         }
@@ -82,7 +82,7 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
         if o.json {
             print_json(&serde_json::json!({"running": false, "stopped_pid": pid}))?;
         } else {
-            println!("stopped the legate daemon (pid {pid})");
+            outln!("stopped the legate daemon (pid {pid})");
         }
         return Ok(exit::OK);
     }
@@ -95,7 +95,7 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
             if o.json {
                 print_json(&serde_json::json!({"running": false, "killed_pid": pid}))?;
             } else {
-                println!(
+                outln!(
                     "killed the legate daemon (pid {pid}) with SIGKILL; its running tasks are marked interrupted, and what is left of their agents ended, when the next daemon starts"
                 );
             }
@@ -116,8 +116,8 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
     if o.json {
         print_json(&serde_json::json!({"running": true, "pid": pid}))?;
     }
-    eprintln!("error: the legate daemon (pid {pid}) is still running: {why}");
-    eprintln!("hint: {}", exit::unresponsive_hint(Some(pid)));
+    errln!("error: the legate daemon (pid {pid}) is still running: {why}");
+    errln!("hint: {}", exit::unresponsive_hint(Some(pid)));
     Ok(exit::NO_ANSWER)
 }
 
@@ -147,29 +147,29 @@ async fn confirmed(client: &Client, status: &DaemonStatus) -> Result<bool> {
         .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
         .await
         .unwrap_or_default();
-    eprintln!(
+    errln!(
         "legate: {running} task(s) are running; stopping the daemon interrupts them (they end as `interrupted`, or run again from the start when their agent has retry_interrupted):"
     );
     for t in &tasks {
-        eprintln!("  {} {} {}", t.id, one_line(&t.agent), one_line(&t.title));
+        errln!("  {} {} {}", t.id, one_line(&t.agent), one_line(&t.title));
     }
     if running > tasks.len() as u64 {
-        eprintln!("  … and {} more", running - tasks.len() as u64);
+        errln!("  … and {} more", running - tasks.len() as u64);
     }
     let tty = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !tty {
-        eprintln!(
+        errln!(
             "legate: not stopped: nobody to ask (no terminal). `legate daemon stop --drain` lets them finish first; `legate daemon stop --yes` interrupts them"
         );
         return Ok(false);
     }
-    eprint!("Stop the daemon and interrupt them? (--drain lets them finish) [y/N] ");
+    err!("Stop the daemon and interrupt them? (--drain lets them finish) [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     let yes = matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes");
     if !yes {
-        eprintln!("legate: not stopped");
+        errln!("legate: not stopped");
     }
     Ok(yes)
 }
@@ -180,7 +180,7 @@ async fn drain(client: &Client, pid: u32, json: bool) -> Result<i32> {
     let status = client.drain().await?;
     let left = count(&status, &[Status::Queued, Status::Running]);
     if !json {
-        eprintln!(
+        errln!(
             "legate: the daemon (pid {pid}) is draining: it accepts no new task and stops once its {left} queued or running task(s) have finished"
         );
     }
@@ -188,7 +188,7 @@ async fn drain(client: &Client, pid: u32, json: bool) -> Result<i32> {
     if json {
         print_json(&serde_json::json!({"running": false, "stopped_pid": pid, "drained": true}))?;
     } else {
-        println!("stopped the legate daemon (pid {pid}) after its tasks finished");
+        outln!("stopped the legate daemon (pid {pid}) after its tasks finished");
     }
     Ok(exit::OK)
 }

@@ -74,7 +74,7 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
                     timed_out: false,
                 })?;
             }
-            eprintln!(
+            errln!(
                 "legate: nothing to wait for: no queued or running task of {} (see `legate ls`)",
                 one_line(&me)
             );
@@ -148,12 +148,12 @@ pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -
         }
     };
     if live {
-        eprint!("\r\x1b[2K");
+        err!("\r\x1b[2K");
     }
     print_waited(&res, w)?;
     if res.timed_out {
         if !w.json {
-            eprintln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
+            errln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
         }
         return Ok(exit::WAIT_TIMEOUT);
     }
@@ -179,11 +179,7 @@ fn print_waited(res: &WaitResponse, w: &Waiting) -> Result<()> {
         (Show::Answer, true) => print_json(&res.tasks[0])?,
         (Show::Answer, false) => print_outcome(&res.tasks[0]),
         (_, true) => print_json(res)?,
-        (Show::Statuses, false) => {
-            for t in &res.tasks {
-                println!("{}\t{}\t{}", t.id, t.status, one_line(&t.title));
-            }
-        }
+        (Show::Statuses, false) => out!("{}", crate::render::task_lines(&res.tasks)),
         (Show::Results, false) => {
             let done: Vec<&Task> = res
                 .tasks
@@ -192,7 +188,7 @@ fn print_waited(res: &WaitResponse, w: &Waiting) -> Result<()> {
                 .collect();
             for t in &done {
                 if done.len() > 1 {
-                    println!("## {} [{}] {}", t.id, t.status, one_line(&t.title));
+                    outln!("## {} [{}] {}", t.id, t.status, one_line(&t.title));
                 }
                 print_outcome(t);
             }
@@ -206,12 +202,12 @@ fn print_waited(res: &WaitResponse, w: &Waiting) -> Result<()> {
 pub(crate) fn print_outcome(task: &Task) {
     if let Some(r) = &task.result {
         if std::io::stdout().is_terminal() {
-            print!("{}", multi_line(r));
+            out!("{}", multi_line(r));
         } else {
-            print!("{r}");
+            out!("{r}");
         }
         if !r.ends_with('\n') && !r.is_empty() {
-            println!();
+            outln!();
         }
         let _ = std::io::stdout().flush();
     }
@@ -221,14 +217,14 @@ pub(crate) fn print_outcome(task: &Task) {
             .as_ref()
             .map(|e| format!("{} ({})", one_line(&e.message), e.kind.as_str()))
             .unwrap_or_default();
-        eprintln!("legate: task {} {}: {why}", task.id, task.status);
+        errln!("legate: task {} {}: {why}", task.id, task.status);
     }
 }
 
 fn progress(tasks: &[Task]) {
     let done = tasks.iter().filter(|t| t.status.is_terminal()).count();
     let running = tasks.iter().filter(|t| t.status == Status::Running).count();
-    eprint!(
+    err!(
         "\r\x1b[2Kwaiting: {done}/{} done, {running} running, {} queued",
         tasks.len(),
         tasks.len() - done - running

@@ -41,7 +41,7 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
         let (pid, socket) = lock::recorded(&paths.lock)
             .map(|(p, s)| (p.to_string(), s.display().to_string()))
             .unwrap_or_else(|| ("?".into(), paths.socket.display().to_string()));
-        eprintln!(
+        errln!(
             "a legate daemon already runs for the store in {} (pid {pid}, socket {socket}); \
              one store has one daemon",
             paths.data_dir.display()

@@ -24,3 +24,16 @@ pub fn installed(name: &str) -> Option<PathBuf> {
     );
     Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
 }
+
+/// A new, empty git project no agent CLI has seen (so none trusts it yet), as a user's new
+/// project would be: the directory the preset tests delegate in.
+pub fn new_project() -> tempfile::TempDir {
+    let project = tempfile::Builder::new().prefix("proj").tempdir().unwrap();
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(project.path())
+        .status()
+        .unwrap();
+    assert!(git.success(), "git init in {}", project.path().display());
+    project
+}

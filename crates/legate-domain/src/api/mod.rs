@@ -188,12 +188,15 @@ pub struct WaitResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
-    /// Task ids or prefixes (ignored with `all`).
+    /// Task ids or prefixes (ignored with `all` or `label`).
     #[serde(default)]
     pub ids: Vec<String>,
     /// Cancel every queued or running task.
     #[serde(default)]
     pub all: bool,
+    /// Cancel every queued or running task with this label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Answer to a cancel: the tasks as they ended.
@@ -241,8 +244,9 @@ pub struct DaemonStatus {
     pub socket: String,
     /// The store it uses.
     pub store: String,
-    /// Tasks by status.
-    pub counts: Vec<(Status, u64)>,
+    /// How many tasks have each status: an object with every status as a key
+    /// (`{"queued": 0, "running": 2, …}`).
+    pub counts: std::collections::BTreeMap<Status, u64>,
     /// The daemon is draining (`legate daemon stop --drain`): it accepts no new task and
     /// exits once the tasks it holds have finished.
     #[serde(default)]
@@ -354,4 +358,13 @@ pub fn parse_task_ref(s: &str) -> Result<crate::id::IdPrefix, ApiError> {
             "list tasks with `legate ls`",
         )
     })
+}
+
+/// `GET /v1/tasks/{id}/queue`: why a queued task has not started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueState {
+    /// Queued tasks that will be claimed before it (higher priority, or submitted earlier).
+    pub ahead: u64,
+    /// What it waits for, in words (a full cap and what holds it, its parent's lent slot…).
+    pub reason: String,
 }

@@ -1,7 +1,8 @@
 //! Claiming: queued tasks become `running` under a lease, within the global and per-agent
-//! caps, in priority then FIFO order. Every worker waits on the same lock while one claims, so
-//! a claim is two statements: take the lock, then one statement that counts, picks, starts
-//! and logs a whole batch (and announces it).
+//! caps, in priority then FIFO order; a running task lends its slot to one child at a time.
+//! Every worker waits on the same lock while one claims, so a claim is: take the lock, one
+//! statement that counts, picks, starts and logs a whole batch (and announces it), then one
+//! statement per child that takes its parent's slot.
 
 use legate_domain::{Event, EventKind, Status, Timestamp};
 use serde_json::json;
@@ -14,19 +15,50 @@ use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
 /// per-agent caps hold however many machines claim at once.
 const CLAIM_LOCK: i64 = 0x6c65_6761_7465; // "legate"
 
-/// Counts what runs, takes the next queued tasks that fit the caps (skipping rows another
-/// claimer holds), starts them and writes their `started` events in claim order. A batch may
-/// hold more of one agent than its cap leaves room for: those stay queued for the next claim.
-///
-/// `$1`/`$2` per-agent caps (names, caps), `$3` only these agents (NULL: any), `$4` most to
-/// take, `$5` global cap, `$6` now, `$7` owner, `$8` lease expiry.
-const CLAIM: &str = "
+/// Running tasks per agent that hold a slot (a running task with a running child has lent
+/// its slot to that child and does not count), and the room each capped agent has left.
+/// `$1`/`$2` per-agent caps (names, caps).
+const COUNTED: &str = "
 WITH running AS (
-    SELECT agent, count(*) AS n FROM tasks WHERE status = 'running' GROUP BY agent
+    SELECT agent, count(*) AS n FROM tasks WHERE status = 'running'
+      AND id NOT IN (SELECT parent FROM tasks WHERE status = 'running' AND parent IS NOT NULL)
+    GROUP BY agent
 ), room AS (
     SELECT c.agent, c.cap - COALESCE(r.n, 0) AS free
     FROM unnest($1::text[], $2::bigint[]) AS c(agent, cap) LEFT JOIN running r USING (agent)
-), locked AS (
+)";
+
+/// Starts the `chosen` tasks and writes their `started` events in claim order (and announces
+/// them). `{NOW}`, `{OWNER}`, `{EXPIRES}` name the placeholders of now, owner, lease expiry.
+const START: &str = "
+, started AS (
+    UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, started_at = {NOW},
+        lease_owner = {OWNER}, lease_expires_at = {EXPIRES}, cancel_requested = 0, acked_at = NULL,
+        pid = NULL, pgid = NULL, proc_start = NULL
+    FROM chosen WHERE t.id = chosen.id AND t.status = 'queued'
+    RETURNING t.*
+), logged AS (
+    INSERT INTO events (task_id, kind, at, data, origin, labels)
+    SELECT id, 'started', {NOW}, jsonb_build_object('attempt', attempt, 'worker', {OWNER}::text)::text,
+        origin, labels
+    FROM started ORDER BY priority DESC, seq
+    RETURNING seq AS event_seq, task_id AS event_task
+), announced AS (
+    -- Runs only when read below, so only when a task was claimed.
+    SELECT pg_notify(current_setting('legate.channel', true), 'started')
+)
+SELECT {COLUMNS}, prompt, env, event_seq, (SELECT count(*) FROM announced) AS announced
+FROM started JOIN logged ON logged.event_task = started.id
+ORDER BY event_seq";
+
+/// Takes the next queued tasks that fit the caps (skipping rows another claimer holds), in
+/// priority then FIFO order. A batch may hold more of one agent than its cap leaves room for:
+/// those stay queued for the next claim.
+///
+/// After [`COUNTED`]: `$3` only these agents (NULL: any), `$4` most to take, `$5` global cap;
+/// [`START`] with `$6` now, `$7` owner, `$8` lease expiry.
+const NEXT: &str = "
+, locked AS (
     SELECT id, agent, priority, seq FROM tasks
     WHERE status = 'queued'
       AND agent NOT IN (SELECT agent FROM room WHERE free <= 0)
@@ -43,26 +75,39 @@ WITH running AS (
     WHERE free IS NULL OR nth <= free
     ORDER BY priority DESC, seq
     LIMIT GREATEST($5 - (SELECT COALESCE(sum(n), 0) FROM running), 0)
-), started AS (
-    UPDATE tasks t SET status = 'running', attempt = t.attempt + 1, started_at = $6,
-        lease_owner = $7, lease_expires_at = $8, cancel_requested = 0, acked_at = NULL,
-        pid = NULL, pgid = NULL, proc_start = NULL
-    FROM chosen WHERE t.id = chosen.id AND t.status = 'queued'
-    RETURNING t.*
-), logged AS (
-    INSERT INTO events (task_id, kind, at, data, origin, labels)
-    SELECT id, 'started', $6, jsonb_build_object('attempt', attempt, 'worker', $7::text)::text,
-        origin, labels
-    FROM started ORDER BY priority DESC, seq
-    RETURNING seq AS event_seq, task_id AS event_task
-), announced AS (
-    -- Runs only when read below, so only when a task was claimed.
-    SELECT pg_notify(current_setting('legate.channel', true), 'started')
-)
-SELECT {COLUMNS}, prompt, env, event_seq, (SELECT count(*) FROM announced) AS announced
-FROM started JOIN logged ON logged.event_task = started.id
-ORDER BY event_seq";
+)";
 
+/// Takes one queued child of a running task that has no running child: it takes its parent's
+/// slot, so it needs no room in the global cap, and none in its agent's cap when it is its
+/// parent's agent. Driven from the few running tasks through `tasks_queued_children`.
+///
+/// After [`COUNTED`]: `$3` only these agents (NULL: any); [`START`] with `$4` now, `$5` owner,
+/// `$6` lease expiry.
+const NEXT_LENT: &str = "
+, chosen AS (
+    SELECT c.id FROM tasks p JOIN tasks c ON c.parent = p.id AND c.status = 'queued'
+    WHERE p.status = 'running'
+      AND p.id NOT IN (SELECT parent FROM tasks WHERE status = 'running' AND parent IS NOT NULL)
+      AND (c.agent = p.agent OR c.agent NOT IN (SELECT agent FROM room WHERE free <= 0))
+      AND ($3::text[] IS NULL OR c.agent = ANY($3))
+    ORDER BY c.priority DESC, c.seq
+    LIMIT 1
+    FOR UPDATE OF c SKIP LOCKED
+)";
+
+/// The whole statement: counts, a choice, the start.
+fn statement(choice: &str, now: &str, owner: &str, expires: &str) -> String {
+    let start = START
+        .replace("{NOW}", now)
+        .replace("{OWNER}", owner)
+        .replace("{EXPIRES}", expires)
+        .replace("{COLUMNS}", COLUMNS);
+    format!("{COUNTED}{choice}{start}")
+}
+
+/// Claims a batch within the caps, then the children that take their running parents' slots
+/// one by one (a task waiting on its own children must not starve them), all under the claim
+/// lock in one transaction.
 pub(crate) async fn claim(
     conn: &mut PgConnection,
     req: &ClaimRequest,
@@ -82,17 +127,34 @@ pub(crate) async fn claim(
         .unzip();
     let only: Option<Vec<String>> = req.agents.as_ref().map(|a| a.iter().cloned().collect());
     let now = now_ms();
-    let rows = sqlx::query(built(CLAIM.replace("{COLUMNS}", COLUMNS)))
-        .bind(capped)
-        .bind(caps)
-        .bind(only)
+    let expires = now + req.lease_ttl.as_millis() as i64;
+    let mut rows = sqlx::query(built(statement(NEXT, "$6", "$7", "$8")))
+        .bind(&capped)
+        .bind(&caps)
+        .bind(&only)
         .bind(i64::from(req.max_claims))
         .bind(i64::from(req.max_running))
         .bind(now)
         .bind(&req.owner)
-        .bind(now + req.lease_ttl.as_millis() as i64)
+        .bind(expires)
         .fetch_all(&mut *conn)
         .await?;
+    let lent = statement(NEXT_LENT, "$4", "$5", "$6");
+    while (rows.len() as u32) < req.max_claims {
+        let Some(row) = sqlx::query(built(lent.clone()))
+            .bind(&capped)
+            .bind(&caps)
+            .bind(&only)
+            .bind(now)
+            .bind(&req.owner)
+            .bind(expires)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            break;
+        };
+        rows.push(row);
+    }
     rows.iter()
         .map(|row| {
             let task = task_from_row(row, true)?;
@@ -123,10 +185,16 @@ pub(crate) async fn claim(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_claim_statement_names_every_placeholder_it_binds() {
-        for n in 1..=8 {
-            assert!(super::CLAIM.contains(&format!("${n}")), "${n} unused");
+    fn the_claim_statements_name_every_placeholder_they_bind() {
+        for (statement, binds) in [
+            (super::statement(super::NEXT, "$6", "$7", "$8"), 8),
+            (super::statement(super::NEXT_LENT, "$4", "$5", "$6"), 6),
+        ] {
+            for n in 1..=binds {
+                assert!(statement.contains(&format!("${n}")), "${n} unused");
+            }
+            assert!(!statement.contains(&format!("${}", binds + 1)));
+            assert!(!statement.contains('{'), "every name replaced");
         }
-        assert!(!super::CLAIM.contains("$9"));
     }
 }

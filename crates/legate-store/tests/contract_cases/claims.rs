@@ -267,3 +267,72 @@ pub async fn concurrent_claimers_respect_the_cap_and_claim_each_task_once(s: Arc
         .count();
     assert_eq!(started, TASKS, "one started event per task");
 }
+
+/// Inserts a child of `parent` (one level deeper).
+async fn insert_child(s: &dyn Store, agent: &str, parent: &TaskId, prompt: &str) -> TaskId {
+    let mut t = new_task(agent, prompt);
+    t.parent = Some(parent.clone());
+    t.depth = 2;
+    s.insert(t).await.unwrap().task.id
+}
+
+pub async fn a_running_task_lends_its_slot_to_one_child_at_a_time(s: Arc<dyn Store>) {
+    // The only slot is taken by a task that then delegates two children and waits on them;
+    // another task (no relation) is queued first.
+    insert(&*s, "a", "delegates and waits").await;
+    let parent = claim_one(&*s, &claim_req("w", 1, 10)).await;
+    let stranger = insert(&*s, "a", "waiting for a free slot").await;
+    let first = insert_child(&*s, "a", &parent.task.id, "first child").await;
+    let second = insert_child(&*s, "a", &parent.task.id, "second child").await;
+
+    let claimed = s.claim(&claim_req("w", 1, 10)).await.unwrap();
+    assert_eq!(
+        claimed_ids(&claimed),
+        [first],
+        "one child takes its parent's slot; its sibling and the stranger wait"
+    );
+    assert!(s.claim(&claim_req("w2", 1, 10)).await.unwrap().is_empty());
+    assert_eq!(get(&*s, &second).await.status, Status::Queued);
+    assert_eq!(get(&*s, &stranger).await.status, Status::Queued);
+
+    // The child ends: the slot goes back to the parent, which lends it to the next child.
+    s.finish(&claimed[0].lease, success()).await.unwrap();
+    let next = s.claim(&claim_req("w", 1, 10)).await.unwrap();
+    assert_eq!(claimed_ids(&next), [second]);
+    s.finish(&next[0].lease, success()).await.unwrap();
+    assert!(
+        s.claim(&claim_req("w", 1, 10)).await.unwrap().is_empty(),
+        "no child left: the parent holds its slot again"
+    );
+    s.finish(&parent.lease, success()).await.unwrap();
+    assert_eq!(
+        claimed_ids(&s.claim(&claim_req("w", 1, 10)).await.unwrap()),
+        [stranger]
+    );
+}
+
+pub async fn a_lent_slot_respects_the_childs_agent_cap_unless_it_is_the_parents(s: Arc<dyn Store>) {
+    let mut req = claim_req("w", 1, 10);
+    req.agent_caps = BTreeMap::from([("a".into(), 1), ("b".into(), 1)]);
+    insert(&*s, "a", "delegates and waits").await;
+    let parent = claim_one(&*s, &req).await;
+    assert_eq!(parent.task.agent, "a");
+    // Another task of b runs beside it under a higher global cap.
+    let b_running = insert(&*s, "b", "b runs").await;
+    let mut wider = req.clone();
+    wider.max_running = 2;
+    assert_eq!(claimed_ids(&s.claim(&wider).await.unwrap()), [b_running]);
+
+    let child_b = insert_child(&*s, "b", &parent.task.id, "child of another agent").await;
+    assert!(
+        s.claim(&req).await.unwrap().is_empty(),
+        "b is at its cap: the lent slot does not lift it"
+    );
+    let child_a = insert_child(&*s, "a", &parent.task.id, "child of the parent's agent").await;
+    assert_eq!(
+        claimed_ids(&s.claim(&req).await.unwrap()),
+        [child_a],
+        "the parent's own agent cap slot passes to its child"
+    );
+    assert_eq!(get(&*s, &child_b).await.status, Status::Queued);
+}
