@@ -192,11 +192,12 @@ prompt = "stdin"
             .collect()
     }
 
-    /// Waits for tasks to finish (all) and returns their statuses by id.
+    /// Waits for tasks to finish (all) and returns their statuses by id. It shows their
+    /// results (`--result`), so those of this command's origin (`cli:$USER`) are read.
     pub fn wait_all(&self, ids: &[String]) -> HashMap<String, String> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut args = vec!["wait", "--json", "--timeout", "120s"];
+            let mut args = vec!["wait", "--json", "--result", "--timeout", "120s"];
             args.extend(chunk.iter().map(String::as_str));
             let o = self.run(&args);
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
