@@ -286,3 +286,31 @@ fn wait_without_ids_waits_for_all_of_ones_own_unfinished_tasks() {
         "not mine: not waited for"
     );
 }
+
+#[test]
+fn send_wait_outlives_a_daemon_stop_and_exits_with_the_follow_ups_outcome() {
+    let sessions = tempfile::tempdir().unwrap();
+    let home = Home::with_resumable_agent(sessions.path());
+    let first: Value =
+        serde_json::from_str(&home.ok(&["run", "--wait", "--json", "resumable", "print hello"]))
+            .unwrap();
+    let id = first["id"].as_str().unwrap();
+    let sender = spawn(&home, &["send", "--wait", id, "hang"], "ann");
+    assert!(poll_until(Duration::from_secs(30), || home
+        .ls(&["--status", "running"])
+        .len()
+        == 1));
+    assert!(poll_until(Duration::from_secs(30), || connected(&sender)));
+    home.ok(&["daemon", "stop", "--yes"]);
+    let s = finish(sender, "send --wait");
+    let err = String::from_utf8_lossy(&s.stderr);
+    assert_eq!(
+        s.status.code(),
+        Some(6),
+        "the follow-up was interrupted: {err}"
+    );
+    assert!(
+        err.contains("reconnecting") && err.contains("interrupted"),
+        "{err}"
+    );
+}

@@ -70,6 +70,18 @@ impl Home {
         ))
     }
 
+    /// The standard config plus an agent `resumable` (the fake agent speaking the codex
+    /// preset's format) whose sessions are kept under `sessions`, so `send` can continue them.
+    pub fn with_resumable_agent(sessions: &Path) -> Home {
+        let fake = fake_agent().display().to_string();
+        Home::new(&format!(
+            "[agents.resumable]\npreset = \"codex\"\n\
+             command = [\"{fake}\", \"--format\", \"codex\", \"{{args}}\", \"--\", \"{{prompt}}\"]\n\
+             env = {{ FAKE_AGENT_SESSIONS = \"{}\" }}\n",
+            sessions.display()
+        ))
+    }
+
     /// A home with exactly this config text.
     pub fn with_config(text: &str) -> Home {
         let dir = tempfile::Builder::new().prefix("lg").tempdir().unwrap();
