@@ -114,3 +114,111 @@ impl Client {
         self.call(Method::POST, path, Some(body)).await
     }
 }
+
+/// What a log read includes and where it starts (`GET /v1/tasks/ID/log`); [`Client::log`]
+/// moves it along as output arrives, so reading again with it resumes where the last read
+/// stopped (after a daemon restart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LogRead {
+    /// Keep sending new output until the task ends.
+    pub follow: bool,
+    /// Only stdout (the output log interleaves stdout and stderr).
+    pub stdout: bool,
+    /// Skip the first this many bytes of the log of `attempt`.
+    pub from: u64,
+    /// The attempt whose log was being read (each attempt writes its log anew; a later one is
+    /// read from its start). `None`: the current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+impl Client {
+    /// `POST /v1/wait`, held by the daemon for up to `slice` (the request's `timeout_ms`).
+    pub async fn wait(
+        &self,
+        req: &legate_domain::api::WaitRequest,
+        slice: Duration,
+    ) -> Result<legate_domain::api::WaitResponse, ClientError> {
+        self.post_waiting("/v1/wait", req, slice).await
+    }
+
+    /// Streams task `id`'s log into `sink` as it arrives, from where `read` says, moving
+    /// `read` along (see [`LogRead`]). A stream that breaks off (the daemon stopped) fails with
+    /// [`ClientError::Dropped`]; an error of `sink` comes back as [`ClientError::Protocol`].
+    pub async fn log(
+        &self,
+        id: &str,
+        read: &mut LogRead,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), ClientError> {
+        legate_domain::api::parse_task_ref(id).map_err(ClientError::Api)?;
+        let query =
+            serde_urlencoded::to_string(*read).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let path = format!("/v1/tasks/{id}/log?{query}");
+        let attempt = |h: &hyper::HeaderMap| {
+            h.get(legate_domain::api::ATTEMPT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u32>().ok())
+        };
+        // (attempt, bytes of its log read), shared by the two callbacks.
+        let cursor = std::cell::Cell::new((read.attempt, read.from));
+        let streamed = self
+            .stream_with(
+                &path,
+                |head| {
+                    let now = attempt(head);
+                    if now != cursor.get().0 {
+                        // Another attempt's log: the daemon sends it from its start.
+                        cursor.set((now, 0));
+                    }
+                },
+                |chunk| {
+                    sink(chunk)?;
+                    let (a, from) = cursor.get();
+                    cursor.set((a, from + chunk.len() as u64));
+                    Ok(())
+                },
+            )
+            .await;
+        (read.attempt, read.from) = cursor.get();
+        streamed
+    }
+
+    /// `GET /v1/daemon`: who serves, how busy, whether draining.
+    pub async fn daemon_status(&self) -> Result<legate_domain::api::DaemonStatus, ClientError> {
+        self.get("/v1/daemon").await
+    }
+
+    /// `POST /v1/daemon/drain`: the daemon accepts no new task and stops once the tasks it
+    /// holds have finished; answers at once with its status.
+    pub async fn drain(&self) -> Result<legate_domain::api::DaemonStatus, ClientError> {
+        self.call::<(), _>(Method::POST, "/v1/daemon/drain", None)
+            .await
+    }
+
+    /// Marks a finished task's result read in `origin`'s inbox once the reader was shown it:
+    /// only a finished task of that origin (for any other, nothing is sent).
+    pub async fn mark_shown(
+        &self,
+        origin: &str,
+        task: &legate_domain::Task,
+    ) -> Result<(), ClientError> {
+        if !task.status.is_terminal() || task.origin != origin {
+            return Ok(());
+        }
+        let req = legate_domain::api::AckRequest {
+            origin: origin.to_string(),
+            ids: vec![task.id.to_string()],
+            all: false,
+        };
+        self.ack(&req).await.map(|_| ())
+    }
+
+    /// `POST /v1/inbox/ack`: acknowledges inbox entries.
+    pub async fn ack(
+        &self,
+        req: &legate_domain::api::AckRequest,
+    ) -> Result<legate_domain::api::AckResponse, ClientError> {
+        self.post("/v1/inbox/ack", req).await
+    }
+}

@@ -284,15 +284,27 @@ impl Client {
     pub async fn stream(
         &self,
         path: &str,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), ClientError> {
+        self.stream_with(path, |_| {}, sink).await
+    }
+
+    /// [`Client::stream`], showing the answer's headers to `head` before the body.
+    pub(crate) async fn stream_with(
+        &self,
+        path: &str,
+        head: impl FnOnce(&hyper::HeaderMap),
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<(), ClientError> {
         let resp = self.send(Method::GET, path, Bytes::new()).await?;
         if !resp.status().is_success() {
             return Err(Self::error_of(resp).await);
         }
+        head(resp.headers());
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // A body cut short: the daemon stopped (or went away) while streaming.
+            let frame = frame.map_err(|e| ClientError::Dropped(e.to_string()))?;
             if let Some(data) = frame.data_ref() {
                 sink(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
             }

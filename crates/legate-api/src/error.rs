@@ -46,6 +46,20 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// Whether the daemon went away (stopped, restarted, crashed) rather than refusing the
+    /// request: the client may reconnect — to the next daemon — and ask again. True for a
+    /// failed connection, a connection closed before the answer (or in the middle of a
+    /// stream), and the `shutting_down` answer of a stopping daemon.
+    pub fn daemon_went_away(&self) -> bool {
+        match self {
+            ClientError::Connect { .. } | ClientError::Dropped(_) => true,
+            ClientError::Api(e) => e.code == legate_domain::api::ErrorCode::ShuttingDown,
+            _ => false,
+        }
+    }
+}
+
 /// A duration as people read it: `2s`, `1.5s`.
 fn seconds(d: Duration) -> String {
     let s = d.as_secs_f64();

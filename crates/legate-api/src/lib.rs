@@ -11,5 +11,6 @@ mod error;
 pub mod events;
 pub mod server;
 
+pub use calls::LogRead;
 pub use client::{Client, ClientError, Starter};
 pub use events::EventFeed;

@@ -37,7 +37,7 @@ pub fn stop_all() {
     let homes = std::mem::take(&mut *live());
     for home in homes {
         let _ = Command::new(&bin)
-            .args(["daemon", "stop"])
+            .args(["daemon", "stop", "--yes"])
             .env("LEGATE_HOME", &home)
             .output();
         let _ = std::fs::remove_dir_all(&home);
@@ -110,7 +110,7 @@ impl Bench {
 
     /// Stops the daemon and waits for it to exit.
     pub fn stop(&self) -> Result<()> {
-        self.ok(&["daemon", "stop"]).map(|_| ())
+        self.ok(&["daemon", "stop", "--yes"]).map(|_| ())
     }
 
     /// The API socket.
@@ -126,7 +126,7 @@ impl Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         live().retain(|h| h != self.path());
     }
 }

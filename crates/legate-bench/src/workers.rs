@@ -72,7 +72,7 @@ impl Drop for Shared {
             let _ = w.kill();
             let _ = w.wait();
         }
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         let _ = self.sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
     }
 }

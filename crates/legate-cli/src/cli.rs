@@ -20,7 +20,8 @@ pub struct Cli {
 /// Shown under `--help`.
 pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 error (bad input, unknown id, daemon unreachable); 2 usage; \
 for waited tasks: 3 failed, 4 canceled, 5 timed out, 6 interrupted; 8 wait --timeout passed first; \
-9 the daemon did not answer; 141 the reader of the output went away (as SIGPIPE).";
+9 the daemon did not answer or did not stop; 10 daemon stop refused (tasks running, no --yes); \
+141 the reader of the output went away (as SIGPIPE).";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -179,7 +180,8 @@ pub struct RunArgs {
     /// A title (default: the prompt's first line).
     #[arg(long)]
     pub title: Option<String>,
-    /// Working directory for the agent (default: the current directory).
+    /// Working directory for the agent (default: the agent's configured `cwd`, else the
+    /// current directory).
     #[arg(long)]
     pub cwd: Option<PathBuf>,
     /// Wall-clock limit, e.g. 90s, 10m, 2h; 0 for none (default: the agent's, else 1h).
@@ -309,9 +311,13 @@ pub struct LsArgs {
 /// `legate wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Task ids or unique prefixes.
-    #[arg(required = true)]
+    /// Task ids or unique prefixes (none: every queued or running task of yours, i.e. of
+    /// $LEGATE_ORIGIN, else cli:$USER).
     pub ids: Vec<String>,
+    /// Print each finished task's result text (and why it did not succeed); the results
+    /// printed are marked read. Without it, wait prints ids and statuses and marks nothing.
+    #[arg(long)]
+    pub result: bool,
     /// Return when the first task finishes instead of all.
     #[arg(long)]
     pub any: bool,
@@ -341,13 +347,21 @@ pub struct DaemonArgs {
 /// `legate daemon stop|status`.
 #[derive(Debug, Subcommand)]
 pub enum DaemonAction {
-    /// Stop the running daemon (its running tasks are ended and marked interrupted); waits
-    /// until its process has exited, and says so if it has not.
+    /// Stop the running daemon; waits until its process has exited, and says so if it has
+    /// not. Running tasks are ended and marked interrupted: with tasks running it lists them
+    /// and asks (on a terminal), else refuses (exit 10) unless --yes; --drain lets them finish.
     Stop {
         /// When it does not stop (frozen, stuck), kill it with SIGKILL; its agents are ended
         /// when the next daemon starts.
         #[arg(long)]
         force: bool,
+        /// Interrupt the running tasks without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Stop without interrupting: accept no new task (submissions are refused with
+        /// `draining`), finish the running and queued ones, then exit; waits until then.
+        #[arg(long, conflicts_with_all = ["yes", "force"])]
+        drain: bool,
     },
     /// Is it running, where, and how busy.
     Status,

@@ -20,6 +20,9 @@ pub const WAIT_TIMEOUT: i32 = 8;
 /// The daemon did not answer in time (stopped with SIGSTOP, or overloaded), or did not stop
 /// when asked.
 pub const NO_ANSWER: i32 = 9;
+/// `daemon stop` refused: tasks are running and interrupting them was not confirmed (no
+/// `--yes`, and no terminal to ask, or the answer was no). Nothing was stopped.
+pub const REFUSED: i32 = 10;
 
 /// The exit code for a command that failed with `e`.
 pub fn for_error(e: &anyhow::Error) -> i32 {

@@ -143,5 +143,5 @@ fn a_full_disk_fails_the_task_not_the_daemon() {
     // The daemon is still up and serves.
     assert!(home.daemon_pid().is_some());
     home.ok(&["ls"]);
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
 }

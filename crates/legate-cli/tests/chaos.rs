@@ -298,7 +298,7 @@ fn check_end(home: &Home, ids: &[String]) -> End {
         .iter()
         .filter(|id| in_inbox.get(*id).copied() != Some(1))
         .count();
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     let orphans = processes_of_home(home.path()).len();
     let by_status = statuses.into_values().fold(HashMap::new(), |mut m, s| {
         *m.entry(s).or_default() += 1;

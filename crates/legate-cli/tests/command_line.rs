@@ -207,7 +207,7 @@ fn ls_fits_the_terminal_marks_cuts_and_says_what_it_leaves_out() {
 fn prune_removes_every_read_result_by_default_and_accepts_zero() {
     let home = Home::new("");
     let read = home.submit("fake", "print read");
-    home.wait_all(std::slice::from_ref(&read)); // waiting reads it
+    home.ok(&["wait", "--result", &read]); // showing the result reads it
     let unread = home.submit("fake", "print unread");
     assert!(poll_until(Duration::from_secs(60), || {
         home.statuses()[&unread] == "succeeded"

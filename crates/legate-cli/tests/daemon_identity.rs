@@ -86,7 +86,7 @@ impl Xdg {
 impl Drop for Xdg {
     fn drop(&mut self) {
         for run in [Some("run-a"), Some("run-b"), None] {
-            let _ = self.cmd(run, &["daemon", "stop"]).output();
+            let _ = self.cmd(run, &["daemon", "stop", "--yes"]).output();
         }
     }
 }

@@ -28,7 +28,7 @@ fn a_read_only_data_directory_is_refused_clearly_and_loses_nothing() {
     assert_eq!(finishes(&home, &before), "succeeded");
     // A mount cannot turn read-only under open files: the daemon stops first, as after a
     // crash that left the disk read-only.
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     data.remount("ro");
     refused(&home, &["run", "fake", "print refused"], &["not writable"]);
     refused(&home, &["ls"], &["not writable"]);
@@ -40,7 +40,7 @@ fn a_read_only_data_directory_is_refused_clearly_and_loses_nothing() {
     );
     let after = home.submit("fake", "print accepted after");
     assert_eq!(finishes(&home, &after), "succeeded");
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
 }
 
 #[test]
@@ -70,7 +70,7 @@ fn a_full_disk_under_the_store_refuses_submissions_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     let after = home.submit("fake", "print accepted after");
     assert_eq!(finishes(&home, &after), "succeeded");
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn too_many_open_files_fails_tasks_clearly_and_the_daemon_carries_on() {
     // Once the burst is over, the same daemon runs tasks again.
     let after = home.submit("fake", "print fine");
     assert_eq!(finishes(&home, &after), "succeeded");
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     daemon.wait().unwrap();
 }
 
@@ -341,7 +341,7 @@ fn a_full_disk_at_every_kind_of_write_loses_nothing_and_heals_without_a_restart(
     assert_eq!(home.daemon_pid(), Some(pid), "no restart was needed");
 
     // A restart finds every acknowledged task as it was left, none interrupted.
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     let statuses = home.statuses();
     for (id, status) in [
         (&read_later, "succeeded"),
@@ -355,7 +355,7 @@ fn a_full_disk_at_every_kind_of_write_loses_nothing_and_heals_without_a_restart(
     assert_eq!(statuses.len(), count + 1);
     let pruned = home.ok(&["prune", "--older-than", "1ms", "--unacked"]);
     assert!(pruned.contains('5'), "{pruned}");
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
 }
 
 /// A few finished tasks, then the daemon stopped with its log folded into the database file.
@@ -365,7 +365,7 @@ fn stopped_home_with_tasks(n: usize) -> Home {
         .map(|i| home.submit("fake", &format!("print task {i} {}", "x".repeat(300))))
         .collect();
     home.wait_all(&ids);
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     let ok = Command::new("python3")
         .args([
             "-c",

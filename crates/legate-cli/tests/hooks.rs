@@ -166,7 +166,7 @@ fn stop_is_blocked_while_children_run_and_let_go_when_done_or_after_the_limit() 
         assert_eq!(out["decision"], "block");
         let reason = out["reason"].as_str().unwrap();
         assert!(
-            reason.contains(&child) && reason.contains(&format!("legate wait {child}")),
+            reason.contains(&child) && reason.contains(&format!("legate wait --result {child}")),
             "{reason}"
         );
         assert!(reason.contains(&format!("{n} of at most 2")), "{reason}");
@@ -239,6 +239,40 @@ fn a_subagent_is_neither_held_for_its_parents_tasks_nor_handed_their_results() {
     // Even a SubagentStop without an agent id holds nothing.
     assert_eq!(hook(&home, &stop("S", "SubagentStop")), None);
     home.ok(&["cancel", &running]);
+}
+
+#[test]
+fn following_the_stop_hooks_advice_shows_the_result_it_marks_read() {
+    let home = Home::new("");
+    let child = delegate(
+        &home,
+        "S",
+        // The title is the first line: the result text is not in it.
+        "sleep 300\nprint the bug is in parser.rs line 12",
+    );
+    let out = hook(&home, &stop("S", "Stop")).expect("blocked while the child runs");
+    let reason = out["reason"].as_str().unwrap();
+    // The command the model is told to run, run as its shell would (with the session's origin).
+    let advised = reason
+        .split('`')
+        .find(|c| c.starts_with("legate wait"))
+        .unwrap_or_else(|| panic!("no wait command advised: {reason}"));
+    let words: Vec<&str> = advised.split_whitespace().skip(1).collect();
+    let o = home
+        .cmd(&words)
+        .env("LEGATE_ORIGIN", "claude-code:S")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("the bug is in parser.rs line 12"),
+        "following the advice shows the result: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Shown, so read: nothing holds the stop, nothing comes again.
+    assert_eq!(hook(&home, &stop("S", "Stop")), None);
+    assert_eq!(hook(&home, &prompt_submit("S")), None);
+    assert!(home.show(&child)["status"] == "succeeded");
 }
 
 #[test]

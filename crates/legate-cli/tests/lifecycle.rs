@@ -411,7 +411,7 @@ fn ten_clients_at_once_start_exactly_one_daemon() {
     let daemons = daemons();
     let pid = home.daemon_pid().unwrap();
     assert_eq!(daemons[0], pid);
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     assert!(poll_until(Duration::from_secs(10), || home
         .daemon_pid()
         .is_none()));

@@ -50,7 +50,7 @@ backoff = "50ms"
     );
 
     // A restart neither loses nor repeats announcements.
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     ids.push(home.submit("fake", "print after restart"));
     assert!(arrived(13), "webhook deliveries: {:?}", ids_at(&got, "/ok"));
     let mut at_ok = ids_at(&got, "/ok");
@@ -150,7 +150,7 @@ fn a_failing_or_hanging_notifier_delays_nothing_and_secrets_stay_out_of_the_log(
         home.ok(&["run", "--wait", "fake", "print still up"]),
         "still up\n"
     );
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     assert!(
         poll_until(Duration::from_secs(10), || hanging_notifiers() == before),
         "stopping the daemon ends its notifiers"

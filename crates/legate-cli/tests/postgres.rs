@@ -53,7 +53,7 @@ impl PgHome {
 
 impl Drop for PgHome {
     fn drop(&mut self) {
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         let _ = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
     }
 }

@@ -139,7 +139,7 @@ fn stopping_the_daemon_ends_running_trees_and_marks_them_interrupted() {
         Duration::from_secs(10),
         || home.show(&retry)["status"] == "running"
     ));
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     assert!(!alive(gc), "stop left the grandchild behind");
     assert!(processes_of_task(&plain).is_empty() && processes_of_task(&retry).is_empty());
     // Reading starts a new daemon; nothing ran meanwhile.

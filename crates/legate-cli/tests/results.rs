@@ -269,7 +269,7 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
     assert!(inbox(&home, "carol", &[]).is_empty());
 
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     assert_eq!(
         inbox(&home, "ann", &[]),
         [a1.clone(), a2.clone()],
@@ -308,16 +308,16 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     let all: Value =
         serde_json::from_str(&home.ok(&["ack", "--json", "--origin", "ann", "--all"])).unwrap();
     assert_eq!(all["acked"], serde_json::json!([running]));
-    home.ok(&["daemon", "stop"]);
+    home.ok(&["daemon", "stop", "--yes"]);
     assert!(
         inbox(&home, "ann", &[]).is_empty(),
         "acknowledgements are durable"
     );
     assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
 
-    // A wait from the delegating origin counts as reading.
+    // A wait that shows the result, from the delegating origin, counts as reading.
     let o = home
-        .cmd(&["wait", &b1])
+        .cmd(&["wait", "--result", &b1])
         .env("LEGATE_ORIGIN", "bob")
         .output()
         .unwrap();

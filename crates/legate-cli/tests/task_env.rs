@@ -40,14 +40,8 @@ fn agents_get_the_submitters_environment_not_the_daemons() {
 
 #[test]
 fn a_follow_up_takes_its_own_submitters_environment() {
-    let fake = common::fake_agent().display().to_string();
     let sessions = tempfile::tempdir().unwrap();
-    let home = Home::new(&format!(
-        "[agents.resumable]\npreset = \"codex\"\n\
-         command = [\"{fake}\", \"--format\", \"codex\", \"{{args}}\", \"--\", \"{{prompt}}\"]\n\
-         env = {{ FAKE_AGENT_SESSIONS = \"{}\" }}\n",
-        sessions.path().display()
-    ));
+    let home = Home::with_resumable_agent(sessions.path());
     let first = home
         .cmd(&["run", "--wait", "--json", "resumable", "env FOO"])
         .env("FOO", "first-submitter")

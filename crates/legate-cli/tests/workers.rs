@@ -121,7 +121,7 @@ impl Drop for Cluster {
             let _ = w.kill();
             let _ = w.wait();
         }
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         let _ = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
     }
 }
@@ -475,7 +475,7 @@ fn finishes_are_announced_once_however_many_engines_share_the_store() {
     for w in &mut c.workers {
         w.wait().unwrap();
     }
-    c.ok(&["daemon", "stop"]);
+    c.ok(&["daemon", "stop", "--yes"]);
     assert_eq!(
         starts(announced.path()).len(),
         ids.len(),
@@ -530,7 +530,7 @@ fn another_engine_takes_over_announcing_when_the_holder_stops() {
         c.worker(&[]);
     } else {
         assert!(holder.starts_with("daemon-"), "holder {holder:?}");
-        c.ok(&["daemon", "stop"]); // the next command starts a new frontend
+        c.ok(&["daemon", "stop", "--yes"]); // the next command starts a new frontend
     }
     let second = c.submit("announced", "print two");
     c.wait(std::slice::from_ref(&second));

@@ -40,6 +40,7 @@ impl Service {
             prompt: req.prompt,
             title: req.title,
             cwd: before.cwd.clone(),
+            caller_cwd: None,
             labels: before.labels.clone(),
             priority: before.priority,
             timeout_ms: req.timeout_ms.or(before.timeout_ms).or(Some(0)),

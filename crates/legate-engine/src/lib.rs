@@ -10,6 +10,7 @@ mod activity;
 mod agents;
 mod bus;
 mod config_source;
+mod drain;
 mod error;
 mod follow;
 pub mod followup;

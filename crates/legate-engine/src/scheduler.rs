@@ -30,7 +30,8 @@ impl Service {
                 Some(slots) => slots.saturating_sub(self.running_here()),
                 None => CLAIM_BATCH,
             };
-            if room == 0 {
+            // A draining engine on a shared store leaves the queue to the others.
+            if room == 0 || (work.shared && self.is_draining()) {
                 // Every slot here is taken: a task end wakes us.
                 self.idle(&mut shutting).await;
                 continue;
@@ -104,7 +105,7 @@ impl Service {
     }
 
     /// How many tasks run here now.
-    fn running_here(&self) -> u32 {
+    pub(crate) fn running_here(&self) -> u32 {
         self.inner
             .running
             .lock()

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     /// Turns to start an agent (see `Service::start_agent`).
     pub starting: tokio::sync::Semaphore,
     pub shutting_down: watch::Sender<bool>,
+    /// Draining: no new task accepted (see `drain.rs`).
+    pub draining: watch::Sender<bool>,
     pub started_at: Timestamp,
     /// Validated submissions on their way to a group commit.
     pub intake: mpsc::Sender<crate::intake::Pending>,
@@ -112,6 +114,7 @@ impl Service {
                 )
             })?;
         let (shutting_down, _) = watch::channel(false);
+        let (draining, _) = watch::channel(false);
         let (intake, intake_rx) = mpsc::channel(1024);
         let service = Service {
             inner: Arc::new(Inner {
@@ -126,6 +129,7 @@ impl Service {
                 agents: Mutex::new(HashMap::new()),
                 supervisors: Mutex::new(JoinSet::new()),
                 shutting_down,
+                draining,
                 started_at: Timestamp(chrono_now()),
                 intake,
                 stop_blocks: Mutex::new(HashMap::new()),

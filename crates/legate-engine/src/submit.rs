@@ -31,6 +31,7 @@ impl Service {
         caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
         caller.still_waiting()?;
+        self.accepting()?;
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -44,13 +45,7 @@ impl Service {
         let new = validate(&config, req, parent, depth)?;
         caller.still_waiting()?;
         let (reply, stored) = tokio::sync::oneshot::channel();
-        let gone = || {
-            ApiError::new(
-                ErrorCode::Internal,
-                "the daemon is shutting down",
-                "submit again once it is back",
-            )
-        };
+        let gone = || crate::drain::shutting_down("submit again once it is back");
         self.inner
             .intake
             .send((new, reply))
@@ -92,6 +87,24 @@ pub(crate) fn find_agent<'c>(
     })
 }
 
+/// A working directory that is absolute and exists.
+fn checked_dir(c: &str, what_to_do: &str) -> Result<String, ServiceError> {
+    let p = Path::new(c);
+    if !p.is_absolute() {
+        return Err(invalid(
+            format!("the working directory '{c}' is not an absolute path"),
+            "pass an absolute path (the CLI resolves relative ones for you)",
+        ));
+    }
+    if !p.is_dir() {
+        return Err(invalid(
+            format!("the working directory '{c}' does not exist or is not a directory"),
+            format!("create it or {what_to_do}"),
+        ));
+    }
+    Ok(c.to_string())
+}
+
 /// Checks a submission whose parent and submitter depth are decided; the task it makes.
 fn validate(
     config: &Config,
@@ -130,24 +143,15 @@ fn validate(
             "do the work in this agent instead of delegating further, or raise [limits] max_depth",
         ));
     }
-    let cwd = match &req.cwd {
-        Some(c) => {
-            let p = Path::new(c);
-            if !p.is_absolute() {
-                return Err(invalid(
-                    format!("the working directory '{c}' is not an absolute path"),
-                    "pass an absolute path (the CLI resolves relative ones for you)",
-                ));
-            }
-            if !p.is_dir() {
-                return Err(invalid(
-                    format!("the working directory '{c}' does not exist or is not a directory"),
-                    "create it or pass another --cwd",
-                ));
-            }
-            Some(c.clone())
-        }
-        None => None,
+    // An explicit directory wins over the agent's; the submitter's own applies only when
+    // neither is given.
+    let cwd = match (&req.cwd, &spec.cwd, &req.caller_cwd) {
+        (Some(c), _, _) => Some(checked_dir(c, "pass another --cwd")?),
+        (None, None, Some(c)) => Some(checked_dir(
+            c,
+            "run it from an existing directory, or pass --cwd",
+        )?),
+        _ => None,
     };
     let run_dir = cwd
         .as_deref()

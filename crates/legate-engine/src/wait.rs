@@ -28,6 +28,8 @@ impl Service {
             ));
         }
         let mut rx = self.inner.bus.subscribe();
+        // A stopping daemon answers at once, so the waiter reconnects to the next one.
+        let mut stopping = self.stopping_signal();
         let mut ids = Vec::with_capacity(req.ids.len());
         for r in &req.ids {
             ids.push(self.resolve(r).await?);
@@ -54,6 +56,11 @@ impl Service {
             .shared
             .then_some(crate::shared::FALLBACK_POLL);
         while !done(&tasks) {
+            if *stopping.borrow_and_update() {
+                return Err(crate::drain::shutting_down(
+                    "wait again: the next daemon goes on with the task",
+                ));
+            }
             let far = Instant::now() + Duration::from_secs(24 * 3600);
             let until = match (deadline, recheck) {
                 (Some(d), Some(r)) => d.min(Instant::now() + r),
@@ -61,7 +68,11 @@ impl Service {
                 (None, Some(r)) => Instant::now() + r,
                 (None, None) => far,
             };
-            let next = match tokio::time::timeout_at(until, rx.recv()).await {
+            let next = tokio::select! {
+                r = tokio::time::timeout_at(until, rx.recv()) => r,
+                _ = stopping.changed() => continue,
+            };
+            let next = match next {
                 Ok(r) => r,
                 Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
                     timed_out = true;
@@ -86,10 +97,8 @@ impl Service {
                     }
                 }
                 Err(RecvError::Closed) => {
-                    return Err(ApiError::new(
-                        ErrorCode::Internal,
-                        "the daemon is shutting down",
-                        "wait again once it is back",
+                    return Err(crate::drain::shutting_down(
+                        "wait again: the next daemon goes on with the task",
                     ));
                 }
             }

@@ -152,6 +152,12 @@ impl LegateMcp {
         }
         Ok(self.client.get(&format!("/v1/tasks/{id}")).await?)
     }
+
+    /// Marks a finished task's result read in `origin`'s inbox once a tool has shown it (only
+    /// a task of that origin). A failure is ignored: the result then comes again as news.
+    pub(crate) async fn shown(&self, origin: &str, task: &Task) {
+        let _ = self.client.mark_shown(origin, task).await;
+    }
 }
 
 /// Encodes a query string.

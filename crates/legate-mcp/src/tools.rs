@@ -87,7 +87,10 @@ impl LegateMcp {
                     .next()
                     .ok_or_else(|| ToolError("the wait returned no task".into()))?
             } else {
-                self.task(&args.task_id).await?
+                // Shown here: read (a wait above marks what it returns read itself).
+                let task = self.task(&args.task_id).await?;
+                self.shown(&origin, &task).await;
+                task
             };
             Ok(OneTask {
                 task: task_view(&task, self.result_chars),
@@ -359,11 +362,12 @@ impl LegateMcp {
             agent: args.agent,
             prompt: args.prompt,
             title: args.title,
-            cwd: args.cwd.or_else(|| {
-                std::env::current_dir()
-                    .ok()
-                    .map(|d| d.display().to_string())
-            }),
+            // An explicit cwd wins over the agent's; the server's directory only stands in
+            // for both.
+            cwd: args.cwd,
+            caller_cwd: std::env::current_dir()
+                .ok()
+                .map(|d| d.display().to_string()),
             timeout_ms: args.timeout_secs.map(|s| s.saturating_mul(1000)),
             key: args.key,
             origin: Some(origin.to_string()),

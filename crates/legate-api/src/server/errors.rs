@@ -29,7 +29,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AgentUnavailable | ErrorCode::ConfigInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::DepthExceeded => StatusCode::FORBIDDEN,
         ErrorCode::PromptTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::StoreUnavailable | ErrorCode::ShuttingDown | ErrorCode::Draining => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

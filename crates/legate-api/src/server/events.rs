@@ -51,16 +51,27 @@ pub async fn events(
             })?,
     };
     let follower = s.service.follow(after, filter);
-    let events = stream::unfold(Some(follower), |state| async move {
-        let mut f = state?;
-        match f.next().await {
+    // A stopping daemon ends the stream with a `shutting_down` error event; the client
+    // resumes from its last id at the next daemon.
+    let service = s.service.clone();
+    let events = stream::unfold(Some((follower, service)), |state| async move {
+        let (mut f, service) = state?;
+        let next = tokio::select! {
+            r = f.next() => r,
+            _ = service.until_stopping() => Err(ApiError::new(
+                ErrorCode::ShuttingDown,
+                "the daemon is shutting down",
+                "follow again from the last event id: the next daemon goes on",
+            )),
+        };
+        match next {
             Ok(e) => {
                 let sse = SseEvent::default()
                     .id(e.seq.to_string())
                     .event(e.kind.as_str())
                     .json_data(&e)
                     .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"));
-                Some((Ok::<_, Infallible>(sse), Some(f)))
+                Some((Ok::<_, Infallible>(sse), Some((f, service))))
             }
             // Tell the client why the stream ends; it resumes with its last id.
             Err(err) => {

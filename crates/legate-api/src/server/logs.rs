@@ -24,6 +24,12 @@ pub struct LogQuery {
     follow: bool,
     #[serde(default)]
     stdout: bool,
+    /// Start after this many bytes (a follower resuming after a daemon restart)...
+    #[serde(default)]
+    from: u64,
+    /// ...of this attempt's log: a later attempt's log is sent from its start.
+    #[serde(default)]
+    attempt: Option<u32>,
 }
 
 /// How often a follower looks for new output while the task runs.
@@ -41,12 +47,24 @@ pub async fn log(
         LogStream::Output
     };
     let (task, source) = s.service.log_source(&id, stream).await?;
+    let attempt = task.attempt;
+    let from = if q.attempt.is_none_or(|a| a == attempt) {
+        q.from
+    } else {
+        0
+    };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let service = s.service.clone();
     tokio::spawn(async move {
         let _ = match source {
-            LogSource::File(path) => pump(service, task.id, path, q.follow, tx).await,
-            LogSource::Stored => pump_stored(service, task.id, q.follow, tx).await,
+            LogSource::File(path) => {
+                let at = (attempt, from);
+                pump(service, task.id, path, q.follow, at, tx).await
+            }
+            LogSource::Stored => {
+                let at = (attempt, from);
+                pump_stored(service, task.id, q.follow, at, tx).await
+            }
         };
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -54,25 +72,37 @@ pub async fn log(
     });
     Ok(Response::builder()
         .header("content-type", "application/octet-stream")
+        .header(legate_domain::api::ATTEMPT_HEADER, attempt.to_string())
         .body(Body::from_stream(body))
         .unwrap_or_default())
 }
 
 /// Sends what the file holds; when following, keeps sending what is appended until the task
-/// is terminal and everything has been read. Stops when the client goes away.
+/// is terminal and everything has been read. Stops when the client goes away; a daemon that
+/// begins stopping breaks the stream off (an error, not an end), so the client resumes from
+/// the next daemon at the offset it reached. `at` is the attempt whose log is sent and where
+/// in it to start; a new attempt (a requeued task run again) writes its log anew, which is
+/// then sent from its start.
 async fn pump(
     service: Service,
     id: legate_domain::TaskId,
     path: PathBuf,
     follow: bool,
+    at: (u32, u64),
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), ()> {
-    let mut offset: u64 = 0;
+    let (mut attempt, mut offset) = at;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Read the terminal state before reading the file: if the task was already done,
         // everything it wrote is in the file by now.
-        let finished = !follow || terminal(&service, &id).await;
+        let (finished, now) = match follow {
+            false => (true, attempt),
+            true => state(&service, &id).await,
+        };
+        if now != attempt {
+            (attempt, offset) = (now, 0);
+        }
         if let Ok(mut f) = tokio::fs::File::open(&path).await {
             let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
             if len < offset {
@@ -96,8 +126,17 @@ async fn pump(
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_POLL) => {}
             _ = tx.closed() => return Err(()),
+            _ = service.until_stopping() => return broken_off(&tx).await,
         }
     }
+}
+
+/// Ends a followed stream with an error, so its client knows the daemon went away.
+async fn broken_off(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>) -> Result<(), ()> {
+    let _ = tx
+        .send(Err(std::io::Error::other("the daemon is shutting down")))
+        .await;
+    Err(())
 }
 
 /// Like [`pump`], from the output the task's worker stored: its newest part, placed in the
@@ -106,10 +145,11 @@ async fn pump_stored(
     service: Service,
     id: legate_domain::TaskId,
     follow: bool,
+    at: (u32, u64),
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), ()> {
     // (attempt, bytes of its output already sent)
-    let mut sent: Option<(u32, u64)> = None;
+    let mut sent: Option<(u32, u64)> = Some(at);
     loop {
         let Ok(task) = service.get(id.as_str(), false).await else {
             return Ok(()); // pruned meanwhile
@@ -134,6 +174,7 @@ async fn pump_stored(
         tokio::select! {
             _ = tokio::time::sleep(STORED_POLL) => {}
             _ = tx.closed() => return Err(()),
+            _ = service.until_stopping() => return broken_off(&tx).await,
         }
     }
 }
@@ -141,12 +182,12 @@ async fn pump_stored(
 /// How often a follower of stored output looks for more: the worker stores it once a second.
 const STORED_POLL: Duration = Duration::from_millis(250);
 
-async fn terminal(service: &Service, id: &legate_domain::TaskId) -> bool {
-    service
-        .get(id.as_str(), false)
-        .await
-        .map(|t| t.status.is_terminal())
-        .unwrap_or(true)
+/// Whether the task is terminal (or gone), and its attempt.
+async fn state(service: &Service, id: &legate_domain::TaskId) -> (bool, u32) {
+    match service.get(id.as_str(), false).await {
+        Ok(t) => (t.status.is_terminal(), t.attempt),
+        Err(_) => (true, 0),
+    }
 }
 
 /// What of `out` comes after the first `from` bytes of output, with a note when part of it

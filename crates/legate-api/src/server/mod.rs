@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/stop-gate", post(inbox::stop_gate))
         .route("/v1/daemon", get(routes::status))
         .route("/v1/daemon/stop", post(routes::stop))
+        .route("/v1/daemon/drain", post(routes::drain))
         .fallback(errors::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -58,9 +59,21 @@ pub use caller::Peer;
 /// Serves until the future returned by `axum::serve` is dropped or fails. Each connection's
 /// peer process is known to the handlers (see [`Peer`]).
 pub async fn serve(listener: UnixListener, state: AppState) -> std::io::Result<()> {
+    serve_until(listener, state, std::future::pending()).await
+}
+
+/// Like [`serve`], until `shutdown` completes: then it accepts no more connections, lets the
+/// requests under way finish (a stopping engine answers its waits at once), and returns once
+/// every connection has closed. Bound the wait for it: a followed stream may stay open.
+pub async fn serve_until(
+    listener: UnixListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<Peer>(),
     )
+    .with_graceful_shutdown(shutdown)
     .await
 }

@@ -138,7 +138,35 @@ pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {
             .map(|st| (st, 0))
             .chain(s.service.counts().await?)
             .collect(),
+        draining: s.service.is_draining(),
     }))
+}
+
+/// Starts draining: the daemon accepts no new task, and stops once the tasks it holds have
+/// finished. Answers at once with the daemon's status (its counts say what it waits for).
+pub async fn drain(
+    state: State<AppState>,
+    From(caller): From,
+) -> Result<(StatusCode, Json<DaemonStatus>), Failure> {
+    if caller.expired() {
+        return Err(Failure(legate_domain::api::ApiError::new(
+            legate_domain::api::ErrorCode::InvalidRequest,
+            "the drain request arrived after its client stopped waiting; nothing was changed",
+            "ask again",
+        )));
+    }
+    let s = &state.0;
+    s.service.drain();
+    let (service, stop) = (s.service.clone(), s.stop.clone());
+    tokio::spawn(async move {
+        // A store that cannot be read now is asked again: the tasks are not done yet.
+        while service.drained().await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        stop.notify_one();
+    });
+    let Json(status) = status(state).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)))
 }
 
 /// Asks the daemon to stop — unless the client already gave up waiting for the answer and

@@ -1,8 +1,8 @@
-//! `legate agents`, `prune`, `daemon stop|status|--detach` and `completions`.
+//! `legate agents`, `prune`, `daemon status|--detach` and `completions`.
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use legate_api::ClientError;
@@ -101,99 +101,6 @@ pub async fn prune(
     Ok(exit::OK)
 }
 
-/// How long a daemon that accepted a stop may take to exit: it ends its agents first (TERM,
-/// their grace period, KILL).
-const STOP_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Stops the daemon if it runs, and tells the truth about it: success only once its process
-/// has exited. One that does not answer or does not exit is reported as still running (exit
-/// code [`exit::NO_ANSWER`]) — or, with `force`, killed with SIGKILL.
-pub async fn daemon_stop(paths: &Paths, force: bool, json: bool) -> Result<i32> {
-    let client = crate::connect::existing(paths).await?;
-    let (pid, accepted) = match client.get::<DaemonStatus>("/v1/daemon").await {
-        Ok(status) => match client.post_empty("/v1/daemon/stop").await {
-            Ok(_) | Err(ClientError::Connect { .. } | ClientError::Dropped(_)) => {
-                (Some(status.pid), true)
-            }
-            Err(ClientError::Timeout { .. }) => (Some(status.pid), false),
-            Err(e) => return Err(e.into()),
-        },
-        Err(ClientError::Connect { .. }) => {
-            if json {
-                print_json(&serde_json::json!({"running": false}))?;
-            } else {
-                outln!("no legate daemon is running");
-            }
-            return Ok(exit::OK);
-        }
-        Err(ClientError::Timeout { pid, .. }) => (pid, false),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(pid) = pid else {
-        bail!(
-            "the legate daemon at {} did not answer and its pid is unknown; find it with `pgrep -f 'legate daemon'`",
-            paths.socket.display()
-        );
-    };
-    // It removes its socket first, then ends its tasks; its process exiting is the proof.
-    if accepted && exited(pid, STOP_DEADLINE).await {
-        if json {
-            print_json(&serde_json::json!({"running": false, "stopped_pid": pid}))?;
-        } else {
-            outln!("stopped the legate daemon (pid {pid})");
-        }
-        return Ok(exit::OK);
-    }
-    if force {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        if exited(pid, Duration::from_secs(5)).await {
-            if json {
-                print_json(&serde_json::json!({"running": false, "killed_pid": pid}))?;
-            } else {
-                outln!(
-                    "killed the legate daemon (pid {pid}) with SIGKILL; its running tasks are marked interrupted, and what is left of their agents ended, when the next daemon starts"
-                );
-            }
-            return Ok(exit::OK);
-        }
-    }
-    let why = if accepted {
-        format!(
-            "it accepted the stop but has not exited after {}s",
-            STOP_DEADLINE.as_secs()
-        )
-    } else {
-        format!(
-            "it did not answer within {}s",
-            client.timeout().as_secs_f64()
-        )
-    };
-    if json {
-        print_json(&serde_json::json!({"running": true, "pid": pid}))?;
-    }
-    errln!("error: the legate daemon (pid {pid}) is still running: {why}");
-    errln!("hint: {}", exit::unresponsive_hint(Some(pid)));
-    Ok(exit::NO_ANSWER)
-}
-
-/// Whether process `pid` is gone (or a zombie) within `limit`.
-async fn exited(pid: u32, limit: Duration) -> bool {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        let alive = legate_runner::procfs::stat(pid as i32).is_some_and(|s| s.state != 'Z');
-        if !alive {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Reports whether the daemon runs, without starting it.
 pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
     let client = crate::connect::existing(paths).await?;
@@ -226,6 +133,11 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
                         counts.join(", ")
                     }
                 );
+                if s.draining {
+                    outln!(
+                        "state:   draining: accepts no new task, stops once its queued and running tasks have finished"
+                    );
+                }
             }
             Ok(exit::OK)
         }

@@ -1,7 +1,6 @@
 //! `legate events`: the event log as JSON lines, optionally followed live.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::Result;
 use legate_api::ClientError;
@@ -9,12 +8,10 @@ use legate_domain::Event;
 use legate_domain::api::EventsQuery;
 
 use crate::cli::EventsArgs;
+use crate::commands::reconnect::{Start, reconnect};
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
-
-/// The longest pause between attempts to reach a daemon that went away.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Prints events; with `-f`, follows them until interrupted, resuming from the last one
 /// printed whenever the connection drops (a daemon restart loses nothing).
@@ -33,7 +30,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
             ..filters.clone()
         })
     };
-    let client = connect(paths).await?;
+    let mut client = connect(paths).await?;
     let mut out = std::io::stdout().lock();
     let mut cursor = args.after;
     if !args.follow {
@@ -48,37 +45,32 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let mut announced = false;
     loop {
         // The cursor travels as Last-Event-ID, which wins over the query's `after`.
         let query = query_after(cursor, None)?;
         match client.subscribe(&query, cursor).await {
             // Until the stream closes, drops or the daemon shuts down; then resume from the
             // cursor.
-            Ok(mut feed) => {
-                while let Ok(Some(e)) = feed.next().await {
-                    cursor = e.seq;
-                    announced = false;
-                    crate::out::checked(print(&mut out, &e), "stdout");
+            Ok(mut feed) => loop {
+                match feed.next().await {
+                    Ok(Some(e)) => {
+                        cursor = e.seq;
+                        if print(&mut out, &e).is_err() {
+                            return Ok(exit::OK);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) if e.daemon_went_away() || matches!(e, ClientError::Protocol(_)) => {
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-            }
-            Err(
-                ClientError::Connect { .. } | ClientError::Protocol(_) | ClientError::Dropped(_),
-            ) => {
-                if !announced {
-                    errln!(
-                        "legate: the daemon is gone; waiting for it to come back (resuming after event {cursor})"
-                    );
-                    announced = true;
-                }
-                let mut pause = Duration::from_millis(20);
-                while !client.is_up().await? {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-            }
+            },
+            Err(e) if e.daemon_went_away() || matches!(e, ClientError::Protocol(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        let doing = format!("resuming after event {cursor}");
+        client = reconnect(paths, &client, &doing, Start::Never).await?;
     }
 }
 

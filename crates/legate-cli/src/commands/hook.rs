@@ -187,7 +187,7 @@ fn stop_reason(gate: &StopGateResponse, chars: usize) -> String {
             ));
         }
         s.push_str(&format!(
-            "Wait for their results before you finish: run `legate wait {}` (or call the MCP tool task_wait), then use them. \
+            "Wait for their results before you finish: run `legate wait --result {}` (it prints each result; or call the MCP tool task_wait), then use them. \
              If they are no longer needed, cancel them with `legate cancel ID`.\n",
             ids.join(" ")
         ));

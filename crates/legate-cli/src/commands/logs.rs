@@ -4,8 +4,10 @@ use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
+use legate_api::LogRead;
 use legate_domain::terminal::Neutraliser;
 
+use crate::commands::reconnect::{Start, reconnect, went_away};
 use crate::connect::connect;
 use crate::exit;
 use crate::out::checked;
@@ -14,7 +16,8 @@ use crate::paths::Paths;
 /// Prints (and with `follow`, keeps printing) a task's log: verbatim into a pipe or file (the
 /// agent's exact bytes, like `cat`), neutralised on a terminal, where an agent's control
 /// sequences would otherwise act on the user's terminal (`legate logs ID | cat` shows them raw).
-/// With `last`, only the log's last that many lines (then, following, what comes after).
+/// With `last`, only the log's last that many lines (then, following, what comes after). A
+/// followed log goes on from the byte it had reached when the daemon went away.
 pub async fn logs(
     paths: &Paths,
     id: &str,
@@ -22,9 +25,8 @@ pub async fn logs(
     stdout_only: bool,
     last: Option<usize>,
 ) -> Result<i32> {
-    let client = connect(paths).await?;
+    let mut client = connect(paths).await?;
     legate_domain::api::parse_task_ref(id)?;
-    let path = |follow: bool| format!("/v1/tasks/{id}/log?follow={follow}&stdout={stdout_only}");
     let mut out = std::io::stdout().lock();
     let mut safe = out.is_terminal().then(Neutraliser::new);
     let mut write = |chunk: &[u8]| {
@@ -34,30 +36,42 @@ pub async fn logs(
         };
         checked(r.and_then(|()| out.flush()), "stdout");
     };
-    // Bytes of the log already printed (as their last lines), skipped when following.
-    let mut skip = 0usize;
+    // Where the log was read to, moved along by the client: a reconnect goes on from there.
+    let mut read = LogRead {
+        follow: false,
+        stdout: stdout_only,
+        ..LogRead::default()
+    };
     if let Some(n) = last {
+        // The whole log as it is, for its last lines; following goes on after it.
         let mut tail = Tail::new(n);
         client
-            .stream(&path(false), |c| {
+            .log(id, &mut read, |c| {
                 tail.push(c);
                 Ok(())
             })
             .await?;
-        skip = tail.seen;
         write(&tail.lines());
         if !follow {
             return finish(safe, &mut out);
         }
     }
-    client
-        .stream(&path(follow), |chunk| {
-            let start = skip.min(chunk.len());
-            skip -= start;
-            write(&chunk[start..]);
-            Ok(())
-        })
-        .await?;
+    read.follow = follow;
+    loop {
+        let streamed = client
+            .log(id, &mut read, |chunk| {
+                write(chunk);
+                Ok(())
+            })
+            .await;
+        match streamed.map_err(anyhow::Error::new) {
+            Ok(()) => break,
+            Err(e) if follow && went_away(&e) => {
+                client = reconnect(paths, &client, "following the log", Start::IfNeeded).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     finish(safe, &mut out)
 }
 

@@ -8,10 +8,12 @@ mod inbox;
 mod logs;
 mod mcp;
 mod query;
+mod reconnect;
 mod run;
 mod send;
 mod serve;
 mod steps;
+mod stop;
 mod wait;
 
 use anyhow::Result;
@@ -81,7 +83,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 unacked,
             } => admin::prune(&paths, older_than.as_deref(), unacked, json).await,
             Command::Daemon(d) => match d.action {
-                Some(DaemonAction::Stop { force }) => admin::daemon_stop(&paths, force, json).await,
+                Some(DaemonAction::Stop { force, yes, drain }) => {
+                    let o = stop::StopOptions {
+                        force,
+                        yes,
+                        drain,
+                        json,
+                    };
+                    stop::daemon_stop(&paths, o).await
+                }
                 Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,
                 None if d.launch => crate::connect::launch(&paths).await,
                 None => admin::daemon_detach(&paths, json).await,

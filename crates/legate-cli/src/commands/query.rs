@@ -176,7 +176,14 @@ async fn predecessors(client: &legate_api::Client, task: &Task) -> Vec<String> {
     chain
 }
 
-/// Prints a finished task's result; exits with its outcome.
+/// Marks a finished task's result read once it was printed, when it is the reader's own (its
+/// origin is this command's). A failure is ignored: the result stays in the inbox.
+async fn shown(client: &legate_api::Client, task: &Task) {
+    let me = crate::commands::run::origin(None);
+    let _ = client.mark_shown(&me, task).await;
+}
+
+/// Prints a finished task's result (and marks it read); exits with its outcome.
 pub async fn result(paths: &Paths, id: &str, json: bool) -> Result<i32> {
     parse_task_ref(id)?;
     let client = connect(paths).await?;
@@ -197,5 +204,6 @@ pub async fn result(paths: &Paths, id: &str, json: bool) -> Result<i32> {
     } else {
         print_outcome(&task);
     }
+    shown(&client, &task).await;
     Ok(exit::for_status(task.status))
 }

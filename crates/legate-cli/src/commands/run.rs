@@ -20,7 +20,10 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         agent: args.agent.clone(),
         prompt,
         title: args.title.clone(),
-        cwd: Some(working_dir(args.cwd.as_deref())?),
+        // An explicit --cwd wins over the agent's `cwd`; this directory only stands in for
+        // both.
+        cwd: args.cwd.as_deref().map(working_dir).transpose()?,
+        caller_cwd: Some(here()?),
         labels: args.labels.clone(),
         priority: args.priority,
         timeout_ms: timeout_ms(args.timeout.as_deref())?,
@@ -35,7 +38,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     };
     let client = connect(paths).await?;
     let res: SubmitResponse = client.submit("/v1/tasks", &req).await.map_err(unanswered)?;
-    submitted(&client, res, args.wait, json).await
+    submitted(paths, client, res, args.wait, json).await
 }
 
 /// A submission the daemon did not answer in time, said truthfully: nothing was created,
@@ -56,7 +59,8 @@ pub(crate) fn unanswered(e: legate_api::ClientError) -> anyhow::Error {
 /// Prints a new task's id (or `{id, status, …}`), or with `wait` waits and prints its result;
 /// returns the exit code.
 pub(crate) async fn submitted(
-    client: &legate_api::Client,
+    paths: &Paths,
+    client: legate_api::Client,
     res: SubmitResponse,
     wait: bool,
     json: bool,
@@ -69,7 +73,14 @@ pub(crate) async fn submitted(
                 res.task.id
             );
         }
-        return wait::until_done(client, &[res.task.id.to_string()], false, None, json, true).await;
+        let w = wait::Waiting {
+            ids: vec![res.task.id.to_string()],
+            any: false,
+            timeout: None,
+            json,
+            show: wait::Show::Answer,
+        };
+        return wait::until_done(paths, client, &w).await;
     }
     if json {
         print_json(&serde_json::json!({
@@ -132,14 +143,19 @@ fn read_prompt(words: &[String], file: Option<&std::path::Path>) -> Result<Strin
     Ok(text)
 }
 
-fn working_dir(given: Option<&std::path::Path>) -> Result<String> {
+/// `--cwd`, made absolute against the current directory.
+fn working_dir(given: &std::path::Path) -> Result<String> {
+    if given.is_absolute() {
+        return Ok(given.display().to_string());
+    }
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    let dir = match given {
-        Some(p) if p.is_absolute() => p.to_path_buf(),
-        Some(p) => here.join(p),
-        None => here,
-    };
-    Ok(dir.display().to_string())
+    Ok(here.join(given).display().to_string())
+}
+
+/// The current directory.
+fn here() -> Result<String> {
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(here.display().to_string())
 }
 
 /// `--notify` commands (split like shell words, never run by a shell) and `--webhook` URLs.

@@ -24,5 +24,5 @@ pub async fn send(paths: &Paths, args: SendArgs, json: bool) -> Result<i32> {
     parse_task_ref(&args.id)?;
     let path = format!("/v1/tasks/{}/send", args.id);
     let res: SubmitResponse = client.submit(&path, &req).await.map_err(unanswered)?;
-    submitted(&client, res, args.wait, json).await
+    submitted(paths, client, res, args.wait, json).await
 }

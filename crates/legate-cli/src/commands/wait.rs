@@ -1,17 +1,22 @@
-//! `legate wait`, and the waiting behind `run --wait`.
+//! `legate wait`, and the waiting behind `run --wait` and `send --wait`.
+//!
+//! Only what shows a result marks it read: `wait --result` and `run --wait` acknowledge the
+//! results they print; a plain `wait` (ids and statuses) leaves them in the inbox.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use legate_api::Client;
-use legate_domain::api::{WaitMode, WaitRequest, WaitResponse};
+use legate_domain::api::{ListQuery, WaitMode, WaitRequest, WaitResponse};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::{multi_line, one_line};
 use legate_domain::{Status, Task};
 
 use crate::cli::WaitArgs;
 use crate::commands::print_json;
+use crate::commands::reconnect::{Start, reconnect, went_away};
+use crate::commands::run::origin;
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
@@ -23,40 +28,117 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// answering is noticed within this (plus the request timeout) however long the wait.
 const WAIT_SLICE: Duration = Duration::from_secs(60);
 
-/// `legate wait`.
+/// What a wait prints once the tasks are done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Show {
+    /// Each task's id, status and title (`wait`); nothing is acknowledged.
+    Statuses,
+    /// Each finished task's result text (`wait --result`); those are acknowledged.
+    Results,
+    /// The one task's result as the command's answer (`run --wait`, `send --wait`);
+    /// acknowledged.
+    Answer,
+}
+
+/// One wait: for which tasks, until when, and what to print.
+#[derive(Debug, Clone)]
+pub(crate) struct Waiting {
+    /// Task ids or prefixes.
+    pub ids: Vec<String>,
+    /// Return when the first is done instead of all.
+    pub any: bool,
+    /// Give up after this long.
+    pub timeout: Option<Duration>,
+    /// Print JSON.
+    pub json: bool,
+    /// What to print.
+    pub show: Show,
+}
+
+/// `legate wait`: for the given tasks, or without ids for every unfinished task of this
+/// origin.
 pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
     let timeout = match &args.timeout {
         Some(t) => Some(parse_duration(t).map_err(|m| anyhow::anyhow!("--timeout: {m}"))?),
         None => None,
     };
     let client = connect(paths).await?;
-    until_done(&client, &args.ids, args.any, timeout, json, false).await
+    let mut ids = args.ids;
+    if ids.is_empty() {
+        let me = origin(None);
+        ids = unfinished_of(&client, &me).await?;
+        if ids.is_empty() {
+            if json {
+                print_json(&WaitResponse {
+                    tasks: Vec::new(),
+                    timed_out: false,
+                })?;
+            }
+            errln!(
+                "legate: nothing to wait for: no queued or running task of {} (see `legate ls`)",
+                one_line(&me)
+            );
+            return Ok(exit::OK);
+        }
+    }
+    let show = if args.result {
+        Show::Results
+    } else {
+        Show::Statuses
+    };
+    let w = Waiting {
+        ids,
+        any: args.any,
+        timeout,
+        json,
+        show,
+    };
+    until_done(paths, client, &w).await
 }
 
-/// Waits (showing progress on a terminal), prints the outcome, returns the exit code.
-/// With `print_result` (for `run --wait`) the single task's result is printed as the answer.
-pub async fn until_done(
-    client: &Client,
-    ids: &[String],
-    any: bool,
-    timeout: Option<Duration>,
-    json: bool,
-    print_result: bool,
-) -> Result<i32> {
-    let mode = if any { WaitMode::Any } else { WaitMode::All };
-    let live = !json && std::io::stderr().is_terminal();
-    let deadline = timeout.map(|t| Instant::now() + t);
+/// The ids of `origin`'s queued and running tasks.
+async fn unfinished_of(client: &Client, origin: &str) -> Result<Vec<String>> {
+    let q = ListQuery {
+        status: Some("queued,running".into()),
+        origin: Some(origin.to_string()),
+        limit: Some(100_000),
+        ..ListQuery::default()
+    };
+    let tasks: Vec<Task> = client
+        .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
+        .await?;
+    Ok(tasks.into_iter().map(|t| t.id.to_string()).collect())
+}
+
+/// Waits (showing progress on a terminal, reconnecting when the daemon goes away), prints
+/// the outcome, returns the exit code.
+pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -> Result<i32> {
+    let mode = if w.any { WaitMode::Any } else { WaitMode::All };
+    let live = !w.json && std::io::stderr().is_terminal();
+    let deadline = w.timeout.map(|t| Instant::now() + t);
+    // Results are read by whoever is shown them.
+    let ack_origin = (w.show != Show::Statuses).then(|| origin(None));
     let res = loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let every = if live { PROGRESS_EVERY } else { WAIT_SLICE };
         let slice = remaining.map_or(every, |r| r.min(every));
         let req = WaitRequest {
-            ids: ids.to_vec(),
+            ids: w.ids.clone(),
             mode,
             timeout_ms: Some(slice.as_millis() as u64),
-            ack_origin: Some(super::run::origin(None)),
+            ack_origin: ack_origin.clone(),
         };
-        let res: WaitResponse = client.post_waiting("/v1/wait", &req, slice).await?;
+        let res = match client.wait(&req, slice).await {
+            Ok(res) => res,
+            Err(e) => {
+                let e = anyhow::Error::new(e);
+                if !went_away(&e) {
+                    return Err(e);
+                }
+                client = reconnect(paths, &client, "waiting", Start::IfNeeded).await?;
+                continue;
+            }
+        };
         let expired = deadline.is_some_and(|d| Instant::now() >= d);
         if !res.timed_out || expired {
             break res;
@@ -68,25 +150,14 @@ pub async fn until_done(
     if live {
         err!("\r\x1b[2K");
     }
-    if print_result {
-        let task = &res.tasks[0];
-        if json {
-            print_json(task)?;
-        } else {
-            print_outcome(task);
-        }
-    } else if json {
-        print_json(&res)?;
-    } else {
-        out!("{}", crate::render::task_lines(&res.tasks));
-    }
+    print_waited(&res, w)?;
     if res.timed_out {
-        if !json {
+        if !w.json {
             errln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
         }
         return Ok(exit::WAIT_TIMEOUT);
     }
-    let relevant: Vec<&Task> = if any {
+    let relevant: Vec<&Task> = if w.any {
         res.tasks
             .iter()
             .filter(|t| t.status.is_terminal())
@@ -100,6 +171,30 @@ pub async fn until_done(
         .map(|t| exit::for_status(t.status))
         .find(|&c| c != exit::OK)
         .unwrap_or(exit::OK))
+}
+
+/// Prints what a wait found, as `w.show` says.
+fn print_waited(res: &WaitResponse, w: &Waiting) -> Result<()> {
+    match (w.show, w.json) {
+        (Show::Answer, true) => print_json(&res.tasks[0])?,
+        (Show::Answer, false) => print_outcome(&res.tasks[0]),
+        (_, true) => print_json(res)?,
+        (Show::Statuses, false) => out!("{}", crate::render::task_lines(&res.tasks)),
+        (Show::Results, false) => {
+            let done: Vec<&Task> = res
+                .tasks
+                .iter()
+                .filter(|t| t.status.is_terminal())
+                .collect();
+            for t in &done {
+                if done.len() > 1 {
+                    outln!("## {} [{}] {}", t.id, t.status, one_line(&t.title));
+                }
+                print_outcome(t);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Prints a finished task's result on stdout (verbatim when stdout is not a terminal, as data

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use legate_api::server::{AppState, serve};
+use legate_api::server::{AppState, serve_until};
 use legate_engine::{ConfigSource, EngineSettings, Service, WorkSettings};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -23,6 +23,10 @@ use crate::paths::Paths;
 
 /// How long a claim lasts without a heartbeat (`LEGATE_LEASE_TTL` changes it).
 const LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// How long a stopping daemon gives the requests under way to be answered before it closes
+/// their connections (a followed stream may stay open).
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the daemon in the foreground until stopped; returns the exit code.
 pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
@@ -143,13 +147,29 @@ async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> 
     info!(pid = std::process::id(), socket = %paths.socket.display(), "legate daemon ready");
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let (close, closed) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(serve_until(listener, state, async {
+        let _ = closed.await;
+    }));
     tokio::select! {
-        r = serve(listener, state) => r.context("the API server failed")?,
+        r = &mut server => {
+            r.context("the API server failed")?.context("the API server failed")?;
+        }
         _ = stop.notified() => info!("stop requested"),
         _ = term.recv() => info!("SIGTERM"),
         _ = int.recv() => info!("SIGINT"),
     }
+    // New clients find no daemon (and wait for this one to exit before starting the next);
+    // the waits under way are answered `shutting_down`, so their clients reconnect.
     let _ = std::fs::remove_file(&paths.socket);
+    service.stopping();
+    let _ = close.send(());
+    if tokio::time::timeout(ANSWER_GRACE, &mut server)
+        .await
+        .is_err()
+    {
+        server.abort();
+    }
     service.shutdown().await;
     info!("legate daemon stopped");
     Ok(())

@@ -60,6 +60,28 @@ impl Home {
         home
     }
 
+    /// The standard config plus an agent `placed` (the fake agent) whose configured working
+    /// directory is `dir`.
+    pub fn with_placed_agent(dir: &Path) -> Home {
+        let fake = fake_agent().display().to_string();
+        Home::new(&format!(
+            "[agents.placed]\ncommand = [\"{fake}\", \"{{prompt}}\"]\ncwd = \"{}\"\n",
+            dir.display()
+        ))
+    }
+
+    /// The standard config plus an agent `resumable` (the fake agent speaking the codex
+    /// preset's format) whose sessions are kept under `sessions`, so `send` can continue them.
+    pub fn with_resumable_agent(sessions: &Path) -> Home {
+        let fake = fake_agent().display().to_string();
+        Home::new(&format!(
+            "[agents.resumable]\npreset = \"codex\"\n\
+             command = [\"{fake}\", \"--format\", \"codex\", \"{{args}}\", \"--\", \"{{prompt}}\"]\n\
+             env = {{ FAKE_AGENT_SESSIONS = \"{}\" }}\n",
+            sessions.display()
+        ))
+    }
+
     /// A home with exactly this config text.
     pub fn with_config(text: &str) -> Home {
         let dir = tempfile::Builder::new().prefix("lg").tempdir().unwrap();
@@ -182,11 +204,12 @@ prompt = "stdin"
             .collect()
     }
 
-    /// Waits for tasks to finish (all) and returns their statuses by id.
+    /// Waits for tasks to finish (all) and returns their statuses by id. It shows their
+    /// results (`--result`), so those of this command's origin (`cli:$USER`) are read.
     pub fn wait_all(&self, ids: &[String]) -> HashMap<String, String> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(200) {
-            let mut args = vec!["wait", "--json", "--timeout", "120s"];
+            let mut args = vec!["wait", "--json", "--result", "--timeout", "120s"];
             args.extend(chunk.iter().map(String::as_str));
             let o = self.run(&args);
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| {
@@ -213,7 +236,7 @@ prompt = "stdin"
 
 impl Drop for Home {
     fn drop(&mut self) {
-        let _ = self.cmd(&["daemon", "stop"]).output();
+        let _ = self.cmd(&["daemon", "stop", "--yes"]).output();
         for pid in processes_of_home(self.path()) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }

@@ -29,9 +29,14 @@ pub struct SubmitRequest {
     /// Title; defaults to the prompt's first line.
     #[serde(default)]
     pub title: Option<String>,
-    /// Working directory (absolute); the agent's cwd applies when absent.
+    /// Working directory (absolute), chosen explicitly: it wins over the agent's `cwd`.
     #[serde(default)]
     pub cwd: Option<String>,
+    /// The submitter's own directory (absolute): the working directory only when neither
+    /// `cwd` nor the agent's configured `cwd` is given. Precedence: `cwd` > the agent's `cwd` >
+    /// `caller_cwd` (> the daemon's directory when none is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_cwd: Option<String>,
     /// Labels.
     #[serde(default)]
     pub labels: Vec<String>,
@@ -80,6 +85,11 @@ pub fn new_idempotency_key() -> String {
 /// client no longer waits for the answer: a submission arriving later is refused rather than
 /// creating a task its client was told had failed.
 pub const DEADLINE_HEADER: &str = "legate-deadline-ms";
+
+/// The response header of a task's log stream naming the attempt whose log it starts with
+/// (each attempt writes its log anew): a follower resuming after a daemon restart sends it
+/// back with its byte offset, which counts only in that attempt.
+pub const ATTEMPT_HEADER: &str = "legate-attempt";
 
 /// A follow-up: a new task that continues a finished task's agent session.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -237,6 +247,10 @@ pub struct DaemonStatus {
     /// How many tasks have each status: an object with every status as a key
     /// (`{"queued": 0, "running": 2, …}`).
     pub counts: std::collections::BTreeMap<Status, u64>,
+    /// The daemon is draining (`legate daemon stop --drain`): it accepts no new task and
+    /// exits once the tasks it holds have finished.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Machine-readable API error codes.
@@ -270,6 +284,11 @@ pub enum ErrorCode {
     ConfigInvalid,
     /// The store failed (disk full, read-only, locked).
     StoreUnavailable,
+    /// The daemon is stopping: a wait it held is answered with this, so the client
+    /// reconnects (to the next daemon) and goes on waiting.
+    ShuttingDown,
+    /// The daemon is draining (`legate daemon stop --drain`): it accepts no new task.
+    Draining,
     /// Anything else; a bug.
     Internal,
 }
@@ -291,6 +310,8 @@ impl ErrorCode {
             ErrorCode::NotResumable => "not_resumable",
             ErrorCode::ConfigInvalid => "config_invalid",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Draining => "draining",
             ErrorCode::Internal => "internal",
         }
     }

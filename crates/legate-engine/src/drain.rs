@@ -1,0 +1,106 @@
+//! Draining (`legate daemon stop --drain`) and stopping: a draining engine accepts no new
+//! task and finishes the ones it holds — running and queued, on a store of its own; only the
+//! running ones on a shared store, whose queue other engines serve — then reports itself
+//! drained. A stopping engine answers the waits it holds with `shutting_down`, so their clients
+//! reconnect to the next daemon instead of failing.
+
+use std::time::Duration;
+
+use legate_domain::Status;
+use legate_domain::api::{ApiError, ErrorCode};
+
+use crate::error::ServiceError;
+use crate::service::Service;
+
+/// How often a drain re-counts the tasks left, besides every event.
+const DRAIN_RECHECK: Duration = Duration::from_secs(1);
+
+impl Service {
+    /// Starts draining: from now on submissions and follow-ups are refused with
+    /// [`ErrorCode::Draining`]. Idempotent.
+    pub fn drain(&self) {
+        self.inner.draining.send_replace(true);
+        self.inner.wake.notify_one();
+    }
+
+    /// Whether the engine is draining.
+    pub fn is_draining(&self) -> bool {
+        *self.inner.draining.borrow()
+    }
+
+    /// Returns once a draining engine holds no more work: no task queued or running in its
+    /// store (a store of its own), or none running here (a shared store, where it claims
+    /// nothing while draining). Errors: the store cannot be read.
+    pub async fn drained(&self) -> Result<(), ServiceError> {
+        let mut rx = self.inner.bus.subscribe();
+        loop {
+            if self.work_left().await? == 0 {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = rx.recv() => {}
+                _ = tokio::time::sleep(DRAIN_RECHECK) => {}
+            }
+        }
+    }
+
+    /// How many tasks a drain still waits for.
+    pub async fn work_left(&self) -> Result<u64, ServiceError> {
+        if self.inner.settings.work.shared {
+            return Ok(self.running_here() as u64);
+        }
+        Ok(self
+            .counts()
+            .await?
+            .iter()
+            .filter(|(s, _)| matches!(s, Status::Queued | Status::Running))
+            .map(|(_, n)| n)
+            .sum())
+    }
+
+    /// Refuses new work while draining or stopping.
+    pub(crate) fn accepting(&self) -> Result<(), ServiceError> {
+        if *self.inner.shutting_down.borrow() {
+            return Err(shutting_down("submit again once it is back"));
+        }
+        if self.is_draining() {
+            return Err(ApiError::new(
+                ErrorCode::Draining,
+                "the daemon is draining (`legate daemon stop --drain`): it accepts no new task and exits once the ones it holds have finished",
+                "submit again once it has stopped (the next command starts a new daemon), or see `legate daemon status`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Begins stopping: the waits held are answered with [`ErrorCode::ShuttingDown`], new
+    /// submissions are refused, and scheduling stops. [`Service::shutdown`] does the rest.
+    pub fn stopping(&self) {
+        self.inner.shutting_down.send_replace(true);
+        self.inner.wake.notify_one();
+    }
+
+    /// A receiver that turns true when the engine begins stopping.
+    pub(crate) fn stopping_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.shutting_down.subscribe()
+    }
+
+    /// Returns once the engine begins stopping (at once if it has), for streams the API
+    /// serves, which end then so their clients resume from the next daemon.
+    pub async fn until_stopping(&self) {
+        let mut rx = self.stopping_signal();
+        loop {
+            if *rx.borrow_and_update() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The error for a call the daemon cannot finish because it is stopping.
+pub(crate) fn shutting_down(hint: &str) -> ServiceError {
+    ApiError::new(ErrorCode::ShuttingDown, "the daemon is shutting down", hint)
+}
