@@ -79,6 +79,16 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &["/nonexistent/agent-bin", "not on PATH"],
         ),
         Cli(&["run", "fake", "   "], &[], &["prompt is empty"]),
+        Cli(
+            &["run", "--origin", "", "fake", "x"],
+            &[],
+            &["origin is empty"],
+        ),
+        Cli(
+            &["run", "fake", "-", "and", "more"],
+            &[],
+            &["`-` reads stdin and stands alone"],
+        ),
         Cli(&["run", "fake"], &[], &["prompt is empty"]),
         Cli(
             args(vec!["run", "fake-stdin", "--file", big]),

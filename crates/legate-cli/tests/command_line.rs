@@ -135,6 +135,7 @@ fn a_reader_that_goes_away_ends_every_command_quietly() {
         vec!["wait", "--json", &id],
         vec!["wait", &id],
         vec!["events"],
+        vec!["events", "-f"],
         vec!["agents"],
         vec!["daemon", "status"],
         vec!["completions", "bash"],

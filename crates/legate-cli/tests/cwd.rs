@@ -37,3 +37,28 @@ fn an_agents_cwd_applies_from_the_cli_and_cwd_overrides_it() {
     let got = run_in(elsewhere.path(), &["run", "--wait", "fake", "cwd"]);
     assert_eq!(got, canon(elsewhere.path()));
 }
+
+#[test]
+fn the_directory_that_applies_is_checked_at_submit_and_shown() {
+    let placed = tempfile::tempdir().unwrap();
+    let home = Home::with_placed_agent(placed.path());
+    let id = home.submit("placed", "cwd");
+    assert_eq!(
+        home.show(&id)["cwd"].as_str(),
+        Some(placed.path().to_str().unwrap()),
+        "show says where it runs, also when the agent's config chose it"
+    );
+
+    // An agent whose configured directory is gone is refused at submit, naming it.
+    let gone = placed.path().join("gone");
+    let home = Home::with_placed_agent(&gone);
+    let before = home.ls(&[]).len();
+    let out = home.run(&["run", "placed", "cwd"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(gone.to_str().unwrap()) && err.contains("`cwd` of agent `placed`"),
+        "{err}"
+    );
+    assert_eq!(home.ls(&[]).len(), before, "nothing stored");
+}

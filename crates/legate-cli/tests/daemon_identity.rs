@@ -207,3 +207,29 @@ fn an_auto_started_daemon_outlives_the_process_tree_that_started_it() {
     assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "succeeded");
     assert_eq!(home.daemon_pid().map(i64::from), Some(daemon));
 }
+
+#[test]
+fn a_daemon_puts_back_its_socket_when_the_file_is_removed() {
+    let x = Xdg::new();
+    let flag = x.path().join("release");
+    let id = x
+        .ok(Some("run-a"), &["run", "sh", &until(&flag)])
+        .trim()
+        .to_string();
+    let pid = x.daemon_pid(Some("run-a")).unwrap();
+    // A temp-dir cleaner (or a logout) removes the socket file under the running daemon.
+    let socket = x.path().join("run-a/legate/legate.sock");
+    assert!(socket.exists(), "{}", socket.display());
+    std::fs::remove_file(&socket).unwrap();
+    // From either environment, the same daemon answers again, its task still running.
+    assert!(
+        poll_until(Duration::from_secs(30), || x.daemon_pid(Some("run-b"))
+            == Some(pid)),
+        "the daemon did not listen again"
+    );
+    assert_eq!(x.daemon_pid(Some("run-a")), Some(pid));
+    assert_eq!(x.status(Some("run-a"), &id), "running");
+    std::fs::write(&flag, b"").unwrap();
+    let waited = x.ok(Some("run-b"), &["wait", "--json", &id]);
+    assert!(waited.contains("succeeded"), "{waited}");
+}

@@ -314,3 +314,72 @@ fn send_wait_outlives_a_daemon_stop_and_exits_with_the_follow_ups_outcome() {
         "{err}"
     );
 }
+
+#[test]
+fn a_task_never_waits_for_itself_or_what_it_runs_under() {
+    let home = Home::new("");
+    let legate = common::legate_bin().display().to_string();
+    // Inside a task: `wait` without ids waits for what it delegated, not for the task it
+    // runs in; naming that task (or its parent) is refused.
+    let script = format!(
+        "{legate} run sh 'echo child' >/dev/null; {legate} wait; echo all=$?; \
+         {legate} wait $LEGATE_TASK_ID; echo self=$?"
+    );
+    let out = home.run(&["run", "--wait", "--timeout", "2m", "sh", &script]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all=0"), "{text}");
+    assert!(text.contains("self=1"), "{text}");
+    let id = home.ls(&["--status", "succeeded"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = home.ok(&["logs", &id]);
+    assert!(log.contains("which this command runs in"), "{log}");
+}
+
+#[test]
+fn a_result_the_reader_never_got_stays_unread_and_errors_keep_their_lines() {
+    let home = Home::new("");
+    let as_ann = |args: &[&str]| {
+        let mut c = home.cmd(args);
+        c.env("LEGATE_ORIGIN", "ann");
+        c
+    };
+    let submit = |prompt: &str| {
+        let out = as_ann(&["run", "fake", prompt]).output().unwrap().stdout;
+        String::from_utf8(out).unwrap().trim().to_string()
+    };
+    let id = submit("print the answer");
+    home.ok(&["wait", &id]);
+    // The reader is gone before anything is written: nothing was shown.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = as_ann(&["wait", "--result", &id])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(141));
+    assert_eq!(inbox(&home, "ann"), [id], "still unread");
+
+    // A failure's reason keeps its lines on stderr (the agent's last words under the cause).
+    let failed = String::from_utf8(
+        as_ann(&[
+            "run",
+            "fake",
+            "eprint first words; eprint last words; exit 3",
+        ])
+        .output()
+        .unwrap()
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let o = as_ann(&["wait", "--result", &failed]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("last words on stderr:\n") && err.contains("\n  last words"),
+        "{err}"
+    );
+}

@@ -144,19 +144,24 @@ fn validate(
         ));
     }
     // An explicit directory wins over the agent's; the submitter's own applies only when
-    // neither is given.
+    // neither is given. The one that applies is checked and recorded, so `show` says where
+    // the task runs.
     let cwd = match (&req.cwd, &spec.cwd, &req.caller_cwd) {
         (Some(c), _, _) => Some(checked_dir(c, "pass another --cwd")?),
+        (None, Some(c), _) => Some(checked_dir(
+            c,
+            &format!(
+                "fix the `cwd` of agent `{}` in the config, or pass --cwd",
+                spec.name
+            ),
+        )?),
         (None, None, Some(c)) => Some(checked_dir(
             c,
             "run it from an existing directory, or pass --cwd",
         )?),
-        _ => None,
+        (None, None, None) => None,
     };
-    let run_dir = cwd
-        .as_deref()
-        .map(Path::new)
-        .or(spec.cwd.as_deref().map(Path::new));
+    let run_dir = cwd.as_deref().map(Path::new);
     if let Some(p) = req.env.as_ref().and_then(|e| e.problem()) {
         return Err(invalid(
             p,
@@ -220,6 +225,16 @@ fn validate(
             .or(config.limits.default_timeout)
             .map(|d| d.as_millis() as u64),
     };
+    let origin = match req.origin {
+        Some(o) if o.trim().is_empty() => {
+            return Err(invalid(
+                "the origin is empty",
+                "pass a non-empty --origin (it names whose inbox gets the result), or none",
+            ));
+        }
+        Some(o) => o,
+        None => "api".into(),
+    };
     let title = req
         .title
         .filter(|t| !t.trim().is_empty())
@@ -233,7 +248,7 @@ fn validate(
         timeout_ms,
         dedupe_key: req.key,
         parent,
-        origin: req.origin.unwrap_or_else(|| "api".into()),
+        origin,
         depth,
         metadata,
         notify: req.notify,

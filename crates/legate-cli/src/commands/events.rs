@@ -55,9 +55,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
                 match feed.next().await {
                     Ok(Some(e)) => {
                         cursor = e.seq;
-                        if print(&mut out, &e).is_err() {
-                            return Ok(exit::OK);
-                        }
+                        crate::out::checked(print(&mut out, &e), "stdout");
                     }
                     Ok(None) => break,
                     Err(e) if e.daemon_went_away() || matches!(e, ClientError::Protocol(_)) => {

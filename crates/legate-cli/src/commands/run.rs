@@ -127,6 +127,11 @@ fn read_prompt(words: &[String], file: Option<&std::path::Path>) -> Result<Strin
             .read_to_end(&mut buf)
             .context("cannot read the prompt from stdin")?;
         buf
+    } else if words.len() > 1 && words[0] == "-" {
+        bail!(
+            "a prompt of `-` reads stdin and stands alone, but other words follow it; pipe the \
+             whole prompt to `-`, or quote the text so `-` is part of it"
+        );
     } else {
         words.join(" ").into_bytes()
     };

@@ -11,7 +11,7 @@ use legate_api::Client;
 use legate_domain::api::{ListQuery, WaitMode, WaitRequest, WaitResponse};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::{multi_line, one_line};
-use legate_domain::{Status, Task};
+use legate_domain::{Delegation, Status, Task, TaskId};
 
 use crate::cli::WaitArgs;
 use crate::commands::print_json;
@@ -63,10 +63,29 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
         None => None,
     };
     let client = connect(paths).await?;
+    // Inside a task, that task and those it runs under end only after this command: waiting
+    // for them would never end.
+    let under = match Delegation::from_env().ok().and_then(|d| d.parent) {
+        Some(id) => running_under(&client, id).await,
+        None => Vec::new(),
+    };
     let mut ids = args.ids;
+    if let Some((given, task)) = ids.iter().find_map(|i| {
+        under
+            .iter()
+            .find(|u| u.starts_with(i.as_str()))
+            .map(|u| (i, u))
+    }) {
+        anyhow::bail!(
+            "{given} is task {task}, which this command runs in (or under): it ends only after \
+             this command, so waiting for it would never end; wait for the tasks it delegated \
+             (`legate wait` without ids waits for those)"
+        );
+    }
     if ids.is_empty() {
         let me = origin(None);
         ids = unfinished_of(&client, &me).await?;
+        ids.retain(|i| !under.contains(i));
         if ids.is_empty() {
             if json {
                 print_json(&WaitResponse {
@@ -96,6 +115,24 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
     until_done(paths, client, &w).await
 }
 
+/// `task` and the tasks it runs under (its parent, theirs…), as far as they are stored.
+async fn running_under(client: &Client, task: TaskId) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut next = Some(task);
+    while let Some(id) = next.take() {
+        if chain.len() >= 100 || chain.contains(&id.to_string()) {
+            break;
+        }
+        chain.push(id.to_string());
+        next = client
+            .get::<Task>(&format!("/v1/tasks/{id}"))
+            .await
+            .ok()
+            .and_then(|t| t.parent);
+    }
+    chain
+}
+
 /// The ids of `origin`'s queued and running tasks.
 async fn unfinished_of(client: &Client, origin: &str) -> Result<Vec<String>> {
     let q = ListQuery {
@@ -116,8 +153,6 @@ pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -
     let mode = if w.any { WaitMode::Any } else { WaitMode::All };
     let live = !w.json && std::io::stderr().is_terminal();
     let deadline = w.timeout.map(|t| Instant::now() + t);
-    // Results are read by whoever is shown them.
-    let ack_origin = (w.show != Show::Statuses).then(|| origin(None));
     let res = loop {
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let every = if live { PROGRESS_EVERY } else { WAIT_SLICE };
@@ -126,7 +161,7 @@ pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -
             ids: w.ids.clone(),
             mode,
             timeout_ms: Some(slice.as_millis() as u64),
-            ack_origin: ack_origin.clone(),
+            ack_origin: None,
         };
         let res = match client.wait(&req, slice).await {
             Ok(res) => res,
@@ -151,6 +186,14 @@ pub(crate) async fn until_done(paths: &Paths, mut client: Client, w: &Waiting) -
         err!("\r\x1b[2K");
     }
     print_waited(&res, w)?;
+    // Results are read once they were shown: printing them went through (a reader that went
+    // away ends the command before this), so mark them read now.
+    if w.show != Show::Statuses {
+        let me = origin(None);
+        for t in &res.tasks {
+            let _ = client.mark_shown(&me, t).await;
+        }
+    }
     if res.timed_out {
         if !w.json {
             errln!("legate: gave up waiting; the task(s) are still running (see `legate ls`)");
@@ -215,7 +258,7 @@ pub(crate) fn print_outcome(task: &Task) {
         let why = task
             .error
             .as_ref()
-            .map(|e| format!("{} ({})", one_line(&e.message), e.kind.as_str()))
+            .map(|e| format!("{} ({})", multi_line(&e.message), e.kind.as_str()))
             .unwrap_or_default();
         errln!("legate: task {} {}: {why}", task.id, task.status);
     }

@@ -1,22 +1,21 @@
 //! The daemon: one per user, holding the lock, the store, the engine and the API socket.
 
 pub(crate) mod lock;
+mod socket;
 mod store;
 mod worker;
 
 pub use worker::run as run_worker;
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use legate_api::server::{AppState, serve_until};
 use legate_engine::{ConfigSource, EngineSettings, Service, WorkSettings};
-use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::connect::ALREADY_RUNNING;
 use crate::paths::Paths;
@@ -133,11 +132,7 @@ fn work_from_env() -> Result<WorkSettings> {
 
 async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> {
     let service = start_engine(paths, config, "daemon", work_from_env()?).await?;
-    // We hold the lock, so a socket file left here belongs to a dead daemon.
-    let _ = std::fs::remove_file(&paths.socket);
-    let listener = UnixListener::bind(&paths.socket)
-        .with_context(|| format!("cannot listen on {}", paths.socket.display()))?;
-    std::fs::set_permissions(&paths.socket, std::fs::Permissions::from_mode(0o600))?;
+    let (listener, mut inode) = socket::listen(&paths.socket)?;
     let stop = Arc::new(Notify::new());
     let state = AppState {
         service: service.clone(),
@@ -147,28 +142,61 @@ async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> 
     info!(pid = std::process::id(), socket = %paths.socket.display(), "legate daemon ready");
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let (close, closed) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(serve_until(listener, state, async {
-        let _ = closed.await;
-    }));
-    tokio::select! {
-        r = &mut server => {
-            r.context("the API server failed")?.context("the API server failed")?;
+    let (close, closed) = tokio::sync::watch::channel(false);
+    let until_closed = move || {
+        let mut closed = closed.clone();
+        async move {
+            let _ = closed.wait_for(|c| *c).await;
         }
-        _ = stop.notified() => info!("stop requested"),
-        _ = term.recv() => info!("SIGTERM"),
-        _ = int.recv() => info!("SIGINT"),
+    };
+    let mut server = tokio::spawn(serve_until(listener, state.clone(), until_closed()));
+    // Listeners made again after the socket file was removed.
+    let mut again = Vec::new();
+    let mut check = tokio::time::interval(socket::CHECK_EVERY);
+    let mut served = false;
+    loop {
+        tokio::select! {
+            r = &mut server => {
+                r.context("the API server failed")?.context("the API server failed")?;
+                served = true;
+                break;
+            }
+            _ = stop.notified() => { info!("stop requested"); break; }
+            _ = term.recv() => { info!("SIGTERM"); break; }
+            _ = int.recv() => { info!("SIGINT"); break; }
+            _ = check.tick() => {
+                if !socket::gone(&paths.socket, inode) {
+                    continue;
+                }
+                match socket::listen(&paths.socket) {
+                    Ok((listener, ino)) => {
+                        warn!(socket = %paths.socket.display(), "the socket file was removed; listening there again");
+                        inode = ino;
+                        again.push(tokio::spawn(serve_until(listener, state.clone(), until_closed())));
+                    }
+                    Err(e) => warn!("the socket file was removed and cannot be made again: {e:#}"),
+                }
+            }
+        }
     }
     // New clients find no daemon (and wait for this one to exit before starting the next);
     // the waits under way are answered `shutting_down`, so their clients reconnect.
     let _ = std::fs::remove_file(&paths.socket);
     service.stopping();
-    let _ = close.send(());
-    if tokio::time::timeout(ANSWER_GRACE, &mut server)
-        .await
-        .is_err()
-    {
+    let _ = close.send(true);
+    let all = async {
+        if !served {
+            let _ = (&mut server).await;
+        }
+        for s in &mut again {
+            let _ = s.await;
+        }
+    };
+    if tokio::time::timeout(ANSWER_GRACE, all).await.is_err() {
         server.abort();
+        for s in &again {
+            s.abort();
+        }
     }
     service.shutdown().await;
     info!("legate daemon stopped");
