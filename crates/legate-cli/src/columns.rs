@@ -154,7 +154,9 @@ pub fn aligned(
                 .chain(headings.then(|| c.heading.width()))
                 .max()
                 .unwrap_or(0);
-            c.max.map_or(widest, |m| widest.min(m)) + GAP
+            // A capped column gives way down to the flex column's minimum on a narrow
+            // terminal; an uncapped one (ids, statuses) never does.
+            c.max.map_or(widest, |m| widest.min(m).min(MIN_FLEX)) + GAP
         })
         .sum();
     let width = width.max(fixed + MIN_FLEX);

@@ -323,6 +323,21 @@ fn wait_and_inbox_align_their_columns_on_a_terminal() {
         );
         assert!(!shown.contains('\t'), "{shown:?}");
     }
+    // A narrow terminal: every row fits (long titles give way).
+    let long = home.submit(
+        "sh",
+        "echo a title long enough to need cutting on a narrow screen",
+    );
+    home.ok(&["wait", &long]);
+    for width in [60, 72] {
+        let shown = on_terminal(&home, &["inbox"], Some(width));
+        for l in shown.lines().filter(|l| !l.starts_with("legate:")) {
+            assert!(
+                l.chars().count() <= width,
+                "inbox at {width} columns:\n{shown}"
+            );
+        }
+    }
     // Into a pipe, fields stay tab-separated.
     let piped = text(&home.run(&["wait", &ok, &bad]).stdout);
     assert!(piped.lines().all(|l| l.split('\t').count() == 3), "{piped}");

@@ -62,3 +62,29 @@ fn the_directory_that_applies_is_checked_at_submit_and_shown() {
     );
     assert_eq!(home.ls(&[]).len(), before, "nothing stored");
 }
+
+#[test]
+fn a_directory_whose_path_is_not_utf8_is_refused_for_what_it_is() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = Home::new("");
+    let odd = home
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"not-utf8-\xff"));
+    std::fs::create_dir(&odd).unwrap();
+    for (dir, args) in [
+        (
+            home.path(),
+            vec![std::ffi::OsStr::new("--cwd"), odd.as_os_str()],
+        ),
+        (odd.as_path(), vec![]),
+    ] {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["run".as_ref()];
+        all.extend(args);
+        all.extend([std::ffi::OsStr::new("fake"), "x".as_ref()]);
+        let out = home.cmd(&[]).args(&all).current_dir(dir).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("is not valid UTF-8"), "{err}");
+    }
+    assert!(home.ls(&[]).is_empty(), "nothing stored");
+}

@@ -50,6 +50,15 @@ fn show_says_why_a_queued_task_waits() {
     assert!(shown.contains("first in the queue"), "{shown}");
     let shown = home.ok(&["show", &second]);
     assert!(shown.contains("1 queued ahead of it"), "{shown}");
+    let json = home.show(&second);
+    assert_eq!(json["queue"]["ahead"], 1, "{json}");
+    assert!(
+        json["queue"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("all 1 slots are taken"),
+        "{json}"
+    );
     let running = home.ok(&["show", &busy]);
     assert!(
         !running.contains("waiting"),

@@ -165,7 +165,8 @@ fn validate(
     if let Some(p) = req.env.as_ref().and_then(|e| e.problem()) {
         return Err(invalid(
             p,
-            "send the client's environment as a JSON object of strings, or none",
+            "agents inherit the environment of the command that submits: unset large or odd \
+             variables there (API clients: send the environment as a JSON object of strings, or none)",
         ));
     }
     // Looked up in the PATH the agent will have: the submitter's (or the fallback's).

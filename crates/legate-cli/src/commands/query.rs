@@ -105,7 +105,12 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
         .get(&format!("/v1/tasks/{id}?prompt={prompt}"))
         .await?;
     if json {
-        print_json(&task)?;
+        // A queued task also says why it waits (`queue`: `ahead`, `reason`).
+        let mut shown = serde_json::to_value(&task)?;
+        if let Some(q) = queue_state(&client, &task).await {
+            shown["queue"] = serde_json::to_value(q)?;
+        }
+        print_json(&shown)?;
     } else {
         let chain = predecessors(&client, &task).await;
         out!("{}", render::details(&task, &paths.logs_dir, &chain));
@@ -117,17 +122,25 @@ pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i
 
 /// Why a queued task has not started (nothing for other tasks, or when the daemon cannot say).
 async fn print_queue_state(client: &legate_api::Client, task: &Task) {
-    if task.status != legate_domain::Status::Queued {
-        return;
-    }
-    let path = format!("/v1/tasks/{}/queue", task.id);
-    if let Ok(q) = client.get::<legate_domain::api::QueueState>(&path).await {
+    if let Some(q) = queue_state(client, task).await {
         let ahead = match q.ahead {
             0 => "first in the queue".to_string(),
             n => format!("{n} queued ahead of it"),
         };
         outln!("{:<10} {} ({ahead})", "waiting", one_line(&q.reason));
     }
+}
+
+/// Why a queued task waits, if it is queued and the daemon can say.
+async fn queue_state(
+    client: &legate_api::Client,
+    task: &Task,
+) -> Option<legate_domain::api::QueueState> {
+    if task.status != legate_domain::Status::Queued {
+        return None;
+    }
+    let path = format!("/v1/tasks/{}/queue", task.id);
+    client.get(&path).await.ok()
 }
 
 /// The last steps the agent reported, if it reported any (`legate logs --steps` has all).

@@ -150,17 +150,30 @@ fn read_prompt(words: &[String], file: Option<&std::path::Path>) -> Result<Strin
 
 /// `--cwd`, made absolute against the current directory.
 fn working_dir(given: &std::path::Path) -> Result<String> {
-    if given.is_absolute() {
-        return Ok(given.display().to_string());
-    }
-    let here = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(here.join(given).display().to_string())
+    let path = if given.is_absolute() {
+        given.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(given)
+    };
+    utf8_dir(path, "pass a --cwd whose path is UTF-8")
 }
 
 /// The current directory.
 fn here() -> Result<String> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(here.display().to_string())
+    utf8_dir(here, "run legate from another directory, or pass --cwd")
+}
+
+/// A directory's path as text: tasks record where they run as UTF-8.
+fn utf8_dir(path: std::path::PathBuf, what_to_do: &str) -> Result<String> {
+    path.into_os_string().into_string().map_err(|p| {
+        anyhow::anyhow!(
+            "the working directory {} is not valid UTF-8, which legate cannot record; {what_to_do}",
+            std::path::Path::new(&p).display()
+        )
+    })
 }
 
 /// `--notify` commands (split like shell words, never run by a shell) and `--webhook` URLs.
