@@ -73,6 +73,13 @@ impl Xdg {
         v["status"].as_str().unwrap().to_string()
     }
 
+    /// A task submitted in `run-a` that runs until its flag file exists: (flag, id).
+    fn blocked_task(&self) -> (PathBuf, String) {
+        let flag = self.path().join("release");
+        let id = self.ok(Some("run-a"), &["run", "sh", &until(&flag)]);
+        (flag, id.trim().to_string())
+    }
+
     fn daemon_pid(&self, run: Option<&str>) -> Option<i64> {
         let out = self
             .cmd(run, &["daemon", "status", "--json"])
@@ -102,11 +109,7 @@ fn until(flag: &Path) -> String {
 #[test]
 fn clients_that_differ_in_runtime_dir_share_the_one_daemon_of_their_store() {
     let x = Xdg::new();
-    let flag = x.path().join("release");
-    let id = x
-        .ok(Some("run-a"), &["run", "sh", &until(&flag)])
-        .trim()
-        .to_string();
+    let (flag, id) = x.blocked_task();
     assert!(poll_until(Duration::from_secs(30), || x
         .status(Some("run-a"), &id)
         == "running"));
@@ -211,11 +214,7 @@ fn an_auto_started_daemon_outlives_the_process_tree_that_started_it() {
 #[test]
 fn a_daemon_puts_back_its_socket_when_the_file_is_removed() {
     let x = Xdg::new();
-    let flag = x.path().join("release");
-    let id = x
-        .ok(Some("run-a"), &["run", "sh", &until(&flag)])
-        .trim()
-        .to_string();
+    let (flag, id) = x.blocked_task();
     let pid = x.daemon_pid(Some("run-a")).unwrap();
     // A temp-dir cleaner (or a logout) removes the socket file under the running daemon.
     let socket = x.path().join("run-a/legate/legate.sock");

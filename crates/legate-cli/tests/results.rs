@@ -230,18 +230,6 @@ fn a_running_tasks_output_becomes_output_events() {
     );
 }
 
-fn inbox(home: &Home, origin: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = vec!["inbox", "--json", "--origin", origin];
-    args.extend_from_slice(extra);
-    let v: Value = serde_json::from_str(&home.ok(&args)).unwrap();
-    v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     let home = Home::new("");
@@ -265,13 +253,13 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
         .unwrap();
     assert!(o.status.success());
 
-    assert_eq!(inbox(&home, "ann", &[]), [a1.clone(), a2.clone()]);
-    assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
-    assert!(inbox(&home, "carol", &[]).is_empty());
+    assert_eq!(home.inbox("ann", &[]), [a1.clone(), a2.clone()]);
+    assert_eq!(home.inbox("bob", &[]), std::slice::from_ref(&b1));
+    assert!(home.inbox("carol", &[]).is_empty());
 
     home.ok(&["daemon", "stop", "--yes"]);
     assert_eq!(
-        inbox(&home, "ann", &[]),
+        home.inbox("ann", &[]),
         [a1.clone(), a2.clone()],
         "the inbox is durable"
     );
@@ -294,26 +282,26 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
     assert_eq!(unfinished.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unfinished.stderr).contains("has not finished"));
     assert_eq!(
-        inbox(&home, "ann", &[]),
+        home.inbox("ann", &[]),
         std::slice::from_ref(&a2),
         "a refused ack acknowledges nothing"
     );
 
     // Ack on read.
-    assert_eq!(inbox(&home, "ann", &["--ack"]), std::slice::from_ref(&a2));
-    assert!(inbox(&home, "ann", &[]).is_empty());
+    assert_eq!(home.inbox("ann", &["--ack"]), std::slice::from_ref(&a2));
+    assert!(home.inbox("ann", &[]).is_empty());
     // A canceled task is a result too; acknowledging the whole inbox takes it.
     home.ok(&["cancel", &running]);
-    assert_eq!(inbox(&home, "ann", &[]), std::slice::from_ref(&running));
+    assert_eq!(home.inbox("ann", &[]), std::slice::from_ref(&running));
     let all: Value =
         serde_json::from_str(&home.ok(&["ack", "--json", "--origin", "ann", "--all"])).unwrap();
     assert_eq!(all["acked"], serde_json::json!([running]));
     home.ok(&["daemon", "stop", "--yes"]);
     assert!(
-        inbox(&home, "ann", &[]).is_empty(),
+        home.inbox("ann", &[]).is_empty(),
         "acknowledgements are durable"
     );
-    assert_eq!(inbox(&home, "bob", &[]), std::slice::from_ref(&b1));
+    assert_eq!(home.inbox("bob", &[]), std::slice::from_ref(&b1));
 
     // A wait that shows the result, from the delegating origin, counts as reading.
     let o = home
@@ -322,7 +310,7 @@ fn the_inbox_survives_a_restart_acks_are_idempotent_and_origins_stay_apart() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    assert!(inbox(&home, "bob", &[]).is_empty());
+    assert!(home.inbox("bob", &[]).is_empty());
     let all: Value =
         serde_json::from_str(&home.ok(&["ack", "--json", "--origin", "ann", "--all"])).unwrap();
     assert_eq!(

@@ -61,17 +61,6 @@ fn status_of(home: &Home, id: &str) -> String {
     home.show(id)["status"].as_str().unwrap().to_string()
 }
 
-fn inbox(home: &Home, origin: &str) -> Vec<String> {
-    let v: Value =
-        serde_json::from_str(&home.ok(&["inbox", "--json", "--origin", origin])).unwrap();
-    v["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn waits_and_followers_outlive_a_daemon_stop_and_end_with_the_tasks_real_outcome() {
     let home = home_with_a_retried_agent();
@@ -176,7 +165,7 @@ fn only_what_shows_a_result_marks_it_read() {
         "the id, status and title only: {out}"
     );
     assert_eq!(
-        inbox(&home, "ann"),
+        home.inbox("ann", &[]),
         std::slice::from_ref(&a),
         "not shown, so not read"
     );
@@ -185,7 +174,7 @@ fn only_what_shows_a_result_marks_it_read() {
     let o = as_ann(&["wait", "--result", &a]);
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout), "the answer is 42\n");
-    assert!(inbox(&home, "ann").is_empty());
+    assert!(home.inbox("ann", &[]).is_empty());
 
     // Several results, each under its task; a failure says why and sets the exit code.
     let b = String::from_utf8(as_ann(&["run", "fake", "print from b"]).stdout)
@@ -204,23 +193,23 @@ fn only_what_shows_a_result_marks_it_read() {
         "{out}"
     );
     assert!(out.contains(&format!("## {c} [failed]")), "{out}");
-    assert!(inbox(&home, "ann").is_empty());
+    assert!(home.inbox("ann", &[]).is_empty());
 
     // `result` shows a result: it is read.
     let d =
         String::from_utf8(as_ann(&["run", "--wait", "--json", "fake", "print d"]).stdout).unwrap();
     let d: Value = serde_json::from_str(&d).unwrap();
     let d = d["id"].as_str().unwrap().to_string();
-    assert!(inbox(&home, "ann").is_empty(), "run --wait showed it");
+    assert!(home.inbox("ann", &[]).is_empty(), "run --wait showed it");
     let e = String::from_utf8(as_ann(&["run", "fake", "print e"]).stdout)
         .unwrap()
         .trim()
         .to_string();
     as_ann(&["wait", &e]);
-    assert_eq!(inbox(&home, "ann"), std::slice::from_ref(&e));
+    assert_eq!(home.inbox("ann", &[]), std::slice::from_ref(&e));
     let o = as_ann(&["result", &e]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "e\n");
-    assert!(inbox(&home, "ann").is_empty(), "result showed it");
+    assert!(home.inbox("ann", &[]).is_empty(), "result showed it");
     // Someone else's reading does not read it for its origin.
     let f = String::from_utf8(as_ann(&["run", "fake", "print f"]).stdout)
         .unwrap()
@@ -228,7 +217,7 @@ fn only_what_shows_a_result_marks_it_read() {
         .to_string();
     home.wait_all(&[f.clone(), d]);
     home.ok(&["result", &f]);
-    assert_eq!(inbox(&home, "ann"), [f]);
+    assert_eq!(home.inbox("ann", &[]), [f]);
 }
 
 #[test]
@@ -360,7 +349,7 @@ fn a_result_the_reader_never_got_stays_unread_and_errors_keep_their_lines() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(141));
-    assert_eq!(inbox(&home, "ann"), [id], "still unread");
+    assert_eq!(home.inbox("ann", &[]), [id], "still unread");
 
     // A failure's reason keeps its lines on stderr (the agent's last words under the cause).
     let failed = String::from_utf8(

@@ -191,6 +191,19 @@ prompt = "stdin"
         serde_json::from_str(&self.ok(&args)).unwrap()
     }
 
+    /// The ids in `origin`'s inbox (`inbox --json --origin ORIGIN EXTRA…`), in finish order.
+    pub fn inbox(&self, origin: &str, extra: &[&str]) -> Vec<String> {
+        let mut args = vec!["inbox", "--json", "--origin", origin];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&args)).unwrap();
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// Every task's status by id (`ls --json`).
     pub fn statuses(&self) -> HashMap<String, String> {
         self.ls(&[])

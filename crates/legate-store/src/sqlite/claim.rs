@@ -21,13 +21,8 @@ pub(crate) async fn claim(
     let mut claimed = Vec::new();
     let now = now_ms();
     let expires = now + req.lease_ttl.as_millis() as i64;
+    let mut running = counted(conn).await?;
     while (claimed.len() as u32) < req.max_claims {
-        // Counted again after every claim: a claimed child stops its parent counting.
-        let rows = sqlx::query(COUNTED).fetch_all(&mut *conn).await?;
-        let mut running: BTreeMap<String, u32> = BTreeMap::new();
-        for r in &rows {
-            running.insert(r.try_get("agent")?, r.try_get::<i64, _>("n")? as u32);
-        }
         let total: u32 = running.values().sum();
         let saturated: Vec<&String> = req
             .agent_caps
@@ -59,6 +54,12 @@ pub(crate) async fn claim(
         .fetch_one(&mut *conn)
         .await?;
         let task = task_from_row(&row, true)?;
+        if task.parent.is_some() {
+            // A child may have stopped its parent counting: count again.
+            running = counted(conn).await?;
+        } else {
+            *running.entry(task.agent.clone()).or_insert(0) += 1;
+        }
         let env = env_from_row(&row)?;
         let event = events::append(
             conn,
@@ -80,6 +81,15 @@ pub(crate) async fn claim(
         });
     }
     Ok(claimed)
+}
+
+/// [`COUNTED`], by agent.
+async fn counted(conn: &mut SqliteConnection) -> Result<BTreeMap<String, u32>, StoreError> {
+    let mut running = BTreeMap::new();
+    for r in sqlx::query(COUNTED).fetch_all(&mut *conn).await? {
+        running.insert(r.try_get("agent")?, r.try_get::<i64, _>("n")? as u32);
+    }
+    Ok(running)
 }
 
 /// Running tasks per agent that hold a slot: a running task with a running child has lent its
