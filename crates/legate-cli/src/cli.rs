@@ -214,7 +214,8 @@ pub struct RunArgs {
 /// Shown under `run --help` and `send --help`.
 pub const PROMPT_WORDS: &str = "Options are legate's wherever they stand, before or after the \
 prompt's words (`legate run sh 'make test' --wait`). Everything after `--` is prompt text, \
-word for word: `legate run sh -- ls --all` runs `ls --all`.";
+word for word: `legate run sh -- ls --all` runs `ls --all`. A lone `-` reads the prompt from \
+stdin, also after `--` (as `cat -- -` does).";
 
 /// A `--limit`: 1 or more (0 would show nothing).
 fn at_least_one(s: &str) -> Result<u32, String> {
@@ -300,6 +301,9 @@ pub struct LsArgs {
     /// Only tasks with this label.
     #[arg(long)]
     pub label: Option<String>,
+    /// Only the tasks that this task (an id or unique prefix) delegated.
+    #[arg(long)]
+    pub parent: Option<String>,
     /// At most this many (the newest); says so on stderr when there are more.
     #[arg(long, default_value_t = 100, value_parser = at_least_one, conflicts_with = "all")]
     pub limit: u32,
@@ -311,8 +315,9 @@ pub struct LsArgs {
 /// `legate wait`.
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Task ids or unique prefixes (none: every queued or running task of yours, i.e. of
-    /// $LEGATE_ORIGIN, else cli:$USER).
+    /// Task ids or unique prefixes (none: inside a task, the unfinished tasks it delegated;
+    /// elsewhere every queued or running task of yours, i.e. of $LEGATE_ORIGIN, else
+    /// cli:$USER).
     pub ids: Vec<String>,
     /// Print each finished task's result text (and why it did not succeed); the results
     /// printed are marked read. Without it, wait prints ids and statuses and marks nothing.

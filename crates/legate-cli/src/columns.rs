@@ -122,8 +122,8 @@ pub fn tab_separated(rows: &[Vec<Cell>]) -> String {
     out
 }
 
-/// Aligned columns no wider than `width` (unless the fixed columns alone are wider: then the
-/// shrinking one keeps [`MIN_FLEX`]); `color` adds each cell's colour. Laid out by
+/// Aligned columns no wider than `width` (laid out as if the shrinking one had at least
+/// [`MIN_FLEX`], then every line cut to `width`); `color` adds each cell's colour. Laid out by
 /// comfy-table: fixed columns as wide as their text (capped ones at most `max`), the flex
 /// column takes the rest, every cell on one line, cut text ending in "…".
 pub fn aligned(
@@ -159,8 +159,8 @@ pub fn aligned(
             c.max.map_or(widest, |m| widest.min(m).min(MIN_FLEX)) + GAP
         })
         .sum();
-    let width = width.max(fixed + MIN_FLEX);
-    table.set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    let layout = width.max(fixed + MIN_FLEX);
+    table.set_width(u16::try_from(layout).unwrap_or(u16::MAX));
     if headings {
         let mut header = Row::from(columns.iter().map(|c| c.heading));
         header.max_height(1);
@@ -192,10 +192,61 @@ pub fn aligned(
     }
     let mut out = String::new();
     for line in table.lines() {
-        out.push_str(line.trim_end());
+        out.push_str(&fit(line.trim_end(), width));
         out.push('\n');
     }
     out
+}
+
+/// `line` cut to `width` terminal columns, ending in "…" when cut: for terminals narrower than
+/// the fixed columns, and for wide characters the layout counted short. Colour escapes
+/// (`ESC [ … m`) take no width and are kept; a cut line resets the colour before the "…".
+fn fit(line: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    use unicode_width::UnicodeWidthChar;
+    let visible = |s: &str| -> usize {
+        let mut w = 0;
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                chars.by_ref().find(|&e| e == 'm');
+            } else {
+                w += c.width().unwrap_or(0);
+            }
+        }
+        w
+    };
+    if visible(line) <= width {
+        return line.into();
+    }
+    let room = width.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            out.push(c);
+            for e in chars.by_ref() {
+                out.push(e);
+                if e == 'm' {
+                    break;
+                }
+            }
+            continue;
+        }
+        let w = c.width().unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if out.contains('\x1b') {
+        out.push_str("\x1b[0m");
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out.into()
 }
 
 #[cfg(test)]
@@ -236,12 +287,48 @@ mod tests {
     }
 
     #[test]
-    fn the_flex_column_keeps_a_minimum_and_wide_characters_count_double() {
-        let r = rows(&[&["id", "ag", "日本語のタイトルです"]]);
-        let text = aligned(&COLS, &r, false, 5, false);
-        let title = text.trim_end().rsplit("  ").next().unwrap();
-        assert_eq!(title.width(), MIN_FLEX - 1, "{text}");
-        assert!(title.ends_with('…'));
+    fn no_line_is_wider_than_the_terminal_with_wide_characters_or_too_many_columns() {
+        let r = rows(&[
+            &["id", "ag", "日本語のタイトルです"],
+            &[
+                "日本語のID",
+                "日本語のエージェント",
+                "日本語のタイトルです、とても長い",
+            ],
+        ]);
+        for width in 1..=80 {
+            for color in [false, true] {
+                let mut r = r.clone();
+                r[1][0].color = color.then_some(Color::Green);
+                let text = aligned(&COLS, &r, true, width, color);
+                for l in text.lines() {
+                    let plain = l.replace("\x1b[0m", "");
+                    let plain = plain
+                        .split('\x1b')
+                        .enumerate()
+                        .map(|(i, part)| {
+                            if i == 0 {
+                                part
+                            } else {
+                                part.split_once('m').map_or("", |p| p.1)
+                            }
+                        })
+                        .collect::<String>();
+                    assert!(plain.width() <= width, "{width}: {l:?}");
+                }
+            }
+        }
+        // Where there is room, a wide title is cut to the flex column and marked.
+        let text = aligned(&COLS, &r[..1], false, 20, false);
+        assert!(text.trim_end().ends_with('…'), "{text}");
+    }
+
+    #[test]
+    fn a_cut_line_keeps_its_colours_closed() {
+        let cut = fit("\x1b[32mgreen text\x1b[0m and more", 8);
+        assert_eq!(cut, "\x1b[32mgreen t\x1b[0m…");
+        assert_eq!(fit("short", 8), "short");
+        assert_eq!(fit("日本語です", 6), "日本…");
     }
 
     #[test]

@@ -182,7 +182,11 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
         }
         if !exited_ok && let Some(status) = child.try_wait()? {
             if status.code() == Some(ALREADY_RUNNING) {
-                // Another starter's daemon won the lock; its socket is coming.
+                // Another starter's daemon won the lock; its socket is coming, unless
+                // something stands in its way.
+                if let Some(why) = unreachable_daemon(paths) {
+                    bail!("{why}");
+                }
                 exited_ok = true;
             } else {
                 bail!(
@@ -200,6 +204,16 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Why the store's running daemon cannot be reached, when its socket path is taken by
+/// something it cannot listen on (a directory): a sentence naming the daemon and what to do.
+pub fn unreachable_daemon(paths: &Paths) -> Option<String> {
+    let (pid, socket) = crate::daemon::lock::recorded(&paths.lock)?;
+    [socket, paths.socket.clone()].iter().find_map(|s| {
+        crate::daemon::socket::in_the_way(s)
+            .map(|what| format!("the legate daemon of this store (pid {pid}) is running but cannot be reached: {what}"))
+    })
 }
 
 fn last_lines(path: &Path, n: usize) -> String {

@@ -72,3 +72,43 @@ macro_rules! errln {
 macro_rules! err {
     ($($arg:tt)*) => { crate::out::stderr(format_args!($($arg)*)) };
 }
+
+/// Resolves when stdout's reader has gone away (the read end of a pipe closed, a terminal hung
+/// up), so a follower that may print nothing for hours notices at once rather than at its
+/// next write; never resolves for a file or `/dev/null`. The watch runs on a thread of its own
+/// (blocked in `poll(2)` asking for no events, so only POLLERR/POLLHUP wake it), which ends with
+/// the process.
+pub async fn stdout_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let watch = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .spawn(move || {
+            if reader_gone() {
+                let _ = tx.send(());
+            }
+        });
+    if watch.is_err() || rx.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Blocks until stdout reports an error or hang-up (true), or polling it fails (false).
+fn reader_gone() -> bool {
+    use nix::errno::Errno;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stdout = io::stdout();
+    loop {
+        let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {
+                let gone = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+                if fds[0].revents().is_some_and(|r| r.intersects(gone)) {
+                    return true;
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+}

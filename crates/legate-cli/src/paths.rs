@@ -86,6 +86,14 @@ impl Paths {
                 home: None,
             }
         };
+        // SQLite opens only UTF-8 file names: say so before anything is made on disk.
+        if p.db.to_str().is_none() {
+            anyhow::bail!(
+                "legate's data directory {} is not valid UTF-8, which its store cannot be opened \
+                 at; set LEGATE_HOME (or XDG_DATA_HOME) to a directory whose path is UTF-8",
+                p.data_dir.display()
+            );
+        }
         Ok(Paths {
             config: config_override.unwrap_or(p.config.clone()),
             ..p

@@ -145,3 +145,18 @@ fn a_full_disk_fails_the_task_not_the_daemon() {
     home.ok(&["ls"]);
     home.ok(&["daemon", "stop", "--yes"]);
 }
+
+#[test]
+fn a_home_whose_path_is_not_utf8_is_refused_before_anything_is_made() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = Home::new("");
+    let odd = home.path().join(std::ffi::OsStr::from_bytes(b"home-\xff"));
+    let out = home.cmd(&["ls"]).env("LEGATE_HOME", &odd).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is not valid UTF-8") && err.contains("LEGATE_HOME"),
+        "{err}"
+    );
+    assert!(!odd.exists(), "nothing made at {}", odd.display());
+}

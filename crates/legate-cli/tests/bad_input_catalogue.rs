@@ -85,6 +85,16 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &["origin is empty"],
         ),
         Cli(
+            &["run", "--origin", "ann\u{1b}[2J", "fake", "x"],
+            &[],
+            &["origin holds a control character"],
+        ),
+        Cli(
+            &["run", "fake", "x"],
+            &[("LEGATE_ORIGIN", "ann\nbob")],
+            &["origin holds a control character"],
+        ),
+        Cli(
             &["run", "fake", "-", "and", "more"],
             &[],
             &["`-` reads stdin and stands alone"],

@@ -136,6 +136,8 @@ fn a_reader_that_goes_away_ends_every_command_quietly() {
         vec!["wait", &id],
         vec!["events"],
         vec!["events", "-f"],
+        // Nothing to write: the reader's going is noticed all the same.
+        vec!["events", "-f", "--after", "999999999"],
         vec!["agents"],
         vec!["daemon", "status"],
         vec!["completions", "bash"],

@@ -66,7 +66,8 @@ fn the_directory_that_applies_is_checked_at_submit_and_shown() {
 #[test]
 fn a_directory_whose_path_is_not_utf8_is_refused_for_what_it_is() {
     use std::os::unix::ffi::OsStrExt;
-    let home = Home::new("");
+    let placed = tempfile::tempdir().unwrap();
+    let home = Home::with_placed_agent(placed.path());
     let odd = home
         .path()
         .join(std::ffi::OsStr::from_bytes(b"not-utf8-\xff"));
@@ -87,4 +88,55 @@ fn a_directory_whose_path_is_not_utf8_is_refused_for_what_it_is() {
         assert!(err.contains("is not valid UTF-8"), "{err}");
     }
     assert!(home.ls(&[]).is_empty(), "nothing stored");
+
+    // From such a directory, a task that is told where to run (by --cwd or by its agent's
+    // configured directory) is accepted: the current directory does not matter to it.
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap().display().to_string();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            vec![
+                "run",
+                "--wait",
+                "--cwd",
+                elsewhere.path().to_str().unwrap(),
+                "fake",
+                "cwd",
+            ],
+            canon(elsewhere.path()),
+        ),
+        (vec!["run", "--wait", "placed", "cwd"], canon(placed.path())),
+    ] {
+        let out = home.cmd(&args).current_dir(&odd).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            want,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_removed_while_its_task_waits_is_named_as_the_reason() {
+    let home = Home::with_max_running(1, "");
+    let ahead = home.submit("fake", "hang");
+    let dir = tempfile::tempdir().unwrap();
+    let waiting = home.ok(&["run", "--cwd", dir.path().to_str().unwrap(), "fake", "cwd"]);
+    let waiting = waiting.trim().to_string();
+    assert_eq!(home.show(&waiting)["status"], "queued");
+    let path = dir.path().display().to_string();
+    drop(dir);
+    home.ok(&["cancel", &ahead]);
+    let done = home.wait_all(std::slice::from_ref(&waiting));
+    assert_eq!(done[&waiting], "failed");
+    let error = &home.show(&waiting)["error"];
+    assert_eq!(error["kind"], "spawn_failed", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&path) && message.contains("no longer exists"),
+        "{message}"
+    );
+    assert!(home.ok(&["logs", &waiting]).contains("no longer exists"));
 }

@@ -232,3 +232,48 @@ fn a_daemon_puts_back_its_socket_when_the_file_is_removed() {
     let waited = x.ok(Some("run-b"), &["wait", "--json", &id]);
     assert!(waited.contains("succeeded"), "{waited}");
 }
+
+#[test]
+fn a_directory_in_place_of_the_socket_is_cleared_or_named() {
+    let x = Xdg::new();
+    let (flag, id) = x.blocked_task();
+    let pid = x.daemon_pid(Some("run-a")).unwrap();
+    let socket = x.path().join("run-a/legate/legate.sock");
+    // An empty directory where the socket was: the daemon clears it and listens again.
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::create_dir(&socket).unwrap();
+    assert!(
+        poll_until(Duration::from_secs(30), || x.daemon_pid(Some("run-a"))
+            == Some(pid)),
+        "the daemon did not listen again"
+    );
+    // A directory with something in it is not the daemon's to remove: clients name the
+    // running daemon and what to do, rather than "not running" or a start that times out.
+    std::fs::remove_file(&socket).unwrap();
+    std::fs::create_dir(&socket).unwrap();
+    std::fs::write(socket.join("keep"), b"mine").unwrap();
+    for args in [&["daemon", "status"][..], &["ls"]] {
+        let out = x.cmd(Some("run-a"), args).output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains(&format!("(pid {pid}) is running but cannot be reached"))
+                && said.contains("is a directory"),
+            "{args:?}: {said}"
+        );
+    }
+    assert_eq!(std::fs::read(socket.join("keep")).unwrap(), b"mine");
+    // Once it is removed, the same daemon answers there again, its task still running.
+    std::fs::remove_dir_all(&socket).unwrap();
+    assert!(
+        poll_until(Duration::from_secs(30), || x.daemon_pid(Some("run-a"))
+            == Some(pid)),
+        "the daemon did not listen again"
+    );
+    assert_eq!(x.status(Some("run-a"), &id), "running");
+    std::fs::write(&flag, b"").unwrap();
+}

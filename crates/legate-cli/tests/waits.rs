@@ -308,17 +308,34 @@ fn send_wait_outlives_a_daemon_stop_and_exits_with_the_follow_ups_outcome() {
 fn a_task_never_waits_for_itself_or_what_it_runs_under() {
     let home = Home::new("");
     let legate = common::legate_bin().display().to_string();
-    // Inside a task: `wait` without ids waits for what it delegated, not for the task it
-    // runs in; naming that task (or its parent) is refused.
+    // Another task of the same origin, which is not the task's to wait for.
+    let unrelated = home.submit("fake", "hang");
+    // Inside a task: `wait` without ids waits for what it delegated (whatever origin it gave
+    // them), not for the task it runs in nor other tasks of its origin; naming that task (or
+    // its parent) is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let marker = marker.display();
     let script = format!(
-        "{legate} run sh 'echo child' >/dev/null; {legate} wait; echo all=$?; \
+        "{legate} run sh 'echo child' >/dev/null; \
+         {legate} run --origin elsewhere sh 'sleep 1; echo done > {marker}' >/dev/null; \
+         {legate} wait; echo all=$?; test -f {marker} && echo seen; \
          {legate} wait $LEGATE_TASK_ID; echo self=$?"
     );
     let out = home.run(&["run", "--wait", "--timeout", "2m", "sh", &script]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("all=0"), "{text}");
+    assert!(
+        text.contains("seen"),
+        "the child of another origin was waited for: {text}"
+    );
     assert!(text.contains("self=1"), "{text}");
+    assert_eq!(
+        status_of(&home, &unrelated),
+        "running",
+        "not the task's to wait for"
+    );
     let id = home.ls(&["--status", "succeeded"])[0]["id"]
         .as_str()
         .unwrap()
@@ -349,7 +366,22 @@ fn a_result_the_reader_never_got_stays_unread_and_errors_keep_their_lines() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(141));
-    assert_eq!(home.inbox("ann", &[]), [id], "still unread");
+    assert_eq!(
+        home.inbox("ann", &[]),
+        std::slice::from_ref(&id),
+        "still unread"
+    );
+    for args in [&["inbox", "--ack"][..], &["inbox", "--ack", "--json"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = as_ann(args).stdout(writer).output().unwrap();
+        assert_eq!(o.status.code(), Some(141), "{args:?}");
+        assert_eq!(
+            home.inbox("ann", &[]),
+            std::slice::from_ref(&id),
+            "{args:?}: still unread"
+        );
+    }
 
     // A failure's reason keeps its lines on stderr (the agent's last words under the cause).
     let failed = String::from_utf8(

@@ -232,6 +232,9 @@ pub struct AgentView {
     /// Its stall timeout in milliseconds, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_timeout_ms: Option<u64>,
+    /// The directory its tasks run in when a submission gives none, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// Its version, as its version command printed it (when checked), or why that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,

@@ -136,6 +136,7 @@ fn view(
         resumable: a.can_resume(),
         model: a.model.clone(),
         stall_timeout_ms: a.stall_timeout.map(|d| d.as_millis() as u64),
+        cwd: a.cwd.clone(),
         version,
         available: found.is_ok(),
         program: match found {

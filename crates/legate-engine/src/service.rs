@@ -232,11 +232,16 @@ impl Service {
                     .map_err(|m| ApiError::new(ErrorCode::InvalidRequest, m, ""))?,
             );
         }
+        let parent = match &q.parent {
+            Some(p) => Some(self.resolve(p).await?),
+            None => None,
+        };
         let filter = TaskFilter {
             statuses,
             agent: q.agent.clone(),
             label: q.label.clone(),
             origin: q.origin.clone(),
+            parent,
             limit: q.limit.unwrap_or(100).clamp(1, 100_000),
         };
         self.inner.store.list(&filter).await.map_err(from_store)

@@ -12,6 +12,9 @@ use crate::error::ServiceError;
 use crate::lineage::Caller;
 use crate::service::Service;
 
+/// The longest origin accepted, in bytes.
+pub const MAX_ORIGIN_BYTES: usize = 512;
+
 /// The longest idempotency key accepted.
 const MAX_KEY_BYTES: usize = 128;
 
@@ -231,6 +234,18 @@ fn validate(
             return Err(invalid(
                 "the origin is empty",
                 "pass a non-empty --origin (it names whose inbox gets the result), or none",
+            ));
+        }
+        Some(o) if o.chars().any(char::is_control) => {
+            return Err(invalid(
+                "the origin holds a control character (a newline, tab or escape)",
+                "pass an origin of printable characters, e.g. --origin cli:ann",
+            ));
+        }
+        Some(o) if o.len() > MAX_ORIGIN_BYTES => {
+            return Err(invalid(
+                format!("the origin is over {MAX_ORIGIN_BYTES} bytes"),
+                "pass a short origin: it names whose inbox gets the result, e.g. --origin cli:ann",
             ));
         }
         Some(o) => o,

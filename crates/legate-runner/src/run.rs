@@ -39,7 +39,8 @@ pub trait AgentRun: Send {
 
 /// Starts the agent for a task the way its kind says. A failure to start is returned as the
 /// task's outcome (`failed` / `spawn_failed`, boxed: it is the rare path), with the reason in
-/// the log.
+/// the log; a working directory that went away after the task was accepted is named as the
+/// reason, not mistaken for a missing program.
 pub fn start(
     spec: &AgentSpec,
     task_id: &str,
@@ -47,6 +48,25 @@ pub fn start(
     cwd: Option<&std::path::Path>,
     settings: RunSettings,
 ) -> Result<Box<dyn AgentRun>, Box<Outcome>> {
+    if let Some(dir) = cwd.filter(|d| !d.is_dir()) {
+        let what = if dir.exists() {
+            "is no longer a directory"
+        } else {
+            "no longer exists"
+        };
+        let msg = format!(
+            "cannot start the agent: its working directory {} {what} (it was there when the task \
+             was accepted); make it again and delegate the task again, or delegate it with
+             another --cwd",
+            dir.display()
+        );
+        let _ = crate::log::append_note(&settings.task_dir.join("output.log"), &msg);
+        return Err(Box::new(Outcome::failed(
+            legate_domain::Status::Failed,
+            legate_domain::ErrorKind::SpawnFailed,
+            msg,
+        )));
+    }
     match spec.kind {
         AgentKind::Exec => Ok(Box::new(crate::exec::spawn(
             spec, task_id, prompt, cwd, settings,

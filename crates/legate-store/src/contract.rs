@@ -34,6 +34,8 @@ pub struct TaskFilter {
     pub label: Option<String>,
     /// Only this origin.
     pub origin: Option<String>,
+    /// Only the tasks delegated by this task (its children).
+    pub parent: Option<TaskId>,
     /// The newest `limit` tasks (returned oldest first).
     pub limit: u32,
 }

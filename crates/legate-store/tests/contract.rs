@@ -151,7 +151,7 @@ contract! {
     log::events_after_filters_by_task,
     log::last_seq_is_the_newest_event_and_changes_announce_commits,
     log::prune_removes_only_old_terminal_tasks_and_their_events,
-    listing::list_filters_by_status_agent_label_and_origin,
+    listing::list_filters_by_status_agent_label_origin_and_parent,
     listing::list_limit_returns_the_newest_oldest_first,
     listing::counts_give_every_status,
     inbox::inbox_holds_an_origins_finished_tasks_in_finish_order,

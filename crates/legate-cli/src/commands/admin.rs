@@ -144,6 +144,8 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
         Err(ClientError::Connect { .. }) => {
             if json {
                 print_json(&serde_json::json!({"running": false, "socket": paths.socket}))?;
+            } else if let Some(why) = crate::connect::unreachable_daemon(paths) {
+                outln!("{why}");
             } else {
                 outln!("not running (socket {})", paths.socket.display());
             }

@@ -45,6 +45,9 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
         }
         return Ok(exit::OK);
     }
+    // A reader that went away ends the follow at once, even when no event comes to write.
+    let closed = crate::out::stdout_closed();
+    tokio::pin!(closed);
     loop {
         // The cursor travels as Last-Event-ID, which wins over the query's `after`.
         let query = query_after(cursor, None)?;
@@ -52,7 +55,11 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
             // Until the stream closes, drops or the daemon shuts down; then resume from the
             // cursor.
             Ok(mut feed) => loop {
-                match feed.next().await {
+                let next = tokio::select! {
+                    () = &mut closed => std::process::exit(crate::out::CLOSED_PIPE),
+                    next = feed.next() => next,
+                };
+                match next {
                     Ok(Some(e)) => {
                         cursor = e.seq;
                         crate::out::checked(print(&mut out, &e), "stdout");

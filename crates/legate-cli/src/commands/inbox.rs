@@ -20,19 +20,39 @@ pub async fn inbox(
     limit: u32,
     json: bool,
 ) -> Result<i32> {
+    // Read without acknowledging; with `--ack`, what was printed is acknowledged after it was
+    // written, so a reader that went away (exit 141) leaves it unread.
     let q = InboxQuery {
         origin: origin(who),
-        ack,
+        ack: false,
         limit: Some(limit),
     };
     let client = connect(paths).await?;
-    let res: InboxResponse = client
+    let mut res: InboxResponse = client
         .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
         .await?;
+    res.acked = ack;
     if json {
         print_json(&res)?;
-        return Ok(exit::OK);
+    } else {
+        print_inbox(&res, ack);
     }
+    if ack && !res.tasks.is_empty() {
+        let req = AckRequest {
+            origin: res.origin.clone(),
+            ids: res.tasks.iter().map(|t| t.id.to_string()).collect(),
+            all: false,
+        };
+        client
+            .ack(&req)
+            .await
+            .map_err(|e| anyhow::anyhow!("the results above were not marked read: {e}"))?;
+    }
+    Ok(exit::OK)
+}
+
+/// Prints an inbox read as a table (and the hint to acknowledge it unless `acked`).
+fn print_inbox(res: &InboxResponse, acked: bool) {
     if res.tasks.is_empty() {
         errln!("legate: nothing new for {}", one_line(&res.origin));
     }
@@ -64,10 +84,9 @@ pub async fn inbox(
         ]);
     }
     out!("{}", columns::for_stdout(&COLUMNS, &rows, false));
-    if !ack && !res.tasks.is_empty() {
+    if !acked && !res.tasks.is_empty() {
         errln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
     }
-    Ok(exit::OK)
 }
 
 /// Acknowledges entries.
@@ -84,7 +103,7 @@ pub async fn ack(
         all,
     };
     let client = connect(paths).await?;
-    let res: AckResponse = client.post("/v1/inbox/ack", &req).await?;
+    let res: AckResponse = client.ack(&req).await?;
     if json {
         print_json(&res)?;
     } else {

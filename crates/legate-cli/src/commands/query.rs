@@ -33,6 +33,7 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
         agent: args.agent,
         label: args.label,
         origin: None,
+        parent: args.parent,
         limit: Some(limit.saturating_add(1).min(MAX_LIST)),
     };
     let client = connect(paths).await?;

@@ -16,6 +16,18 @@ use crate::paths::Paths;
 pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     let prompt = args.text.read()?;
     let from = Delegation::from_env()?;
+    let client = connect(paths).await?;
+    let caller_cwd = match here()? {
+        Here::Dir(d) => Some(d),
+        // A directory that cannot be recorded matters only when nothing else says where the
+        // task runs.
+        Here::Unrecordable(e)
+            if args.cwd.is_none() && !agent_has_cwd(&client, &args.agent).await =>
+        {
+            return Err(e);
+        }
+        Here::Unrecordable(_) => None,
+    };
     let req = SubmitRequest {
         agent: args.agent.clone(),
         prompt,
@@ -23,7 +35,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         // An explicit --cwd wins over the agent's `cwd`; this directory only stands in for
         // both.
         cwd: args.cwd.as_deref().map(working_dir).transpose()?,
-        caller_cwd: Some(here()?),
+        caller_cwd,
         labels: args.labels.clone(),
         priority: args.priority,
         timeout_ms: timeout_ms(args.timeout.as_deref())?,
@@ -36,7 +48,6 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         env: Some(TaskEnv::of_this_process()),
         idempotency_key: Some(new_idempotency_key()),
     };
-    let client = connect(paths).await?;
     let res: SubmitResponse = client.submit("/v1/tasks", &req).await.map_err(unanswered)?;
     submitted(paths, client, res, args.wait, json).await
 }
@@ -160,10 +171,32 @@ fn working_dir(given: &std::path::Path) -> Result<String> {
     utf8_dir(path, "pass a --cwd whose path is UTF-8")
 }
 
-/// The current directory.
-fn here() -> Result<String> {
+/// The current directory, as far as a task can record it.
+enum Here {
+    /// Its path.
+    Dir(String),
+    /// A directory whose path is not UTF-8: the error that says so.
+    Unrecordable(anyhow::Error),
+}
+
+/// The current directory (an error when it cannot be read at all, e.g. it was removed).
+fn here() -> Result<Here> {
     let here = std::env::current_dir().context("cannot read the current directory")?;
-    utf8_dir(here, "run legate from another directory, or pass --cwd")
+    Ok(
+        match utf8_dir(here, "run legate from another directory, or pass --cwd") {
+            Ok(d) => Here::Dir(d),
+            Err(e) => Here::Unrecordable(e),
+        },
+    )
+}
+
+/// Whether `agent` is configured with a directory of its own (false when that cannot be
+/// learnt: the submission then stands on its own directory).
+async fn agent_has_cwd(client: &legate_api::Client, agent: &str) -> bool {
+    client
+        .get::<Vec<legate_domain::agent::AgentView>>("/v1/agents")
+        .await
+        .is_ok_and(|all| all.iter().any(|a| a.name == agent && a.cwd.is_some()))
 }
 
 /// A directory's path as text: tasks record where they run as UTF-8.

@@ -55,8 +55,8 @@ pub(crate) struct Waiting {
     pub show: Show,
 }
 
-/// `legate wait`: for the given tasks, or without ids for every unfinished task of this
-/// origin.
+/// `legate wait`: for the given tasks; without ids, inside a task for the unfinished tasks it
+/// delegated, elsewhere for every unfinished task of this origin.
 pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
     let timeout = match &args.timeout {
         Some(t) => Some(parse_duration(t).map_err(|m| anyhow::anyhow!("--timeout: {m}"))?),
@@ -65,8 +65,9 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
     let client = connect(paths).await?;
     // Inside a task, that task and those it runs under end only after this command: waiting
     // for them would never end.
-    let under = match Delegation::from_env().ok().and_then(|d| d.parent) {
-        Some(id) => running_under(&client, id).await,
+    let inside = Delegation::from_env().ok().and_then(|d| d.parent);
+    let under = match &inside {
+        Some(id) => running_under(&client, id.clone()).await,
         None => Vec::new(),
     };
     let mut ids = args.ids;
@@ -83,9 +84,28 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
         );
     }
     if ids.is_empty() {
-        let me = origin(None);
-        ids = unfinished_of(&client, &me).await?;
-        ids.retain(|i| !under.contains(i));
+        // Inside a task: the tasks it delegated (whatever their origin), not every task of
+        // the origin, which may be another task's or the user's.
+        let (whose, q) = match &inside {
+            Some(task) => (
+                format!("task {task}"),
+                ListQuery {
+                    parent: Some(task.to_string()),
+                    ..ListQuery::default()
+                },
+            ),
+            None => {
+                let me = origin(None);
+                (
+                    one_line(&me).into_owned(),
+                    ListQuery {
+                        origin: Some(me),
+                        ..ListQuery::default()
+                    },
+                )
+            }
+        };
+        ids = unfinished(&client, q).await?;
         if ids.is_empty() {
             if json {
                 print_json(&WaitResponse {
@@ -94,8 +114,7 @@ pub async fn wait(paths: &Paths, args: WaitArgs, json: bool) -> Result<i32> {
                 })?;
             }
             errln!(
-                "legate: nothing to wait for: no queued or running task of {} (see `legate ls`)",
-                one_line(&me)
+                "legate: nothing to wait for: no queued or running task of {whose} (see `legate ls`)"
             );
             return Ok(exit::OK);
         }
@@ -133,13 +152,12 @@ async fn running_under(client: &Client, task: TaskId) -> Vec<String> {
     chain
 }
 
-/// The ids of `origin`'s queued and running tasks.
-async fn unfinished_of(client: &Client, origin: &str) -> Result<Vec<String>> {
+/// The ids of the queued and running tasks `q` selects.
+async fn unfinished(client: &Client, q: ListQuery) -> Result<Vec<String>> {
     let q = ListQuery {
         status: Some("queued,running".into()),
-        origin: Some(origin.to_string()),
         limit: Some(100_000),
-        ..ListQuery::default()
+        ..q
     };
     let tasks: Vec<Task> = client
         .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))

@@ -1,7 +1,7 @@
 //! The daemon: one per user, holding the lock, the store, the engine and the API socket.
 
 pub(crate) mod lock;
-mod socket;
+pub(crate) mod socket;
 mod store;
 mod worker;
 
@@ -174,7 +174,11 @@ async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> 
                         inode = ino;
                         again.push(tokio::spawn(serve_until(listener, state.clone(), until_closed())));
                     }
-                    Err(e) => warn!("the socket file was removed and cannot be made again: {e:#}"),
+                    // Said once per inode change, not at every check.
+                    Err(e) => {
+                        warn!("the socket file was removed and cannot be made again: {e:#}");
+                        inode = std::fs::symlink_metadata(&paths.socket).map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
+                    }
                 }
             }
         }

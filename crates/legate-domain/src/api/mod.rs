@@ -141,6 +141,9 @@ pub struct ListQuery {
     /// Only this origin.
     #[serde(default)]
     pub origin: Option<String>,
+    /// Only the tasks delegated by this task (an id or unique prefix).
+    #[serde(default)]
+    pub parent: Option<String>,
     /// At most this many (the newest); default 100.
     #[serde(default)]
     pub limit: Option<u32>,

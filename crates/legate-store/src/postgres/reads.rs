@@ -72,6 +72,9 @@ pub(crate) async fn list(
     if filter.origin.is_some() {
         sql.push_str(&format!(" AND origin = {}", m.next()));
     }
+    if filter.parent.is_some() {
+        sql.push_str(&format!(" AND parent = {}", m.next()));
+    }
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", m.next()));
     let mut q = sqlx::query(built(sql));
     for st in &filter.statuses {
@@ -85,6 +88,9 @@ pub(crate) async fn list(
     }
     if let Some(o) = &filter.origin {
         q = q.bind(o);
+    }
+    if let Some(p) = &filter.parent {
+        q = q.bind(p.to_string());
     }
     let rows = q.bind(filter.limit as i64).fetch_all(&mut *conn).await?;
     let mut tasks = rows

@@ -67,6 +67,9 @@ pub(crate) async fn list(
     if filter.origin.is_some() {
         sql.push_str(" AND origin = ?");
     }
+    if filter.parent.is_some() {
+        sql.push_str(" AND parent = ?");
+    }
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
     let mut q = sqlx::query(built(sql));
     for st in &filter.statuses {
@@ -80,6 +83,9 @@ pub(crate) async fn list(
     }
     if let Some(o) = &filter.origin {
         q = q.bind(o);
+    }
+    if let Some(p) = &filter.parent {
+        q = q.bind(p.to_string());
     }
     let rows = q.bind(filter.limit as i64).fetch_all(&mut *conn).await?;
     let mut tasks = rows

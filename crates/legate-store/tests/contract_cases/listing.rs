@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use legate_domain::{ErrorKind, Outcome, Status};
+use legate_domain::{ErrorKind, Outcome, Status, TaskId};
 use legate_store::{RescueScope, Store, TaskFilter};
 
 use super::support::{
@@ -17,7 +17,7 @@ fn filter() -> TaskFilter {
     }
 }
 
-pub async fn list_filters_by_status_agent_label_and_origin(s: Arc<dyn Store>) {
+pub async fn list_filters_by_status_agent_label_origin_and_parent(s: Arc<dyn Store>) {
     let mut ids = Vec::new();
     for (agent, labels, origin) in [
         ("a", &["review", "urgent"][..], "cli"),
@@ -103,6 +103,28 @@ pub async fn list_filters_by_status_agent_label_and_origin(s: Arc<dyn Store>) {
         ..filter()
     };
     assert_eq!(list_ids(&*s, combined).await, pick(&[3]));
+
+    // The tasks one task delegated: its children only, whatever their origin.
+    let mut children = Vec::new();
+    for (parent, origin) in [(&ids[0], "cli"), (&ids[0], "elsewhere"), (&ids[1], "cli")] {
+        let mut t = new_task("a", "a child");
+        t.parent = Some(parent.clone());
+        t.depth = 1;
+        t.origin = origin.into();
+        children.push(s.insert(t).await.unwrap().task.id);
+    }
+    let of = |parent: &TaskId| TaskFilter {
+        parent: Some(parent.clone()),
+        ..filter()
+    };
+    assert_eq!(list_ids(&*s, of(&ids[0])).await, children[..2].to_vec());
+    assert_eq!(list_ids(&*s, of(&ids[1])).await, children[2..].to_vec());
+    assert!(list_ids(&*s, of(&children[0])).await.is_empty());
+    let combined = TaskFilter {
+        origin: Some("elsewhere".into()),
+        ..of(&ids[0])
+    };
+    assert_eq!(list_ids(&*s, combined).await, children[1..2].to_vec());
 }
 
 pub async fn list_limit_returns_the_newest_oldest_first(s: Arc<dyn Store>) {
