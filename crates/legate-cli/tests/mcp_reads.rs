@@ -69,11 +69,7 @@ fn a_waiting_delegation_repeated_after_a_client_timeout_is_one_task() {
     let bin = common::legate_bin();
     run_python_script(
         "mcp_retry.py",
-        &[
-            bin.to_str().unwrap(),
-            home.path().to_str().unwrap(),
-            "200",
-        ],
+        &[bin.to_str().unwrap(), home.path().to_str().unwrap(), "200"],
     );
 }
 
@@ -107,7 +103,11 @@ async fn a_repeated_waiting_delegation_gets_its_unread_finished_task() {
     );
 
     let fresh = ok(&c, "delegate", args).await;
-    assert_ne!(fresh["task"]["task_id"], id.as_str(), "read, so a new task: {fresh}");
+    assert_ne!(
+        fresh["task"]["task_id"],
+        id.as_str(),
+        "read, so a new task: {fresh}"
+    );
     assert_eq!(fresh["deduplicated"], false, "{fresh}");
     assert_eq!(home.ls(&[]).len(), 2);
     c.cancel().await.unwrap();
