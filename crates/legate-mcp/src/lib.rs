@@ -13,6 +13,7 @@
 
 pub mod http;
 pub mod origin;
+pub mod repeat;
 mod resources;
 pub mod schema;
 mod server;
