@@ -67,13 +67,15 @@
 //! user's prompt is the last text part of a user content; Gemini CLI puts its own
 //! `<session_context>` in the parts before it.
 
+mod anthropic;
 mod gemini;
 mod openai;
+mod responses;
 mod routes;
 mod script;
 mod server;
 
-pub use server::ModelServer;
+pub use server::{ModelServer, Received};
 
 /// The text of every user message of a request body the server received, in order: an OpenAI
 /// chat completion (`messages`; a message's `content` is a string, or parts whose `type: "text"`
@@ -86,6 +88,10 @@ pub use server::ModelServer;
 pub fn user_texts(body: &serde_json::Value) -> Vec<String> {
     if body.get("contents").is_some() {
         gemini::user_texts(body)
+    } else if body.get("input").is_some() {
+        responses::user_texts(body)
+    } else if body.get("system").is_some() || !body["max_tokens"].is_null() {
+        anthropic::user_texts(body)
     } else {
         openai::user_texts(body)
     }
