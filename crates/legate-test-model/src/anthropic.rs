@@ -262,7 +262,8 @@ fn result_text(content: &Value) -> String {
 
 /// The tokens of a request, counted as words of its system prompt and messages.
 fn input_tokens(request: &Value) -> usize {
-    count_words(&request["system"]) + turns(request).map(count_words).sum::<usize>()
+    let contents = turns(request).map(|m| count_words(&m["content"]));
+    count_words(&request["system"]) + contents.sum::<usize>()
 }
 
 /// The `usage` object of an answer.
