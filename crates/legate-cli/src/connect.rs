@@ -184,8 +184,8 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
             if status.code() == Some(ALREADY_RUNNING) {
                 // Another starter's daemon won the lock; its socket is coming, unless
                 // something stands in its way.
-                if let Some(why) = unreachable_daemon(paths) {
-                    bail!("{why}");
+                if let Some((pid, what)) = socket_blocked(paths) {
+                    bail!("{}", cannot_reach(pid, &what));
                 }
                 exited_ok = true;
             } else {
@@ -196,6 +196,9 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
             }
         }
         if Instant::now() >= deadline {
+            if let Some(why) = unreachable_daemon(paths) {
+                bail!("{why}");
+            }
             bail!(
                 "the legate daemon did not come up within {}s; see {}",
                 START_DEADLINE.as_secs(),
@@ -206,14 +209,51 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
     }
 }
 
-/// Why the store's running daemon cannot be reached, when its socket path is taken by
-/// something it cannot listen on (a directory): a sentence naming the daemon and what to do.
+/// The pid of the daemon that holds this store's lock, when it is alive: the process the lock
+/// file names, holding that file open (so a reused pid is not mistaken for it).
+pub fn lock_holder(paths: &Paths) -> Option<i32> {
+    let (pid, _) = crate::daemon::lock::recorded(&paths.lock)?;
+    let lock = std::fs::canonicalize(&paths.lock).ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
+        .then_some(pid)
+}
+
+/// The live daemon's pid and what stands at its socket path, when that is something it
+/// cannot listen on (a directory).
+fn socket_blocked(paths: &Paths) -> Option<(i32, String)> {
+    let pid = lock_holder(paths)?;
+    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
+    [socket, paths.socket.clone()]
+        .iter()
+        .find_map(|s| crate::daemon::socket::in_the_way(s))
+        .map(|what| (pid, what))
+}
+
+/// Why the store's daemon, alive and holding its lock, cannot be reached: a sentence naming
+/// it and what to do. `None` when no daemon holds the lock.
 pub fn unreachable_daemon(paths: &Paths) -> Option<String> {
-    let (pid, socket) = crate::daemon::lock::recorded(&paths.lock)?;
-    [socket, paths.socket.clone()].iter().find_map(|s| {
-        crate::daemon::socket::in_the_way(s)
-            .map(|what| format!("the legate daemon of this store (pid {pid}) is running but cannot be reached: {what}"))
-    })
+    if let Some((pid, what)) = socket_blocked(paths) {
+        return Some(cannot_reach(pid, &what));
+    }
+    let pid = lock_holder(paths)?;
+    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
+    Some(cannot_reach(
+        pid,
+        &format!(
+            "nothing answers at its socket {}; it makes its socket again within {} s of its \
+             removal — if it does not, see {}, or stop it with `kill {pid}` (its running tasks \
+             are then interrupted)",
+            socket.display(),
+            crate::daemon::socket::CHECK_EVERY.as_secs(),
+            paths.daemon_log.display()
+        ),
+    ))
+}
+
+fn cannot_reach(pid: i32, what: &str) -> String {
+    format!("the legate daemon of this store (pid {pid}) is running but cannot be reached: {what}")
 }
 
 fn last_lines(path: &Path, n: usize) -> String {

@@ -140,3 +140,49 @@ fn a_directory_removed_while_its_task_waits_is_named_as_the_reason() {
     );
     assert!(home.ok(&["logs", &waiting]).contains("no longer exists"));
 }
+
+#[test]
+fn from_a_removed_directory_a_task_told_where_to_run_is_accepted() {
+    let placed = tempfile::tempdir().unwrap();
+    let home = Home::with_placed_agent(placed.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap().display().to_string();
+    // `legate ARGS` run from a directory removed before it starts.
+    let from_removed = |args: &[&str]| {
+        let gone = home.path().join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let legate = common::legate_bin();
+        // The same environment as every legate command of this home.
+        let sh = home.cmd(&[]);
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", r#"cd "$1" && rmdir "$1" && shift && exec "$@""#, "sh"])
+            .arg(&gone)
+            .arg(&legate)
+            .args(args);
+        for (k, v) in sh.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let dir = elsewhere.path().to_str().unwrap();
+    let (code, out, err) = from_removed(&["run", "--wait", "--cwd", dir, "fake", "cwd"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, canon(elsewhere.path()));
+    let (code, out, err) = from_removed(&["run", "--wait", "placed", "cwd"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, canon(placed.path()));
+    // Nothing else says where: refused, saying why.
+    let before = home.ls(&[]).len();
+    let (code, _, err) = from_removed(&["run", "fake", "cwd"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot read the current directory"), "{err}");
+    assert_eq!(home.ls(&[]).len(), before, "nothing stored");
+}

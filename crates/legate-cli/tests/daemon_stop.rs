@@ -40,8 +40,11 @@ fn stop_names_the_running_tasks_and_refuses_without_yes() {
 fn drain_refuses_new_work_finishes_what_it_holds_then_exits() {
     let home = Home::with_max_running(1, "");
     let go = home.path().join("go");
+    // What a running task delegates while the daemon drains is part of its work: accepted.
+    let legate = common::legate_bin().display().to_string();
     let script = format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo drained",
+        "while [ ! -e {} ]; do sleep 0.05; done; {legate} run --wait fake 'print child'; \
+         echo child=$?; echo drained",
         go.display()
     );
     let first = home.submit("sh", &script);
@@ -78,8 +81,13 @@ fn drain_refuses_new_work_finishes_what_it_holds_then_exits() {
             .contains(&format!("stopped the legate daemon (pid {pid})"))
     );
     assert!(!std::path::Path::new(&format!("/proc/{pid}/exe")).exists());
-    // Both finished, none interrupted (this starts a new daemon, which accepts work again).
+    // All finished, none interrupted (this starts a new daemon, which accepts work again).
     assert_eq!(home.show(&first)["status"], "succeeded");
     assert_eq!(home.show(&queued)["status"], "succeeded");
+    let log = home.ok(&["logs", &first]);
+    assert!(log.contains("child\nchild=0"), "{log}");
+    let tasks = home.ls(&[]);
+    assert_eq!(tasks.len(), 3, "{tasks:?}");
+    assert!(tasks.iter().all(|t| t["status"] == "succeeded"), "{tasks:?}");
     home.submit("fake", "print accepted again");
 }

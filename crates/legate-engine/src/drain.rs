@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use legate_domain::Status;
+use legate_domain::{Status, TaskId};
 use legate_domain::api::{ApiError, ErrorCode};
 
 use crate::error::ServiceError;
@@ -58,12 +58,21 @@ impl Service {
             .sum())
     }
 
-    /// Refuses new work while draining or stopping.
-    pub(crate) fn accepting(&self) -> Result<(), ServiceError> {
+    /// Refuses new work while draining or stopping. While draining, a task delegated by a
+    /// task running here is not new work but part of what the drain waits for: it is
+    /// accepted (`parent`, when known).
+    pub(crate) fn accepting(&self, parent: Option<&TaskId>) -> Result<(), ServiceError> {
         if *self.inner.shutting_down.borrow() {
             return Err(shutting_down("submit again once it is back"));
         }
-        if self.is_draining() {
+        let part_of_the_drain = parent.is_some_and(|p| {
+            self.inner
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(p)
+        });
+        if self.is_draining() && !part_of_the_drain {
             return Err(ApiError::new(
                 ErrorCode::Draining,
                 "the daemon is draining (`legate daemon stop --drain`): it accepts no new task and exits once the ones it holds have finished",

@@ -34,7 +34,7 @@ impl Service {
         caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
         caller.still_waiting()?;
-        self.accepting()?;
+        self.accepting(None)?;
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -45,6 +45,7 @@ impl Service {
         let (parent, depth) = self
             .delegation(req.parent.as_deref(), req.depth, caller)
             .await?;
+        self.accepting(parent.as_ref())?;
         let new = validate(&config, req, parent, depth)?;
         caller.still_waiting()?;
         let (reply, stored) = tokio::sync::oneshot::channel();

@@ -17,7 +17,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
     let prompt = args.text.read()?;
     let from = Delegation::from_env()?;
     let client = connect(paths).await?;
-    let caller_cwd = match here()? {
+    let caller_cwd = match here() {
         Here::Dir(d) => Some(d),
         // A directory that cannot be recorded matters only when nothing else says where the
         // task runs.
@@ -175,19 +175,20 @@ fn working_dir(given: &std::path::Path) -> Result<String> {
 enum Here {
     /// Its path.
     Dir(String),
-    /// A directory whose path is not UTF-8: the error that says so.
+    /// A directory that cannot be read (removed) or whose path is not UTF-8: the error that
+    /// says so.
     Unrecordable(anyhow::Error),
 }
 
-/// The current directory (an error when it cannot be read at all, e.g. it was removed).
-fn here() -> Result<Here> {
-    let here = std::env::current_dir().context("cannot read the current directory")?;
-    Ok(
-        match utf8_dir(here, "run legate from another directory, or pass --cwd") {
-            Ok(d) => Here::Dir(d),
-            Err(e) => Here::Unrecordable(e),
-        },
-    )
+/// The current directory.
+fn here() -> Here {
+    let read = std::env::current_dir()
+        .context("cannot read the current directory (was it removed?); run legate from another directory, or pass --cwd")
+        .and_then(|d| utf8_dir(d, "run legate from another directory, or pass --cwd"));
+    match read {
+        Ok(d) => Here::Dir(d),
+        Err(e) => Here::Unrecordable(e),
+    }
 }
 
 /// Whether `agent` is configured with a directory of its own (false when that cannot be

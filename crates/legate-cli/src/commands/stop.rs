@@ -60,6 +60,13 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(ClientError::Connect { .. }) if crate::connect::lock_holder(paths).is_some() => {
+            // Alive but unreachable: only a signal can stop it.
+            if let Some(why) = crate::connect::unreachable_daemon(paths) {
+                errln!("legate: {why}");
+            }
+            (crate::connect::lock_holder(paths).map(|p| p as u32), false)
+        }
         Err(ClientError::Connect { .. }) => {
             if o.json {
                 print_json(&serde_json::json!({"running": false}))?;

@@ -24,6 +24,10 @@ pub fn listen(path: &Path) -> Result<(UnixListener, u64)> {
     if let Some(what) = in_the_way(path) {
         anyhow::bail!("cannot listen on {}: {what}", path.display());
     }
+    // Its directory may have gone with it (a logout empties `$XDG_RUNTIME_DIR`).
+    if let Some(dir) = path.parent() {
+        crate::paths::ensure_private_dir(dir)?;
+    }
     let _ = std::fs::remove_file(path);
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
