@@ -85,6 +85,11 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &["origin is empty"],
         ),
         Cli(
+            &["run", "--origin", "a\u{7}b", "fake", "x"],
+            &[],
+            &["origin must be at most 1024 bytes of printable text"],
+        ),
+        Cli(
             &["run", "fake", "-", "and", "more"],
             &[],
             &["`-` reads stdin and stands alone"],

@@ -15,6 +15,9 @@ use crate::service::Service;
 /// The longest idempotency key accepted.
 const MAX_KEY_BYTES: usize = 128;
 
+/// The longest origin accepted, in bytes.
+const MAX_ORIGIN_BYTES: usize = 1024;
+
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
     ApiError::new(ErrorCode::InvalidRequest, message, hint)
 }
@@ -231,6 +234,14 @@ fn validate(
             return Err(invalid(
                 "the origin is empty",
                 "pass a non-empty --origin (it names whose inbox gets the result), or none",
+            ));
+        }
+        Some(o) if o.len() > MAX_ORIGIN_BYTES || o.chars().any(char::is_control) => {
+            return Err(invalid(
+                format!(
+                    "the origin must be at most {MAX_ORIGIN_BYTES} bytes of printable text"
+                ),
+                "pass a shorter --origin without control characters (it names whose inbox gets the result)",
             ));
         }
         Some(o) => o,

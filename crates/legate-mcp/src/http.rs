@@ -56,10 +56,7 @@ pub fn router(client: Client, result_chars: usize, guard: Guard) -> Router {
         .enforce_origin_validation();
     let service = StreamableHttpService::new(
         move || {
-            let origin = Origin::Http {
-                fallback: "mcp-http".into(),
-            };
-            Ok(LegateMcp::new(client.clone(), origin, result_chars))
+            Ok(LegateMcp::new(client.clone(), Origin::http(), result_chars))
         },
         Arc::new(sessions_without_priming()),
         config,

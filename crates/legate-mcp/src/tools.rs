@@ -375,6 +375,10 @@ impl LegateMcp {
             depth: from.depth,
             env: Some(TaskEnv::of_this_process()),
             idempotency_key: Some(new_idempotency_key()),
+            metadata: self
+                .origin
+                .scope_of(origin)
+                .map(|s| serde_json::json!({ legate_domain::api::SCOPE_KEY: s })),
             ..SubmitRequest::default()
         };
         Ok(self.client.submit("/v1/tasks", &req).await?)

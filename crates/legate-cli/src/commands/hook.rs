@@ -74,6 +74,7 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
                 origin: origin.clone(),
                 ack: true,
                 limit: Some(20),
+                ..InboxQuery::default()
             };
             let inbox: InboxResponse = client
                 .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))

@@ -12,18 +12,22 @@ use crate::exit;
 use crate::paths::Paths;
 use crate::render::status_cell;
 
-/// Lists an origin's unread results (acknowledging them with `ack`).
-pub async fn inbox(
-    paths: &Paths,
-    who: Option<&str>,
-    ack: bool,
-    limit: u32,
-    json: bool,
-) -> Result<i32> {
+/// Whose inbox `legate inbox` shows.
+pub struct Who<'a> {
+    /// The origin given (default: `$LEGATE_ORIGIN`, else `cli:$USER`).
+    pub origin: Option<&'a str>,
+    /// Also every origin's orphans (results unread longer than `[retention] orphan_after`).
+    pub orphans: bool,
+}
+
+/// Lists an origin's unread results, and orphans when asked (acknowledging them with `ack`).
+pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: bool) -> Result<i32> {
     let q = InboxQuery {
-        origin: origin(who),
+        origin: origin(who.origin),
         ack,
         limit: Some(limit),
+        scope: None,
+        orphans: who.orphans,
     };
     let client = connect(paths).await?;
     let res: InboxResponse = client
@@ -33,7 +37,7 @@ pub async fn inbox(
         print_json(&res)?;
         return Ok(exit::OK);
     }
-    if res.tasks.is_empty() {
+    if res.tasks.is_empty() && res.orphans.is_empty() {
         errln!("legate: nothing new for {}", one_line(&res.origin));
     }
     const COLUMNS: [Column; 4] = [
@@ -43,7 +47,8 @@ pub async fn inbox(
         Column::flex("RESULT"),
     ];
     let mut rows = Vec::new();
-    for t in &res.tasks {
+    // Orphans first (they are older), named with the origin that left them unread.
+    for t in res.orphans.iter().chain(&res.tasks) {
         let first = t
             .error
             .as_ref()
@@ -56,15 +61,20 @@ pub async fn inbox(
             })
             .unwrap_or_default();
         let first: String = first.chars().take(100).collect();
+        let title = if t.origin == res.origin {
+            one_line(&t.title).into_owned()
+        } else {
+            format!("[{}] {}", one_line(&t.origin), one_line(&t.title))
+        };
         rows.push(vec![
             t.id.to_string().into(),
             status_cell(t.status),
-            Cell::from(one_line(&t.title).into_owned()),
+            Cell::from(title),
             Cell::from(one_line(&first).into_owned()),
         ]);
     }
     out!("{}", columns::for_stdout(&COLUMNS, &rows, false));
-    if !ack && !res.tasks.is_empty() {
+    if !ack && !(res.tasks.is_empty() && res.orphans.is_empty()) {
         errln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
     }
     Ok(exit::OK)
