@@ -2,7 +2,7 @@
 //! gets what an earlier one left unread, another project does not; stateless HTTP clients
 //! with different scopes keep their results apart; a result unread past `orphan_after` is
 //! announced to the next session of its project. Real `legate mcp` / `legate serve`
-//! processes driven by rmcp's client.
+//! processes driven by rmcp's client and the pinned Python SDK.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::Home;
-use common::mcp::{McpClient, client_config, ids_of, ok, serve};
+use common::mcp::{McpClient, client_config, ids_of, ok, run_python_client, serve};
 use rmcp::ServiceExt;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
@@ -94,6 +94,20 @@ async fn a_later_session_of_the_same_host_and_project_gets_what_an_earlier_left_
     assert_eq!(news(&later).await, [id.clone()]);
     assert!(news(&later).await.is_empty());
     later.cancel().await.unwrap();
+}
+
+#[test]
+fn an_independent_client_finds_in_a_later_session_what_it_left_unread() {
+    let home = Home::new("");
+    let here = project(&home, "here");
+    let there = project(&home, "there");
+    run_python_client(&[
+        "origins",
+        common::legate_bin().to_str().unwrap(),
+        home.path().to_str().unwrap(),
+        here.join("src").to_str().unwrap(),
+        there.to_str().unwrap(),
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
