@@ -29,10 +29,13 @@ async fn started_by(home: &Home, host: &str, cwd: &Path, vars: &[(&str, &str)]) 
             .env_remove("LEGATE_TASK_ID")
             .envs(vars.iter().copied());
     });
-    ClientConfig::new(ClientCapabilities::default(), Implementation::new(host, "1"))
-        .serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .expect("the MCP session starts")
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new(host, "1"),
+    )
+    .serve(TokioChildProcess::new(cmd).unwrap())
+    .await
+    .expect("the MCP session starts")
 }
 
 /// A project directory (a repository's top level) with a subdirectory to start hosts in.
@@ -91,7 +94,7 @@ async fn a_later_session_of_the_same_host_and_project_gets_what_an_earlier_left_
 
     // The same host in the same project, in a new process, gets it once.
     let later = started_by(&home, "opencode", &here, &[]).await;
-    assert_eq!(news(&later).await, [id.clone()]);
+    assert_eq!(news(&later).await, [id.as_str()]);
     assert!(news(&later).await.is_empty());
     later.cancel().await.unwrap();
 }
@@ -117,14 +120,19 @@ async fn an_old_unread_result_is_announced_to_the_next_session_of_its_project() 
     let there = project(&home, "there");
     // Sessions a host names itself (as a Claude Code session's is named): each new one is a
     // new origin.
-    let one = started_by(&home, "claude-code", &here, &[("LEGATE_ORIGIN", "session-one")]).await;
+    let one = started_by(
+        &home,
+        "claude-code",
+        &here,
+        &[("LEGATE_ORIGIN", "session-one")],
+    )
+    .await;
     let id = delegate(&one, "unread").await;
     one.cancel().await.unwrap();
     finished(&home, &[&id]);
     // Once it is an orphan, `legate inbox --orphans` lists it (without reading it).
     assert!(common::poll_until(Duration::from_secs(30), || {
-        let v: Value =
-            serde_json::from_str(&home.ok(&["inbox", "--json", "--orphans"])).unwrap();
+        let v: Value = serde_json::from_str(&home.ok(&["inbox", "--json", "--orphans"])).unwrap();
         let orphans: Vec<&str> = v["orphans"]
             .as_array()
             .unwrap()
@@ -134,18 +142,88 @@ async fn an_old_unread_result_is_announced_to_the_next_session_of_its_project() 
         orphans == [id.as_str()]
     }));
 
-    let other = started_by(&home, "claude-code", &there, &[("LEGATE_ORIGIN", "session-x")]).await;
+    let other = started_by(
+        &home,
+        "claude-code",
+        &there,
+        &[("LEGATE_ORIGIN", "session-x")],
+    )
+    .await;
     assert!(news(&other).await.is_empty(), "another project's orphan");
     other.cancel().await.unwrap();
 
-    let two = started_by(&home, "claude-code", &here, &[("LEGATE_ORIGIN", "session-two")]).await;
-    assert_eq!(news(&two).await, [id.clone()]);
+    let listed = home.ok(&["inbox", "--orphans"]);
+    assert!(
+        listed.contains(&id) && listed.contains("[session-one]"),
+        "{listed}"
+    );
+
+    let two = started_by(
+        &home,
+        "claude-code",
+        &here,
+        &[("LEGATE_ORIGIN", "session-two")],
+    )
+    .await;
+    assert_eq!(news(&two).await, [id.as_str()]);
     assert!(news(&two).await.is_empty(), "announced once");
     two.cancel().await.unwrap();
     assert!(
         home.inbox("session-one", &[]).is_empty(),
         "read by the later session, it is read"
     );
+}
+
+/// Runs `legate hook claude-code` for a prompt of `session` working in `cwd`; returns stdout.
+fn prompt_hook(home: &Home, session: &str, cwd: &Path) -> String {
+    use std::io::Write;
+    let mut child = home
+        .cmd(&["hook", "claude-code"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let payload = json!({"session_id": session, "hook_event_name": "UserPromptSubmit",
+        "cwd": cwd, "transcript_path": "/tmp/t.jsonl", "prompt": "go on"});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_claude_code_session_hears_through_its_hooks_what_an_earlier_left_unread() {
+    let home = Home::new("[retention]\norphan_after = \"1s\"\n");
+    let here = project(&home, "here");
+    let one = started_by(
+        &home,
+        "claude-code",
+        &here,
+        &[("LEGATE_ORIGIN", "claude-code:old")],
+    )
+    .await;
+    let id = delegate(&one, "for whoever comes next").await;
+    one.cancel().await.unwrap();
+    finished(&home, &[&id]);
+    // Another project's session hears nothing; this project's next one hears it once.
+    let mut heard = String::new();
+    assert!(common::poll_until(Duration::from_secs(30), || {
+        assert!(!prompt_hook(&home, "elsewhere", home.path()).contains(&id));
+        heard = prompt_hook(&home, "new", &here.join("src"));
+        !heard.is_empty()
+    }));
+    assert!(
+        heard.contains(&id)
+            && heard.contains("earlier session")
+            && heard.contains("whoever comes next"),
+        "{heard}"
+    );
+    assert!(!prompt_hook(&home, "new", &here).contains(&id));
 }
 
 /// A stateless (2026-07-28) HTTP client named `name`, sending these headers.
@@ -190,7 +268,7 @@ async fn stateless_http_clients_with_different_scopes_keep_their_results_apart()
     assert_eq!(home.show(&ids[0])["origin"], "mcp-http:alpha");
     assert_eq!(home.show(&ids[2])["origin"], "proj-a");
     for (c, id) in [alpha, beta, mine, yours].into_iter().zip(&ids) {
-        assert_eq!(news(&c).await, [id.clone()]);
+        assert_eq!(news(&c).await, [id.as_str()]);
         let _ = c.cancel().await;
     }
     let _ = server.kill();

@@ -238,9 +238,7 @@ fn validate(
         }
         Some(o) if o.len() > MAX_ORIGIN_BYTES || o.chars().any(char::is_control) => {
             return Err(invalid(
-                format!(
-                    "the origin must be at most {MAX_ORIGIN_BYTES} bytes of printable text"
-                ),
+                format!("the origin must be at most {MAX_ORIGIN_BYTES} bytes of printable text"),
                 "pass a shorter --origin without control characters (it names whose inbox gets the result)",
             ));
         }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use legate_domain::api::{InboxQuery, SCOPE_KEY, SubmitRequest, WaitRequest};
 use legate_domain::Config;
+use legate_domain::api::{InboxQuery, SCOPE_KEY, SubmitRequest, WaitRequest};
 use legate_engine::{ConfigSource, EngineSettings, Service};
 use legate_store::sqlite::SqliteStore;
 use serde_json::json;
@@ -83,7 +83,7 @@ async fn an_unread_result_goes_once_to_the_next_reader_of_its_scope() {
         .inbox(&read("session-two", Some("project:/p"), true))
         .await
         .unwrap();
-    assert_eq!(ids(&early.tasks), [own.clone()]);
+    assert_eq!(ids(&early.tasks), [own.as_str()]);
     assert!(early.orphans.is_empty(), "{:?}", ids(&early.orphans));
 
     // Once unread for ORPHAN_AFTER, the next reader of the scope is told.
@@ -99,23 +99,20 @@ async fn an_unread_result_goes_once_to_the_next_reader_of_its_scope() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // Not its own result (read), nor the other scope's.
-    assert_eq!(ids(&peek.orphans), [left.clone()]);
+    assert_eq!(ids(&peek.orphans), [left.as_str()]);
     assert!(peek.tasks.is_empty());
 
     let taken = svc
         .inbox(&read("session-three", Some("project:/p"), true))
         .await
         .unwrap();
-    assert_eq!(ids(&taken.orphans), [left.clone()]);
+    assert_eq!(ids(&taken.orphans), [left.as_str()]);
     let again = svc
         .inbox(&read("session-four", Some("project:/p"), true))
         .await
         .unwrap();
     assert!(again.orphans.is_empty(), "an orphan is delivered once");
-    let origin_inbox = svc
-        .inbox(&read("session-one", None, false))
-        .await
-        .unwrap();
+    let origin_inbox = svc.inbox(&read("session-one", None, false)).await.unwrap();
     assert!(
         origin_inbox.tasks.is_empty(),
         "read by a later session, it is read in its own inbox too"

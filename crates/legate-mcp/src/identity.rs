@@ -97,10 +97,7 @@ pub fn project_dir(cwd: &Path) -> PathBuf {
 
 /// The scope of a project: later sessions in it receive its orphaned results.
 pub fn project_scope(project: &Path) -> String {
-    printable(
-        &format!("project:{}", project.display()),
-        MAX_ORIGIN_BYTES,
-    )
+    printable(&format!("project:{}", project.display()), MAX_ORIGIN_BYTES)
 }
 
 /// The origin of a host's sessions in a project, when the host says nothing more specific:
@@ -135,13 +132,18 @@ mod tests {
     #[test]
     fn a_host_names_its_chat_in_meta() {
         let m = |v: Value| v.as_object().cloned().unwrap();
-        let hermes = m(json!({HERMES_CONTEXT: {"version": "1", "session_id": "s1", "session_key": "telegram:42"}}));
+        let hermes = m(
+            json!({HERMES_CONTEXT: {"version": "1", "session_id": "s1", "session_key": "telegram:42"}}),
+        );
         assert_eq!(meta_origin(&hermes).as_deref(), Some("hermes:telegram:42"));
         let id_only = m(json!({HERMES_CONTEXT: {"session_id": "s1"}}));
         assert_eq!(meta_origin(&id_only).as_deref(), Some("hermes:s1"));
         let own = m(json!({META_ORIGIN: "team:ann", HERMES_CONTEXT: {"session_id": "s1"}}));
         assert_eq!(meta_origin(&own).as_deref(), Some("team:ann"));
-        assert_eq!(meta_origin(&m(json!({HERMES_CONTEXT: {"session_id": ""}}))), None);
+        assert_eq!(
+            meta_origin(&m(json!({HERMES_CONTEXT: {"session_id": ""}}))),
+            None
+        );
         assert_eq!(meta_origin(&m(json!({"progressToken": 1}))), None);
     }
 
@@ -150,7 +152,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("legate-project-{}", std::process::id()));
         let deep = dir.join("repo/src/deep");
         std::fs::create_dir_all(&deep).unwrap();
-        assert_eq!(project_dir(&deep), deep, "no repository: the directory itself");
+        assert_eq!(
+            project_dir(&deep),
+            deep,
+            "no repository: the directory itself"
+        );
         std::fs::create_dir_all(dir.join("repo/.git")).unwrap();
         assert_eq!(project_dir(&deep), dir.join("repo"));
         assert_eq!(

@@ -53,13 +53,16 @@ pub struct Origin {
     scopes: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
+/// The last look at the session registry: when, and the Claude Code origin found.
+type Seen = Option<(Instant, Option<String>)>;
+
 #[derive(Debug, Clone)]
 enum How {
     Fixed(String, Option<String>),
     Host {
         sessions: PathBuf,
         project: PathBuf,
-        seen: Arc<Mutex<Option<(Instant, Option<String>)>>>,
+        seen: Arc<Mutex<Seen>>,
     },
     Http,
 }
@@ -143,10 +146,7 @@ impl Origin {
 /// The Claude Code session registered by the nearest ancestor, as its origin. The
 /// registration changes only when the host starts a session (or clears one): looking once a
 /// second is enough.
-fn registered(
-    sessions: &Path,
-    seen: &Mutex<Option<(Instant, Option<String>)>>,
-) -> Option<String> {
+fn registered(sessions: &Path, seen: &Mutex<Seen>) -> Option<String> {
     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((at, origin)) = seen.as_ref()
         && at.elapsed() < SESSION_RECHECK

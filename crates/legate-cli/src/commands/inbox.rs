@@ -74,7 +74,9 @@ pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: boo
         ]);
     }
     out!("{}", columns::for_stdout(&COLUMNS, &rows, false));
-    if !ack && !(res.tasks.is_empty() && res.orphans.is_empty()) {
+    if !ack && !res.orphans.is_empty() {
+        errln!("legate: mark them read with `legate inbox --orphans --ack`");
+    } else if !ack && !res.tasks.is_empty() {
         errln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
     }
     Ok(exit::OK)
