@@ -102,6 +102,10 @@ pub enum Command {
         /// At most this many, oldest first.
         #[arg(long, default_value_t = 100, value_parser = at_least_one)]
         limit: u32,
+        /// Also results of any origin left unread longer than `[retention] orphan_after`
+        /// (with --ack they are marked read in their own origin's inbox).
+        #[arg(long)]
+        orphans: bool,
     },
     /// Acknowledge inbox entries without showing them.
     Ack {

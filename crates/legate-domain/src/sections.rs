@@ -19,6 +19,11 @@ pub struct Retention {
     pub max_total: Option<u64>,
     /// How often to check.
     pub interval: Duration,
+    /// How long a result may stay unread in its origin's inbox before it is an orphan: then it
+    /// is also offered to the next session of the same scope (project or host) that reads its
+    /// inbox through MCP, and listed by `legate inbox --orphans`. Orphans are never pruned
+    /// while unread either.
+    pub orphan_after: Duration,
 }
 
 impl Default for Retention {
@@ -27,6 +32,7 @@ impl Default for Retention {
             max_age: Some(Duration::from_secs(14 * 24 * 3600)),
             max_total: Some(1 << 30),
             interval: Duration::from_secs(600),
+            orphan_after: Duration::from_secs(3600),
         }
     }
 }
@@ -100,6 +106,7 @@ pub(crate) struct RawRetention {
     max_age: Option<String>,
     max_total: Option<String>,
     interval: Option<String>,
+    orphan_after: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,6 +160,9 @@ impl RawRetention {
         if let Some(i) = self.interval {
             r.interval = nonzero(parse_duration(&i)).map_err(|m| ("interval", m))?;
         }
+        if let Some(o) = self.orphan_after {
+            r.orphan_after = nonzero(parse_duration(&o)).map_err(|m| ("orphan_after", m))?;
+        }
         Ok(r)
     }
 }
@@ -186,6 +196,7 @@ mod tests {
     fn sections_parse_with_defaults_and_overrides() {
         let c = Config::parse("", None).unwrap();
         assert_eq!(c.retention.max_age.unwrap().as_secs(), 14 * 24 * 3600);
+        assert_eq!(c.retention.orphan_after.as_secs(), 3600);
         assert_eq!(c.hooks.max_stop_blocks, 5);
         let c = Config::parse(
             r#"
@@ -197,6 +208,7 @@ retries = 2
 max_age = "none"
 max_total = "10MiB"
 interval = "1s"
+orphan_after = "10m"
 [hooks]
 max_stop_blocks = 2
 "#,
@@ -207,6 +219,7 @@ max_stop_blocks = 2
         assert!(c.notify.desktop);
         assert_eq!(c.retention.max_age, None);
         assert_eq!(c.retention.max_total, Some(10 << 20));
+        assert_eq!(c.retention.orphan_after.as_secs(), 600);
         assert_eq!(c.hooks.max_stop_blocks, 2);
     }
 

@@ -35,6 +35,10 @@ impl Service {
         if let Some(created) = before.metadata.get("session_created_at") {
             metadata[RESUME_CREATED_KEY] = created.clone();
         }
+        // A follow-up's result, left unread, goes where the task's would have.
+        if let Some(scope) = before.metadata.get(legate_domain::api::SCOPE_KEY) {
+            metadata[legate_domain::api::SCOPE_KEY] = scope.clone();
+        }
         let submit = SubmitRequest {
             agent: before.agent.clone(),
             prompt: req.prompt,

@@ -5,7 +5,7 @@ use legate_domain::api::{
     AckRequest, AckResponse, ApiError, ErrorCode, InboxQuery, InboxResponse, StopGateRequest,
     StopGateResponse,
 };
-use legate_domain::{Status, Task, TaskId};
+use legate_domain::{Status, Task, TaskId, Timestamp};
 use legate_store::TaskFilter;
 
 use crate::error::{ServiceError, from_store};
@@ -36,11 +36,48 @@ impl Service {
                 .await
                 .map_err(from_store)?;
         }
+        let orphans = if q.scope.is_some() || q.orphans {
+            self.orphans(q, limit).await?
+        } else {
+            Vec::new()
+        };
         Ok(InboxResponse {
             origin: q.origin.clone(),
             tasks,
             acked: q.ack,
+            orphans,
         })
+    }
+
+    /// Other origins' results unread for longer than `[retention] orphan_after`: of the
+    /// query's scope, or (with `orphans`) of every scope. With `ack`, each is acknowledged in
+    /// its own origin's inbox, and only those acknowledged by this read are returned, so two
+    /// sessions reading at once never both get one.
+    async fn orphans(&self, q: &InboxQuery, limit: u32) -> Result<Vec<Task>, ServiceError> {
+        let age = self.inner.config.last_good().retention.orphan_after;
+        let before = Timestamp(crate::service::chrono_now() - age.as_millis() as i64);
+        let scope = if q.orphans { None } else { q.scope.as_deref() };
+        let store = &self.inner.store;
+        let found = store
+            .orphans(scope, before, limit)
+            .await
+            .map_err(from_store)?;
+        // The caller's own results came as its inbox.
+        let found: Vec<Task> = found.into_iter().filter(|t| t.origin != q.origin).collect();
+        if !q.ack {
+            return Ok(found);
+        }
+        let mut taken = Vec::new();
+        for t in found {
+            let acked = store
+                .ack(&t.origin, Some(std::slice::from_ref(&t.id)))
+                .await
+                .map_err(from_store)?;
+            if !acked.is_empty() {
+                taken.push(t);
+            }
+        }
+        Ok(taken)
     }
 
     /// Acknowledges inbox entries. Every id is checked first (it exists, it is this origin's,

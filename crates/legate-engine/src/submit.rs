@@ -12,11 +12,11 @@ use crate::error::ServiceError;
 use crate::lineage::Caller;
 use crate::service::Service;
 
-/// The longest origin accepted, in bytes.
-pub const MAX_ORIGIN_BYTES: usize = 512;
-
 /// The longest idempotency key accepted.
 const MAX_KEY_BYTES: usize = 128;
+
+/// The longest origin accepted, in bytes.
+const MAX_ORIGIN_BYTES: usize = 1024;
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
     ApiError::new(ErrorCode::InvalidRequest, message, hint)

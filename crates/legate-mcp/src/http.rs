@@ -55,12 +55,7 @@ pub fn router(client: Client, result_chars: usize, guard: Guard) -> Router {
         .with_allowed_origins(origins)
         .enforce_origin_validation();
     let service = StreamableHttpService::new(
-        move || {
-            let origin = Origin::Http {
-                fallback: "mcp-http".into(),
-            };
-            Ok(LegateMcp::new(client.clone(), origin, result_chars))
-        },
+        move || Ok(LegateMcp::new(client.clone(), Origin::http(), result_chars)),
         Arc::new(sessions_without_priming()),
         config,
     );

@@ -4,7 +4,8 @@
 //! [`legate_api::Client`], so delegated tasks belong to the daemon and outlive this process,
 //! the host, and their restarts. [`LegateMcp`] serves stdio (`legate mcp`) and, through
 //! [`http::router`], streamable HTTP (`legate serve`). Every response carries the tasks of the
-//! caller's origin that finished since its previous call ([`origin`] decides whose); the
+//! caller's origin that finished since its previous call, and results its scope's earlier
+//! sessions left unread ([`origin`] decides whose); the
 //! `delegate` tool also runs as an MCP task for clients that negotiate the tasks extension.
 
 // Tools answer failures as `CallToolResult`, the return shape rmcp's `#[tool]` expects; it is
@@ -12,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod http;
+pub mod identity;
 pub mod origin;
 pub mod repeat;
 mod resources;

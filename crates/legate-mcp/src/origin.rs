@@ -1,14 +1,27 @@
-//! Whose tasks these are: the origin every delegation through this server records, and whose
-//! inbox `finished_since_last_call` reads.
+//! Whose tasks these are: the origin every delegation through this server records, whose
+//! inbox `finished_since_last_call` reads, and the scope whose later sessions receive results
+//! the origin leaves unread (orphans, see `[retention] orphan_after`).
+//!
+//! A stdio server learns whom it serves as well as the host allows, in this order: the Claude
+//! Code session registered by its `SessionStart` hook; the session or chat the request's
+//! `_meta` names ([`crate::identity::meta_origin`]); else the host (`clientInfo.name`) in the
+//! project (the server's working directory, or its repository's top level):
+//! `mcp:CLIENT:PROJECT`, which a later session of the same host in the same project shares.
+//! Every origin of a stdio server has the scope `project:PROJECT`, except a chat named in
+//! `_meta` (its own origin lasts; its results are not offered to other chats).
 //!
 //! A Claude Code session is recognised across its processes: its `SessionStart` hook (`legate
 //! hook claude-code`) registers the session under the hook's nearest ancestors (Claude Code,
 //! and the shell it may run hooks with), and a stdio MCP server that Claude Code started finds
 //! the registration of its own nearest ancestors — the same Claude Code process. Only the
 //! nearest [`LEVELS`] are used both ways, so a process shared further up (a terminal
-//! multiplexer, a login shell) never ties another host's MCP server to the session. Tasks delegated through MCP and through the session's shell
-//! commands then share the origin `claude-code:SESSION`, which the hooks read.
+//! multiplexer, a login shell) never ties another host's MCP server to the session. Tasks
+//! delegated through MCP and through the session's shell commands then share the origin
+//! `claude-code:SESSION`, which the hooks read.
+//!
+//! Over HTTP each request is placed on its own (see [`Origin::http`]).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -17,77 +30,162 @@ use std::time::{Duration, Instant};
 
 use rmcp::service::{RequestContext, RoleServer};
 
+use crate::identity::{
+    CLAUDE_SESSION_HEADER, MAX_ORIGIN_BYTES, ORIGIN_HEADER, client_part, host_project_origin,
+    meta_origin, printable, project_scope, session_part,
+};
+
 /// How many ancestors are registered and looked up.
 pub const LEVELS: usize = 2;
 
-/// How long a stdio server trusts its last look at the session registry.
+/// How a stdio server trusts its last look at the session registry.
 const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
-/// How a server decides the origin of each call.
+/// How many origins' scopes a server remembers; past that it starts over (a scope forgotten
+/// only means the next delegation of that origin is looked up again).
+const MAX_REMEMBERED: usize = 1024;
+
+/// How a server decides the origin (and scope) of each call.
 #[derive(Debug, Clone)]
-pub enum Origin {
-    /// Always this one (`LEGATE_ORIGIN`, or chosen by whoever runs the server).
-    Fixed(String),
-    /// A stdio server under an agent host: the Claude Code session registered by the nearest
-    /// ancestor, else `fallback` (one per server process).
+pub struct Origin {
+    how: How,
+    /// The scope of each origin this server resolved.
+    scopes: Arc<Mutex<HashMap<String, Option<String>>>>,
+}
+
+/// The last look at the session registry: when, and the Claude Code origin found.
+type Seen = Option<(Instant, Option<String>)>;
+
+#[derive(Debug, Clone)]
+enum How {
+    Fixed(String, Option<String>),
     Host {
-        /// Where sessions are registered.
         sessions: PathBuf,
-        /// The origin when no session is registered.
-        fallback: String,
-        /// The last answer and when it was found.
-        seen: Arc<Mutex<Option<(Instant, String)>>>,
+        project: PathBuf,
+        seen: Arc<Mutex<Seen>>,
     },
-    /// Over HTTP: one origin per MCP session (`Mcp-Session-Id`), else `fallback`.
-    Http {
-        /// The origin of requests outside a session.
-        fallback: String,
-    },
+    Http,
 }
 
 impl Origin {
-    /// A stdio server's origin: the Claude Code session registered in `sessions` by the
-    /// nearest ancestor, else `fallback`.
-    pub fn host(sessions: PathBuf, fallback: String) -> Origin {
-        Origin::Host {
+    /// Always `origin` (`LEGATE_ORIGIN`, or chosen by whoever runs the server), with results
+    /// left unread offered to later sessions of `scope`, if any.
+    pub fn fixed(origin: String, scope: Option<String>) -> Origin {
+        Origin::new(How::Fixed(origin, scope))
+    }
+
+    /// A stdio server working in `project`, finding Claude Code sessions registered in
+    /// `sessions` (see the module's documentation for the order).
+    pub fn host(sessions: PathBuf, project: PathBuf) -> Origin {
+        Origin::new(How::Host {
             sessions,
-            fallback,
+            project,
             seen: Arc::default(),
+        })
+    }
+
+    /// Over HTTP, per request, in this order: the `X-Legate-Origin` header as given; the
+    /// `X-Claude-Code-Session-Id` header (`claude-code:SESSION`, the origin its hooks use);
+    /// the session or chat the request's `_meta` names; the MCP session
+    /// (`mcp-http:SESSION`, scope `mcp-http:CLIENT`: the next session of the same client
+    /// receives its orphans); else the client (`mcp-http:CLIENT`, from `clientInfo`, which a
+    /// stateless client sends with every request), else `mcp-http`. Clients that send
+    /// nothing distinguishing share one origin.
+    pub fn http() -> Origin {
+        Origin::new(How::Http)
+    }
+
+    fn new(how: How) -> Origin {
+        Origin {
+            how,
+            scopes: Arc::default(),
         }
     }
 
-    /// The origin of one call.
+    /// The origin of one call (printable, at most [`MAX_ORIGIN_BYTES`] bytes).
     pub fn resolve(&self, ctx: &RequestContext<RoleServer>) -> String {
-        match self {
-            Origin::Fixed(o) => o.clone(),
-            Origin::Host {
+        let (origin, scope) = self.decide(ctx);
+        let mut scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        if scopes.len() >= MAX_REMEMBERED && !scopes.contains_key(&origin) {
+            scopes.clear();
+        }
+        scopes.insert(origin.clone(), scope);
+        origin
+    }
+
+    /// The scope recorded on tasks `origin` delegates, and whose orphans its inbox reads: the
+    /// one found when `origin` was last resolved by this server.
+    pub fn scope_of(&self, origin: &str) -> Option<String> {
+        let scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        scopes.get(origin).cloned().flatten()
+    }
+
+    fn decide(&self, ctx: &RequestContext<RoleServer>) -> (String, Option<String>) {
+        match &self.how {
+            How::Fixed(o, scope) => (o.clone(), scope.clone()),
+            How::Host {
                 sessions,
-                fallback,
+                project,
                 seen,
             } => {
-                // The registration changes only when the host starts a session (or clears
-                // one): looking once a second is enough.
-                let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some((at, origin)) = seen.as_ref()
-                    && at.elapsed() < SESSION_RECHECK
-                {
-                    return origin.clone();
+                let scope = Some(project_scope(project));
+                if let Some(claude) = registered(sessions, seen) {
+                    return (claude, scope);
                 }
-                let origin = claude_session(sessions)
-                    .map(|s| format!("claude-code:{s}"))
-                    .unwrap_or_else(|| fallback.clone());
-                *seen = Some((Instant::now(), origin.clone()));
-                origin
+                if let Some(chat) = meta_origin(&ctx.meta) {
+                    return (chat, None);
+                }
+                let client = ctx.client_info().map(|c| c.name);
+                (host_project_origin(client.as_deref(), project), scope)
             }
-            Origin::Http { fallback } => ctx
-                .extensions
-                .get::<axum::http::request::Parts>()
-                .and_then(|p| p.headers.get("mcp-session-id"))
-                .and_then(|v| v.to_str().ok())
-                .map(|s| format!("mcp-http:{s}"))
-                .unwrap_or_else(|| fallback.clone()),
+            How::Http => http_origin(ctx),
         }
     }
+}
+
+/// The Claude Code session registered by the nearest ancestor, as its origin. The
+/// registration changes only when the host starts a session (or clears one): looking once a
+/// second is enough.
+fn registered(sessions: &Path, seen: &Mutex<Seen>) -> Option<String> {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((at, origin)) = seen.as_ref()
+        && at.elapsed() < SESSION_RECHECK
+    {
+        return origin.clone();
+    }
+    let origin = claude_session(sessions)
+        .and_then(|s| session_part(&s))
+        .map(|s| format!("claude-code:{s}"));
+    *seen = Some((Instant::now(), origin.clone()));
+    origin
+}
+
+fn http_origin(ctx: &RequestContext<RoleServer>) -> (String, Option<String>) {
+    let header = |name: &str| {
+        ctx.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|p| p.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_string)
+    };
+    if let Some(o) = header(ORIGIN_HEADER) {
+        return (printable(&o, MAX_ORIGIN_BYTES), None);
+    }
+    if let Some(s) = header(CLAUDE_SESSION_HEADER).and_then(|s| session_part(&s)) {
+        return (format!("claude-code:{s}"), None);
+    }
+    if let Some(chat) = meta_origin(&ctx.meta) {
+        return (chat, None);
+    }
+    let client = ctx
+        .client_info()
+        .map(|c| format!("mcp-http:{}", client_part(Some(&c.name))));
+    if let Some(s) = header("mcp-session-id").and_then(|s| session_part(&s)) {
+        let scope = client.unwrap_or_else(|| "mcp-http".into());
+        return (format!("mcp-http:{s}"), Some(scope));
+    }
+    (client.unwrap_or_else(|| "mcp-http".into()), None)
 }
 
 fn nearest_ancestors() -> Vec<(i32, u64)> {

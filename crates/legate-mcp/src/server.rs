@@ -86,13 +86,16 @@ impl LegateMcp {
         }
     }
 
-    /// Tasks of `origin` that finished since its last call; reading them acknowledges them, so
-    /// each is reported once. A failure here must not fail the call: the news waits.
+    /// Tasks of `origin` that finished since its last call, after the orphans of its scope
+    /// (results earlier sessions left unread, oldest first); reading them acknowledges them,
+    /// so each is reported once. A failure here must not fail the call: the news waits.
     pub(crate) async fn news(&self, origin: &str) -> Vec<Finished> {
         let q = InboxQuery {
             origin: origin.to_string(),
             ack: true,
             limit: Some(50),
+            scope: self.origin.scope_of(origin),
+            orphans: false,
         };
         let Ok(query) = query(&q) else {
             return Vec::new();
@@ -102,7 +105,12 @@ impl LegateMcp {
             .get::<InboxResponse>(&format!("/v1/inbox?{query}"))
             .await
         {
-            Ok(inbox) => inbox.tasks.iter().map(view::finished).collect(),
+            Ok(inbox) => inbox
+                .orphans
+                .iter()
+                .chain(&inbox.tasks)
+                .map(view::finished)
+                .collect(),
             Err(_) => Vec::new(),
         }
     }

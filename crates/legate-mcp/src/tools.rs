@@ -399,7 +399,16 @@ impl LegateMcp {
             depth: from.depth,
             env: Some(TaskEnv::of_this_process()),
             idempotency_key: Some(new_idempotency_key()),
-            metadata: call.map(|c| serde_json::json!({ CALL_KEY: c })),
+            metadata: {
+                let mut m = serde_json::Map::new();
+                if let Some(c) = call {
+                    m.insert(CALL_KEY.into(), c.into());
+                }
+                if let Some(s) = self.origin.scope_of(origin) {
+                    m.insert(legate_domain::api::SCOPE_KEY.into(), s.into());
+                }
+                (!m.is_empty()).then_some(serde_json::Value::Object(m))
+            },
             ..SubmitRequest::default()
         };
         Ok(self.client.submit("/v1/tasks", &req).await?)

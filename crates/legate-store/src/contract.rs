@@ -227,6 +227,16 @@ pub trait Store: Send + Sync + 'static {
     /// Reads the inbox and acknowledges what it returns, in one transaction (ack on read).
     async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError>;
 
+    /// Up to `limit` unread inbox entries of any origin that finished before `before`, of
+    /// tasks whose metadata names `scope` under [`legate_domain::api::SCOPE_KEY`] (`None`: of
+    /// any scope or none), in the order they finished: results nobody has read in time.
+    async fn orphans(
+        &self,
+        scope: Option<&str>,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Task>, StoreError>;
+
     /// Finished tasks that finished before `before` (`None`: any time), excluding unread inbox
     /// entries unless `unacked`.
     async fn prune_candidates(

@@ -157,6 +157,7 @@ contract! {
     inbox::inbox_holds_an_origins_finished_tasks_in_finish_order,
     inbox::ack_is_idempotent_and_scoped_to_its_origin,
     inbox::take_inbox_reads_and_acknowledges_at_once,
+    inbox::orphans_are_unread_results_of_a_scope_finished_before_a_time,
     inbox::a_requeued_task_reenters_the_inbox_when_it_ends_again,
     inbox::events_carry_origin_and_labels_and_filter_by_them,
     inbox::progress_events_are_fenced_on_the_lease,

@@ -28,6 +28,10 @@ struct HookInput {
     /// Set only when the hook fires inside a subagent, which shares its parent's session id.
     #[serde(default)]
     agent_id: Option<String>,
+    /// The session's working directory: its project receives results earlier sessions there
+    /// left unread.
+    #[serde(default)]
+    cwd: Option<String>,
 }
 
 /// The origin of tasks delegated from a Claude Code session.
@@ -70,19 +74,33 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
         }
         event @ ("UserPromptSubmit" | "PostToolUse") if !subagent => {
             let client = connect(paths).await?;
+            // The project's orphans too, as a stdio MCP server started there reads them.
+            let scope = input.cwd.as_deref().filter(|c| !c.is_empty()).map(|c| {
+                let project = legate_mcp::identity::project_dir(std::path::Path::new(c));
+                legate_mcp::identity::project_scope(&project)
+            });
             let q = InboxQuery {
                 origin: origin.clone(),
                 ack: true,
                 limit: Some(20),
+                scope,
+                orphans: false,
             };
             let inbox: InboxResponse = client
                 .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
                 .await?;
             let chars = paths.config_or_default().hooks.result_chars;
-            (!inbox.tasks.is_empty()).then(|| {
+            let mut text = String::new();
+            if !inbox.orphans.is_empty() {
+                text.push_str(&results_text(ORPHANS_HEADING, &inbox.orphans, chars));
+            }
+            if !inbox.tasks.is_empty() {
+                text.push_str(&finished_text(&inbox.tasks, chars));
+            }
+            (!text.is_empty()).then(|| {
                 json!({"hookSpecificOutput": {
                     "hookEventName": event,
-                    "additionalContext": finished_text(&inbox.tasks, chars),
+                    "additionalContext": text,
                 }})
             })
         }
@@ -133,10 +151,20 @@ fn capped(text: &str, chars: usize) -> String {
 /// The results, as the model should read them (Claude Code shows hook text in the user's
 /// terminal too, so task text is neutralised).
 fn finished_text(tasks: &[Task], chars: usize) -> String {
-    let mut s = format!(
-        "legate: {} task(s) you delegated finished since you last heard:\n",
-        tasks.len()
-    );
+    results_text(
+        "task(s) you delegated finished since you last heard",
+        tasks,
+        chars,
+    )
+}
+
+/// What introduces orphans: results earlier sessions left unread.
+const ORPHANS_HEADING: &str =
+    "result(s) delegated from an earlier session in this project were never read";
+
+/// Results under a heading saying whose they are.
+fn results_text(heading: &str, tasks: &[Task], chars: usize) -> String {
+    let mut s = format!("legate: {} {heading}:\n", tasks.len());
     for t in tasks {
         s.push_str(&format!(
             "\n## {} [{}] {} (agent {})\n",

@@ -12,20 +12,24 @@ use crate::exit;
 use crate::paths::Paths;
 use crate::render::status_cell;
 
-/// Lists an origin's unread results (acknowledging them with `ack`).
-pub async fn inbox(
-    paths: &Paths,
-    who: Option<&str>,
-    ack: bool,
-    limit: u32,
-    json: bool,
-) -> Result<i32> {
-    // Read without acknowledging; with `--ack`, what was printed is acknowledged after it was
-    // written, so a reader that went away (exit 141) leaves it unread.
+/// Whose inbox `legate inbox` shows.
+pub struct Who<'a> {
+    /// The origin given (default: `$LEGATE_ORIGIN`, else `cli:$USER`).
+    pub origin: Option<&'a str>,
+    /// Also every origin's orphans (results unread longer than `[retention] orphan_after`).
+    pub orphans: bool,
+}
+
+/// Lists an origin's unread results, and orphans when asked. With `ack`, what was printed is
+/// acknowledged after it was written (orphans in their own origins' inboxes), so a reader
+/// that went away (exit 141) leaves it unread.
+pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: bool) -> Result<i32> {
     let q = InboxQuery {
-        origin: origin(who),
+        origin: origin(who.origin),
         ack: false,
         limit: Some(limit),
+        scope: None,
+        orphans: who.orphans,
     };
     let client = connect(paths).await?;
     let mut res: InboxResponse = client
@@ -37,23 +41,33 @@ pub async fn inbox(
     } else {
         print_inbox(&res, ack);
     }
-    if ack && !res.tasks.is_empty() {
-        let req = AckRequest {
-            origin: res.origin.clone(),
-            ids: res.tasks.iter().map(|t| t.id.to_string()).collect(),
-            all: false,
-        };
-        client
-            .ack(&req)
-            .await
-            .map_err(|e| anyhow::anyhow!("the results above were not marked read: {e}"))?;
+    if ack {
+        // One acknowledgement per origin: each result is read in its own origin's inbox.
+        let mut by_origin: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for t in res.tasks.iter().chain(&res.orphans) {
+            by_origin
+                .entry(t.origin.as_str())
+                .or_default()
+                .push(t.id.to_string());
+        }
+        for (origin, ids) in by_origin {
+            let req = AckRequest {
+                origin: origin.to_string(),
+                ids,
+                all: false,
+            };
+            client
+                .ack(&req)
+                .await
+                .map_err(|e| anyhow::anyhow!("the results above were not marked read: {e}"))?;
+        }
     }
     Ok(exit::OK)
 }
 
 /// Prints an inbox read as a table (and the hint to acknowledge it unless `acked`).
-fn print_inbox(res: &InboxResponse, acked: bool) {
-    if res.tasks.is_empty() {
+fn print_inbox(res: &InboxResponse, ack: bool) {
+    if res.tasks.is_empty() && res.orphans.is_empty() {
         errln!("legate: nothing new for {}", one_line(&res.origin));
     }
     const COLUMNS: [Column; 4] = [
@@ -63,7 +77,8 @@ fn print_inbox(res: &InboxResponse, acked: bool) {
         Column::flex("RESULT"),
     ];
     let mut rows = Vec::new();
-    for t in &res.tasks {
+    // Orphans first (they are older), named with the origin that left them unread.
+    for t in res.orphans.iter().chain(&res.tasks) {
         let first = t
             .error
             .as_ref()
@@ -76,15 +91,22 @@ fn print_inbox(res: &InboxResponse, acked: bool) {
             })
             .unwrap_or_default();
         let first: String = first.chars().take(100).collect();
+        let title = if t.origin == res.origin {
+            one_line(&t.title).into_owned()
+        } else {
+            format!("[{}] {}", one_line(&t.origin), one_line(&t.title))
+        };
         rows.push(vec![
             t.id.to_string().into(),
             status_cell(t.status),
-            Cell::from(one_line(&t.title).into_owned()),
+            Cell::from(title),
             Cell::from(one_line(&first).into_owned()),
         ]);
     }
     out!("{}", columns::for_stdout(&COLUMNS, &rows, false));
-    if !acked && !res.tasks.is_empty() {
+    if !ack && !res.orphans.is_empty() {
+        errln!("legate: mark them read with `legate inbox --orphans --ack`");
+    } else if !ack && !res.tasks.is_empty() {
         errln!("legate: mark them read with `legate inbox --ack` or `legate ack ID…`");
     }
 }

@@ -2,7 +2,6 @@
 //! (`legate serve` serves it over HTTP).
 
 use anyhow::{Context, Result};
-use legate_domain::TaskId;
 use legate_mcp::{LegateMcp, Origin};
 use rmcp::ServiceExt;
 
@@ -18,15 +17,15 @@ pub fn claude_sessions_dir(paths: &Paths) -> std::path::PathBuf {
 /// Serves MCP on stdin/stdout until the host closes it.
 pub async fn stdio(paths: &Paths) -> Result<i32> {
     let client = connect_lasting(paths).await?;
+    // The project: where the host started this server (its repository's top level).
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let project = legate_mcp::identity::project_dir(&cwd);
     let origin = match std::env::var("LEGATE_ORIGIN")
         .ok()
         .filter(|o| !o.is_empty())
     {
-        Some(o) => Origin::Fixed(o),
-        None => Origin::host(
-            claude_sessions_dir(paths),
-            format!("mcp:{}", TaskId::generate()),
-        ),
+        Some(o) => Origin::fixed(o, Some(legate_mcp::identity::project_scope(&project))),
+        None => Origin::host(claude_sessions_dir(paths), project),
     };
     let server = LegateMcp::new(client, origin, paths.config_or_default().mcp.result_chars)
         .serve(rmcp::transport::stdio())

@@ -65,8 +65,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Agents { check } => admin::agents(&paths, check, json).await,
             Command::Send(args) => send::send(&paths, args, json).await,
             Command::Events(args) => events::events(&paths, args).await,
-            Command::Inbox { origin, ack, limit } => {
-                inbox::inbox(&paths, origin.as_deref(), ack, limit, json).await
+            Command::Inbox {
+                origin,
+                ack,
+                limit,
+                orphans,
+            } => {
+                let who = inbox::Who {
+                    origin: origin.as_deref(),
+                    orphans,
+                };
+                inbox::inbox(&paths, who, ack, limit, json).await
             }
             Command::Ack { ids, all, origin } => {
                 inbox::ack(&paths, ids, all, origin.as_deref(), json).await

@@ -1,7 +1,8 @@
 """An independent MCP client (the official Python SDK, pinned) driving legate's MCP server.
 
-Usage: mcp_client.py stdio LEGATE_BIN LEGATE_HOME
-       mcp_client.py http  LEGATE_BIN LEGATE_HOME URL TOKEN
+Usage: mcp_client.py stdio   LEGATE_BIN LEGATE_HOME
+       mcp_client.py http    LEGATE_BIN LEGATE_HOME URL TOKEN
+       mcp_client.py origins LEGATE_BIN LEGATE_HOME PROJECT OTHER_PROJECT
 
 Runs the whole delegation flow and exits 0, or fails with an AssertionError naming the step.
 """
@@ -13,7 +14,7 @@ import subprocess
 import sys
 
 import httpx
-from mcp import ClientSession, StdioServerParameters
+from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamablehttp_client
 
@@ -101,9 +102,47 @@ async def flow(session, legate, home):
     assert "- fake: scripted fake agent" in text(unknown)
 
 
+async def session_in(legate, home, cwd, step):
+    """Runs `step(session)` in a new `legate mcp` that a host named py-host started in `cwd`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LEGATE_ORIGIN", "LEGATE_DEPTH")}
+    env["LEGATE_HOME"] = home
+    params = StdioServerParameters(command=legate, args=["mcp"], env=env, cwd=cwd)
+    host = types.Implementation(name="py-host", version="1")
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, client_info=host) as session:
+            await session.initialize()
+            return await step(session)
+
+
+async def news(session):
+    answer = structured(await session.call_tool("list_agents", {}), "list_agents")
+    return [t["task_id"] for t in answer["finished_since_last_call"]]
+
+
+async def origins(legate, home, project, other):
+    """A result the first session left unread reaches a later session of the same host in
+    the same project, once, and never a session in another project."""
+    async def delegate(session):
+        d = structured(await session.call_tool(
+            "delegate", {"agent": "fake", "prompt": "print left for later"}), "delegate")
+        return d["task"]["task_id"]
+    task = await session_in(legate, home, project, delegate)
+    env = {**os.environ, "LEGATE_HOME": home}
+    subprocess.run([legate, "wait", "--timeout", "60s", task], env=env, check=True,
+                   capture_output=True)
+    assert await session_in(legate, home, other, news) == [], "another project"
+
+    async def twice(session):
+        return await news(session), await news(session)
+    first, second = await session_in(legate, home, project, twice)
+    assert first == [task] and second == [], (first, second)
+
+
 async def main():
     mode, legate, home = sys.argv[1], sys.argv[2], sys.argv[3]
-    if mode == "stdio":
+    if mode == "origins":
+        await origins(legate, home, sys.argv[4], sys.argv[5])
+    elif mode == "stdio":
         env = {k: v for k, v in os.environ.items() if k not in ("LEGATE_ORIGIN", "LEGATE_DEPTH")}
         env["LEGATE_HOME"] = home
         params = StdioServerParameters(command=legate, args=["mcp"], env=env)

@@ -11,7 +11,7 @@ use crate::{NotifyTarget, Status, Task, TaskEnv, Timestamp};
 mod results;
 
 pub use results::{
-    AckRequest, AckResponse, EventsQuery, InboxQuery, InboxResponse, StopGateRequest,
+    AckRequest, AckResponse, EventsQuery, InboxQuery, InboxResponse, SCOPE_KEY, StopGateRequest,
     StopGateResponse,
 };
 

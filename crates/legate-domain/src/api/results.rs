@@ -42,7 +42,19 @@ pub struct InboxQuery {
     /// At most this many, oldest finish first (default 100).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Also the orphans of this scope: results of other origins whose tasks name this scope
+    /// in their metadata ([`SCOPE_KEY`]), unread for longer than `[retention] orphan_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Also every orphan, whatever its scope (for a person looking at the whole inbox).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orphans: bool,
 }
+
+/// The task metadata key that names a task's scope: the project or host whose later
+/// sessions receive the task's result when its own origin has not read it for
+/// `[retention] orphan_after` (see [`InboxQuery::scope`]). A string.
+pub const SCOPE_KEY: &str = "scope";
 
 /// An inbox read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +65,11 @@ pub struct InboxResponse {
     pub tasks: Vec<Task>,
     /// Whether they are now acknowledged.
     pub acked: bool,
+    /// Orphans asked for ([`InboxQuery::scope`], [`InboxQuery::orphans`]): other origins'
+    /// results unread for longer than `[retention] orphan_after`, in the order they finished.
+    /// With `acked`, each is now acknowledged in its own origin's inbox.
+    #[serde(default)]
+    pub orphans: Vec<Task>,
 }
 
 /// `POST /v1/inbox/ack`: acknowledge entries explicitly. Acknowledging twice is harmless.

@@ -271,6 +271,15 @@ impl Store for PgStore {
         })
     }
 
+    async fn orphans(
+        &self,
+        scope: Option<&str>,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Task>, StoreError> {
+        reads::orphans(&mut *self.pool.acquire().await?, scope, before, limit).await
+    }
+
     async fn prune_candidates(
         &self,
         before: Option<Timestamp>,

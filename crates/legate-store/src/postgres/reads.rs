@@ -138,6 +138,29 @@ pub(crate) async fn unread(
     rows.iter().map(|r| task_from_row(r, false)).collect()
 }
 
+/// Up to `limit` unread entries of any origin finished before `before`, of `scope` (`None`:
+/// any), in the order they finished.
+pub(crate) async fn orphans(
+    conn: &mut PgConnection,
+    scope: Option<&str>,
+    before: Timestamp,
+    limit: u32,
+) -> Result<Vec<Task>, StoreError> {
+    let rows = sqlx::query(built(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE acked_at IS NULL AND finished_at IS NOT NULL \
+         AND finished_at < $1 AND {TERMINAL} \
+         AND ($2::text IS NULL OR (metadata::jsonb)->>'{}' = $2) \
+         ORDER BY finished_at, seq LIMIT $3",
+        legate_domain::api::SCOPE_KEY
+    )))
+    .bind(before.millis())
+    .bind(scope)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| task_from_row(r, false)).collect()
+}
+
 pub(crate) async fn ack(
     conn: &mut PgConnection,
     origin: &str,

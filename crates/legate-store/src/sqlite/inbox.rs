@@ -1,9 +1,10 @@
 //! The inbox: finished tasks their origin has not acknowledged yet.
 
-use legate_domain::{Task, TaskId};
+use legate_domain::api::SCOPE_KEY;
+use legate_domain::{Task, TaskId, Timestamp};
 use sqlx::SqliteConnection;
 
-use crate::rows::{COLUMNS, built, task_from_row};
+use crate::rows::{COLUMNS, TERMINAL, built, task_from_row};
 use crate::{StoreError, now_ms};
 
 const UNREAD: &str = "origin = ? AND acked_at IS NULL AND finished_at IS NOT NULL \
@@ -21,6 +22,29 @@ pub(crate) async fn unread(
          (SELECT max(e.seq) FROM events e WHERE e.task_id = tasks.id) LIMIT ?"
     )))
     .bind(origin)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| task_from_row(r, false)).collect()
+}
+
+/// Up to `limit` unread entries of any origin finished before `before`, of `scope` (`None`:
+/// any), in the order they finished.
+pub(crate) async fn orphans(
+    conn: &mut SqliteConnection,
+    scope: Option<&str>,
+    before: Timestamp,
+    limit: u32,
+) -> Result<Vec<Task>, StoreError> {
+    let rows = sqlx::query(built(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE acked_at IS NULL AND finished_at IS NOT NULL \
+         AND finished_at < ? AND {TERMINAL} \
+         AND (? IS NULL OR json_extract(metadata, '$.{SCOPE_KEY}') = ?) \
+         ORDER BY finished_at, seq LIMIT ?"
+    )))
+    .bind(before.millis())
+    .bind(scope)
+    .bind(scope)
     .bind(limit as i64)
     .fetch_all(&mut *conn)
     .await?;

@@ -312,6 +312,16 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn orphans(
+        &self,
+        scope: Option<&str>,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Task>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        inbox::orphans(&mut conn, scope, before, limit).await
+    }
+
     async fn prune_candidates(
         &self,
         before: Option<Timestamp>,

@@ -104,6 +104,74 @@ pub async fn ack_is_idempotent_and_scoped_to_its_origin(s: Arc<dyn Store>) {
     assert_eq!(ids(&s.inbox("bob", 10).await.unwrap()), [b1]);
 }
 
+pub async fn orphans_are_unread_results_of_a_scope_finished_before_a_time(s: Arc<dyn Store>) {
+    let scoped = |origin: &str, scope: Option<&str>| {
+        let mut t = new_task("a", origin);
+        t.origin = origin.into();
+        if let Some(scope) = scope {
+            t.metadata = json!({ legate_domain::api::SCOPE_KEY: scope });
+        }
+        t
+    };
+    let p1 = s
+        .insert(scoped("ann", Some("project:/p")))
+        .await
+        .unwrap()
+        .task
+        .id;
+    let q1 = s
+        .insert(scoped("bob", Some("project:/q")))
+        .await
+        .unwrap()
+        .task
+        .id;
+    let none = s.insert(scoped("cid", None)).await.unwrap().task.id;
+    let p2 = s
+        .insert(scoped("dan", Some("project:/p")))
+        .await
+        .unwrap()
+        .task
+        .id;
+    let running = s
+        .insert(scoped("eve", Some("project:/p")))
+        .await
+        .unwrap()
+        .task
+        .id;
+    let claimed = s.claim(&claim_req("w", 10, 10)).await.unwrap();
+    for c in &claimed {
+        if c.task.id != running {
+            s.finish(&c.lease, success()).await.unwrap();
+        }
+    }
+    let now = Timestamp(i64::MAX);
+    assert!(
+        s.orphans(Some("project:/p"), Timestamp(0), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "none finished before then"
+    );
+    assert_eq!(
+        ids(&s.orphans(Some("project:/p"), now, 10).await.unwrap()),
+        [p1.clone(), p2.clone()]
+    );
+    assert_eq!(
+        ids(&s.orphans(None, now, 10).await.unwrap()),
+        [p1.clone(), q1.clone(), none, p2.clone()]
+    );
+    assert_eq!(
+        ids(&s.orphans(Some("project:/p"), now, 1).await.unwrap()),
+        std::slice::from_ref(&p1)
+    );
+    // A read result is no orphan.
+    s.ack("ann", Some(std::slice::from_ref(&p1))).await.unwrap();
+    assert_eq!(
+        ids(&s.orphans(Some("project:/p"), now, 10).await.unwrap()),
+        [p2]
+    );
+}
+
 pub async fn take_inbox_reads_and_acknowledges_at_once(s: Arc<dyn Store>) {
     let a1 = insert_from(&*s, "ann", &[]).await;
     let a2 = insert_from(&*s, "ann", &[]).await;
