@@ -132,6 +132,9 @@ pub enum Command {
         #[arg(long)]
         no_token: bool,
     },
+    /// Configure an agent host to use legate: its MCP server entry, with what the host needs
+    /// to call legate's tools headless, written into the host's own configuration file.
+    Setup(SetupArgs),
     /// Answer an agent host's hook (reads its JSON on stdin).
     Hook {
         /// The host.
@@ -279,6 +282,29 @@ pub struct EventsArgs {
     /// finished, interrupted, requeued, stalled, permission).
     #[arg(long)]
     pub kind: Option<String>,
+}
+
+/// `legate setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The host to configure.
+    #[arg(value_enum)]
+    pub host: SetupHost,
+    /// Configure the project in the current directory instead of your user configuration.
+    #[arg(long)]
+    pub project: bool,
+    /// Print the configuration file as it would be written, and write nothing.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// Hosts `legate setup` configures.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SetupHost {
+    /// Codex CLI (`~/.codex/config.toml`, or `.codex/config.toml` with --project).
+    Codex,
+    /// Gemini CLI (`~/.gemini/settings.json`, or `.gemini/settings.json` with --project).
+    Gemini,
 }
 
 /// Hosts whose hooks `legate hook` answers.

@@ -15,6 +15,7 @@ mod exit;
 mod json_out;
 mod paths;
 mod render;
+mod setup;
 mod token;
 mod usage;
 

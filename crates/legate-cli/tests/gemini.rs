@@ -123,6 +123,32 @@ env = {{ {env} }}
         self.home.show(id)
     }
 
+    /// Runs Gemini CLI headless in the project with `prompt` (which may call tools); returns
+    /// its stream-json events, stdout and stderr.
+    fn ask_with_tools(&self, prompt: &str) -> (Vec<Value>, String, String) {
+        let out = Command::new(&self.gemini)
+            .args([
+                "--skip-trust",
+                "--output-format",
+                "stream-json",
+                "--model",
+                MODEL,
+            ])
+            .arg(format!("--prompt={prompt}"))
+            .envs(self.env())
+            .current_dir(self.project())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let events = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (events, stdout, stderr)
+    }
+
     /// The task's log, for failure messages.
     fn log(&self, id: &str) -> String {
         self.home.ok(&["logs", id])
@@ -207,28 +233,9 @@ fn gemini_calls_legate_tools_over_streamable_http() {
     }}}));
     let prompt =
         r#"CALL delegate {"agent": "fake", "prompt": "print delegated over http", "wait": true}"#;
-    let out = Command::new(&s.gemini)
-        .args([
-            "--skip-trust",
-            "--output-format",
-            "stream-json",
-            "--model",
-            MODEL,
-        ])
-        .arg(format!("--prompt={prompt}"))
-        .envs(s.env())
-        .current_dir(s.project())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let (events, stdout, stderr) = s.ask_with_tools(prompt);
     let _ = serve.kill();
     let _ = serve.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let events: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
     let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
     assert!(
         of("tool_use").any(|e| e["tool_name"] == "mcp_legate_delegate"),
@@ -250,6 +257,59 @@ fn gemini_calls_legate_tools_over_streamable_http() {
     let sent = s.server.requests().last().unwrap().to_string();
     assert!(
         sent.contains("delegated over http"),
+        "the delegated task's result reached the model: {sent}"
+    );
+    let tasks = s.home.ls(&[]);
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t["agent"] == "fake" && t["status"] == "succeeded"),
+        "{tasks:?}"
+    );
+}
+
+#[test]
+fn legate_setup_gemini_lets_gemini_p_call_legates_tools_over_stdio() {
+    let Some(s) = Setup::new() else { return };
+    // A user's existing settings (the API-key auth) stay as they are.
+    let out = s
+        .home
+        .cmd(&["setup", "gemini"])
+        .env("HOME", s.gemini_home())
+        .env("LEGATE_HOME", s.home.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("settings.json"), "{said}");
+    let file = s.gemini_home().join(".gemini/settings.json");
+    let settings: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        settings["security"]["auth"]["selectedType"],
+        "gemini-api-key"
+    );
+    assert_eq!(settings["mcpServers"]["legate"]["trust"], true);
+    // Running it again changes nothing.
+    let again = s
+        .home
+        .cmd(&["setup", "gemini"])
+        .env("HOME", s.gemini_home())
+        .env("LEGATE_HOME", s.home.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing changed"));
+
+    let prompt =
+        r#"CALL delegate {"agent": "fake", "prompt": "print delegated over stdio", "wait": true}"#;
+    let (events, stdout, stderr) = s.ask_with_tools(prompt);
+    let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
+    assert!(
+        of("tool_use").any(|e| e["tool_name"] == "mcp_legate_delegate"),
+        "Gemini CLI offered and called legate's delegate tool:\n{stdout}\n{stderr}"
+    );
+    let sent = s.server.requests().last().unwrap().to_string();
+    assert!(
+        sent.contains("delegated over stdio"),
         "the delegated task's result reached the model: {sent}"
     );
     let tasks = s.home.ls(&[]);

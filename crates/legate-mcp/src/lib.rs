@@ -13,6 +13,7 @@
 
 pub mod http;
 pub mod origin;
+pub mod repeat;
 mod resources;
 pub mod schema;
 mod server;
@@ -23,4 +24,8 @@ mod view;
 mod waiting;
 
 pub use origin::Origin;
+
+/// The longest a legate tool waits within one call, in seconds (`task_wait`, `task_result`
+/// with `wait_secs`, `delegate` with `wait`): hosts must allow tool calls at least this long.
+pub const LONGEST_WAIT_SECS: u64 = tools::MAX_WAIT_SECS;
 pub use server::LegateMcp;

@@ -25,9 +25,11 @@ use crate::view;
 /// Told to every host at initialization: how the tools fit together.
 const INSTRUCTIONS: &str = "legate runs tasks on sub-agents in the background. Call list_agents, \
 then delegate a task with everything the agent needs in the prompt; you get a task_id at once \
-and can keep working. Results come back by themselves: every tool response lists \
-`finished_since_last_call`. To block for results, use task_wait (several tasks) or task_result \
-with wait_secs (one). task_cancel stops a task; task_list shows what you delegated.";
+and can keep working. Results come back by themselves: every legate tool response lists \
+`finished_since_last_call` (hooks or the inbox may bring them too), so waiting is unnecessary. \
+Only when you have nothing else to do, block with task_wait (several tasks), task_result with \
+wait_secs (one) or delegate with wait=true; a wait=true delegate repeated after a timeout \
+returns the same task. task_cancel stops a task; task_list shows what you delegated.";
 
 /// A failed tool call, as text the model can act on.
 pub(crate) struct ToolError(pub String);

@@ -6,8 +6,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A tool's answer as the model reads it: its JSON, once, as the result's only text block.
-/// No `structuredContent` (and so no output schema) beside it: hosts that pass both to the
-/// model (Hermes) would give it every result twice, and every host reads the text.
+/// No `structuredContent` (and so no output schema) beside it, because hosts disagree on which
+/// they pass on: Hermes gives the model both (every result would come twice), Codex gives it
+/// only `structuredContent` when there is one (a short text would then never be seen), and
+/// Gemini CLI and OpenCode give it only the text blocks (a short text would be all it gets).
+/// One text block is the only form every host passes to the model exactly once. Its size is
+/// bounded by `[mcp] result_chars` per result; the whole result stays a resource
+/// (`legate://tasks/ID`).
 #[derive(Debug)]
 pub struct Answer<T>(pub T);
 
@@ -81,12 +86,15 @@ pub struct DelegateArgs {
     /// Give up on the task after this many seconds (default: the agent's timeout, else 1 hour).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
-    /// true: wait for the task (up to 600 s) and return its result; false (default): return the
-    /// task id at once and keep working — results arrive in `finished_since_last_call`.
+    /// false (default): return the task id at once and keep working; the result arrives in
+    /// `finished_since_last_call` of a later response. true: wait (up to 600 s) and return the
+    /// result, only when there is nothing else to do meanwhile; the same call repeated after a
+    /// timeout (same arguments, within 30 minutes) returns that task while it runs or its
+    /// result is unread, never a second task.
     #[serde(default)]
     pub wait: bool,
     /// Deduplication key: while a task with this key is unfinished, delegating it again returns
-    /// that task instead of starting another.
+    /// that task instead of starting another (with or without wait).
     #[serde(default)]
     pub key: Option<String>,
 }
@@ -103,7 +111,8 @@ pub struct SendArgs {
     /// Give up after this many seconds (default: the earlier task's timeout).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
-    /// true: wait for the result (up to 600 s); false (default): return the new task id at once.
+    /// true: wait for the result (up to 600 s); false (default): return the new task id at once
+    /// (the result arrives in `finished_since_last_call`).
     #[serde(default)]
     pub wait: bool,
 }
@@ -228,7 +237,8 @@ pub struct Reply<T> {
 pub struct Delegated {
     /// The task, as it is now (with its result when `wait` was true and it finished).
     pub task: TaskView,
-    /// true when an unfinished task with the same key was returned instead of a new one.
+    /// true when an existing task was returned instead of a new one: an unfinished one with the
+    /// same key, or the task of the same wait=true call made before.
     pub deduplicated: bool,
     /// true while the task has not finished (queued or running): its result comes later, in
     /// `finished_since_last_call` or from task_wait / task_result.

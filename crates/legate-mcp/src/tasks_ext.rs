@@ -51,7 +51,7 @@ impl LegateMcp {
             wait: false,
             ..args
         };
-        let submitted = match self.submit(&origin, args).await {
+        let submitted = match self.submit(&origin, args, None).await {
             Ok(s) => s,
             // A bad delegation is the model's to read, like any tool error.
             Err(ToolError(m)) => {

@@ -14,6 +14,7 @@ use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{tool, tool_router};
 
+use crate::repeat::{CALL_KEY, call_key};
 use crate::server::{LegateMcp, ToolError, query};
 use crate::shapes::{
     AgentInfo, Agents, Answer, DelegateArgs, Delegated, GatherMode, ListArgs, Listed, OneTask,
@@ -29,9 +30,13 @@ pub(crate) const MAX_WAIT_SECS: u64 = 600;
 
 #[tool_router(vis = "pub(crate)")]
 impl LegateMcp {
-    /// Hand a task to a sub-agent in the background. Returns a task_id at once (or, with
-    /// wait=true, the finished task and its result). The agent sees only the prompt: include
-    /// everything it needs.
+    /// Hand a task to a sub-agent in the background. Returns a task_id at once; the result then
+    /// arrives by itself in `finished_since_last_call` of every later legate tool response (and
+    /// through hooks or the inbox where the host has them), so there is no need to wait or
+    /// poll: keep working. wait=true (up to 600 s) only when you have nothing else to do until
+    /// it finishes; repeating a timed-out wait=true call with the same arguments returns the
+    /// same task, never a second one. The agent sees only the prompt: include everything it
+    /// needs.
     #[tool(annotations(open_world_hint = true, destructive_hint = false))]
     pub async fn delegate(
         &self,
@@ -66,8 +71,10 @@ impl LegateMcp {
         self.answer(&origin, outcome).await
     }
 
-    /// A task's result. With wait_secs, waits up to that long (at most 600 s) for it to
-    /// finish; answers with the current status when it has not.
+    /// A task's result (the end of it when long). With wait_secs, waits up to that long (at
+    /// most 600 s) for it to finish; answers with the current status when it has not. Finished
+    /// results also arrive by themselves in `finished_since_last_call`: wait only when you have
+    /// nothing else to do.
     #[tool(annotations(read_only_hint = true))]
     pub async fn task_result(
         &self,
@@ -101,7 +108,9 @@ impl LegateMcp {
     }
 
     /// Wait for several tasks: until all (mode "all") or the first (mode "any") finish, or
-    /// timeout_secs (at most 600) passes. Returns each task with its result so far.
+    /// timeout_secs (at most 600) passes. Returns each task with its result so far. Results
+    /// also arrive by themselves in `finished_since_last_call` of every legate response: wait
+    /// only when you have nothing else to do.
     #[tool(annotations(read_only_hint = true))]
     pub async fn task_wait(
         &self,
@@ -205,7 +214,8 @@ impl LegateMcp {
 
     /// Continue a finished task's agent session with a follow-up prompt: a new task that
     /// resumes the same conversation (the agent remembers the earlier turns), linked to it.
-    /// Returns the new task_id at once, or with wait=true its result.
+    /// Returns the new task_id at once (its result arrives in `finished_since_last_call`), or
+    /// with wait=true its result.
     #[tool(annotations(open_world_hint = true, destructive_hint = false))]
     pub async fn task_send(
         &self,
@@ -323,15 +333,29 @@ impl LegateMcp {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<Delegated, ToolError> {
         let wait = args.wait;
-        let res = self.submit(origin, args).await?;
+        let res = if wait {
+            // A host may have timed out an identical call: its task is this call's.
+            let call = call_key(&args);
+            match self.earlier_call(origin, &call).await? {
+                Some(task) => SubmitResponse {
+                    task,
+                    deduplicated: true,
+                },
+                None => self.submit(origin, args, Some(call)).await?,
+            }
+        } else {
+            self.submit(origin, args, None).await?
+        };
         self.settle(origin, res, wait, ctx).await
     }
 
-    /// Submits with this call's origin, refusing agents not offered to models.
+    /// Submits with this call's origin, refusing agents not offered to models; `call`, a
+    /// waiting call's implicit key, is kept in the task's metadata (see [`crate::repeat`]).
     pub(crate) async fn submit(
         &self,
         origin: &str,
         args: DelegateArgs,
+        call: Option<String>,
     ) -> Result<SubmitResponse, ToolError> {
         if let Some(offered) = self.is_offered(&args.agent).await? {
             let list: Vec<String> = offered
@@ -375,6 +399,7 @@ impl LegateMcp {
             depth: from.depth,
             env: Some(TaskEnv::of_this_process()),
             idempotency_key: Some(new_idempotency_key()),
+            metadata: call.map(|c| serde_json::json!({ CALL_KEY: c })),
             ..SubmitRequest::default()
         };
         Ok(self.client.submit("/v1/tasks", &req).await?)

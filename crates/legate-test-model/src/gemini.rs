@@ -28,7 +28,8 @@ pub(crate) async fn generate(
             return error(StatusCode::NOT_FOUND, "NOT_FOUND", &message);
         }
     };
-    let Some(request) = shared.record(&body) else {
+    let path = format!("/v1beta/models/{call}");
+    let Some(request) = shared.record(&path, &body) else {
         return error(
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
@@ -94,7 +95,9 @@ pub(crate) fn exchange(body: &Value) -> Exchange {
     Exchange {
         users: user_texts(body),
         tool_result,
+        result_of: None,
         tools,
+        deferred: Vec::new(),
         side,
     }
 }

@@ -1,9 +1,11 @@
-//! `legate-test-model [--port PORT]`: runs the scripted model server (OpenAI and Gemini APIs).
+//! `legate-test-model [--port PORT]`: runs the scripted model server (OpenAI Chat Completions
+//! and Responses, Anthropic Messages and Gemini APIs).
 //!
 //! It prints `listening on http://127.0.0.1:PORT` on stdout, then serves until killed; the
-//! OpenAI base URL is that address followed by `/v1`, the Gemini base URL the address itself.
-//! `--port 0`, the default, picks a free port. Each request body received is written to stderr
-//! as one JSON line (within 200 ms). It exists so that a person (or a script) can point a real
+//! OpenAI base URL is that address followed by `/v1`, the Anthropic and Gemini base URL the
+//! address itself. `--port 0`, the default, picks a free port. Each request body received by a
+//! model route is written to stderr as one JSON line (within 200 ms); a request to any other
+//! path (a token count, a route the server lacks) as `{"path": PATH, "body": BODY}`. It exists so that a person (or a script) can point a real
 //! agent CLI at the scripted model by hand; see the library documentation for the script.
 
 use legate_test_model::ModelServer;
@@ -29,9 +31,14 @@ fn main() {
     let mut seen = 0;
     loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let requests = server.requests();
+        let requests = server.received();
         for request in &requests[seen..] {
-            eprintln!("{request}");
+            if request.is_model_call() {
+                eprintln!("{}", request.body);
+            } else {
+                let line = serde_json::json!({"path": request.path, "body": request.body});
+                eprintln!("{line}");
+            }
         }
         seen = requests.len();
     }

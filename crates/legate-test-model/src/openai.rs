@@ -26,7 +26,9 @@ pub(crate) fn exchange(body: &Value) -> Exchange {
     Exchange {
         users: user_texts(body),
         tool_result,
+        result_of: None,
         tools,
+        deferred: Vec::new(),
         side,
     }
 }

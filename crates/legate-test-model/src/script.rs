@@ -12,8 +12,13 @@ pub(crate) struct Exchange {
     pub users: Vec<String>,
     /// The text of the tool result the conversation ends with, when it ends with one.
     pub tool_result: Option<String>,
+    /// The name of the tool that gave that result, when the wire format tells.
+    pub result_of: Option<String>,
     /// The names of the tools offered to the model.
     pub tools: Vec<String>,
+    /// The names of the tools the agent lists as deferred: offered by name only, to be loaded
+    /// with the [`LOADER`] tool before their first use (Claude Code lists its MCP tools so).
+    pub deferred: Vec<String>,
     /// Whether the agent makes this request for itself (a title, a check) rather than for the
     /// user's turn.
     pub side: bool,
@@ -42,6 +47,10 @@ pub(crate) struct Plan {
 /// How many characters of a tool result a `SAW:` reply repeats.
 const SAW_CHARS: usize = 300;
 
+/// The tool that loads deferred tools (Claude Code's): called with
+/// `{"query": "select:NAME", "max_results": 1}`, its result makes `NAME` an offered tool.
+pub(crate) const LOADER: &str = "ToolSearch";
+
 /// Decides the answer to `exchange` by the script described in the crate documentation.
 pub(crate) fn decide(exchange: &Exchange) -> Plan {
     let plan = |outcome| Plan {
@@ -52,7 +61,9 @@ pub(crate) fn decide(exchange: &Exchange) -> Plan {
     if exchange.side {
         return plan(Outcome::Reply("scripted title".into()));
     }
-    if let Some(result) = &exchange.tool_result {
+    // A loader's result is no answer yet: the user's call goes on with the tool it loaded.
+    let loaded = exchange.result_of.as_deref() == Some(LOADER);
+    if let Some(result) = exchange.tool_result.as_ref().filter(|_| !loaded) {
         let start: String = result.chars().take(SAW_CHARS).collect();
         return plan(Outcome::Reply(format!("SAW: {start}")));
     }
@@ -62,7 +73,7 @@ pub(crate) fn decide(exchange: &Exchange) -> Plan {
     let outcome = if last.contains("RATE_LIMIT") {
         Outcome::RateLimit
     } else if let Some(call) = last.split_once("CALL ").map(|(_, rest)| rest) {
-        tool_call(call, &exchange.tools)
+        tool_call(call, exchange, !loaded)
     } else {
         Outcome::Reply(format!("turn {}: {last} | earlier: {earlier}", users.len()))
     };
@@ -76,10 +87,19 @@ pub(crate) fn decide(exchange: &Exchange) -> Plan {
 }
 
 /// The call asked for by `spec` (`<tool-substring> <json-args>`): the first offered tool whose
-/// name contains the substring, with the arguments; a reply saying what is wrong otherwise.
-fn tool_call(spec: &str, tools: &[String]) -> Outcome {
+/// name contains the substring, with the arguments; when only a deferred tool matches and `load`
+/// holds, a call of the [`LOADER`] that loads it; a reply saying what is wrong otherwise.
+fn tool_call(spec: &str, exchange: &Exchange, load: bool) -> Outcome {
+    let tools = &exchange.tools;
     let (wanted, args) = spec.trim().split_once(' ').unwrap_or((spec.trim(), "{}"));
     let Some(name) = tools.iter().find(|t| t.contains(wanted)) else {
+        let deferred = exchange.deferred.iter().find(|t| t.contains(wanted));
+        if let Some(deferred) = deferred.filter(|_| load && tools.iter().any(|t| t == LOADER)) {
+            return Outcome::Call {
+                name: LOADER.into(),
+                args: serde_json::json!({"query": format!("select:{deferred}"), "max_results": 1}),
+            };
+        }
         return Outcome::Reply(format!(
             "no offered tool contains '{wanted}'; offered: {}",
             tools.join(", ")
@@ -179,6 +199,31 @@ mod tests {
             panic!()
         };
         assert!(r.contains("not a JSON object"), "{r}");
+    }
+
+    #[test]
+    fn a_deferred_tool_is_loaded_first_then_called() {
+        let mut e = users(&[r#"CALL delegate {"agent": "fake"}"#]);
+        e.tools = vec!["Bash".into(), LOADER.into()];
+        e.deferred = vec!["WebFetch".into(), "mcp__legate__delegate".into()];
+        let load = Outcome::Call {
+            name: LOADER.into(),
+            args: json!({"query": "select:mcp__legate__delegate", "max_results": 1}),
+        };
+        assert_eq!(decide(&e).outcome, load);
+        e.tools.push("mcp__legate__delegate".into());
+        e.tool_result = Some("<functions>…</functions>".into());
+        e.result_of = Some(LOADER.into());
+        let call = Outcome::Call {
+            name: "mcp__legate__delegate".into(),
+            args: json!({"agent": "fake"}),
+        };
+        assert_eq!(decide(&e).outcome, call, "the loader's result is no answer");
+        e.tools.pop();
+        let Outcome::Reply(r) = decide(&e).outcome else {
+            panic!("a tool still missing after loading is not loaded again")
+        };
+        assert!(r.contains("no offered tool contains 'delegate'"), "{r}");
     }
 
     #[test]

@@ -5,7 +5,40 @@ use serde_json::Value;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
 use tokio::sync::oneshot;
+
+/// One request the server received, as [`ModelServer::received`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The request path without its query, e.g. `/v1/messages` (Claude Code sends
+    /// `/v1/messages?beta=true`) or `/v1beta/models/m:streamGenerateContent`.
+    pub path: String,
+    /// When the whole body had arrived (monotonic clock), to measure when an agent asked.
+    pub at: Instant,
+    /// The same moment on the wall clock, to compare with times other programs wrote down.
+    pub wall: SystemTime,
+    /// The body parsed as JSON; `null` for a body that is not JSON sent to a path the server
+    /// does not serve (a model route answers such a body 400 and records nothing).
+    pub body: Value,
+}
+
+impl Received {
+    /// Whether this request asked the model for an answer: chat completions, responses,
+    /// messages (not `count_tokens`) or `generateContent`, rather than a side route.
+    pub fn is_model_call(&self) -> bool {
+        matches!(
+            self.path.as_str(),
+            "/v1/chat/completions" | "/v1/responses" | "/v1/messages"
+        ) || self.path.starts_with("/v1beta/models/")
+    }
+
+    /// Whether the body holds `text` anywhere (in any string, as JSON escapes it: search for
+    /// plain words).
+    pub fn contains(&self, text: &str) -> bool {
+        self.body.to_string().contains(text)
+    }
+}
 
 /// A running scripted model server on 127.0.0.1; dropping it stops the server.
 ///
@@ -86,11 +119,32 @@ impl ModelServer {
         self.addr
     }
 
-    /// Every request body received so far (OpenAI chat completions and Gemini
-    /// `generateContent` alike), in order, side requests such as title generation included, so
-    /// tests can check what the agent sent.
+    /// The body of every request that asked the model for an answer so far (see
+    /// [`Received::is_model_call`]: OpenAI chat completions and responses, Anthropic messages
+    /// and Gemini `generateContent` alike), in order, side requests such as title generation
+    /// included, so tests can check what the agent sent.
     pub fn requests(&self) -> Vec<Value> {
+        routes::lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.is_model_call())
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// Every request received so far on any path (token counts and paths the server does not
+    /// serve included), in order of arrival, with its path and arrival time: so a test can
+    /// tell when an agent's request carrying some text arrived.
+    pub fn received(&self) -> Vec<Received> {
         routes::lock(&self.shared.requests).clone()
+    }
+
+    /// The first model call received whose body holds `text` (see [`Received::contains`]),
+    /// if one came.
+    pub fn first_containing(&self, text: &str) -> Option<Received> {
+        routes::lock(&self.shared.requests)
+            .iter()
+            .find(|r| r.is_model_call() && r.contains(text))
+            .cloned()
     }
 }
 

@@ -71,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Ack { ids, all, origin } => {
                 inbox::ack(&paths, ids, all, origin.as_deref(), json).await
             }
+            Command::Setup(args) => crate::setup::setup(args),
             Command::Hook { host } => hook::hook(&paths, host).await,
             Command::Mcp => mcp::stdio(&paths).await,
             Command::Serve {

@@ -198,8 +198,15 @@ const PYTHON_MCP: &str = "1.30.0";
 
 /// Runs `tests/support/mcp_client.py` with these arguments; it must print OK.
 pub fn run_python_client(args: &[&str]) {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mcp_client.py");
+    run_python_script("mcp_client.py", args);
+}
+
+/// Runs the script `tests/support/NAME` with the pinned Python SDK and these arguments; it
+/// must print OK.
+pub fn run_python_script(name: &str, args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name);
     let o = std::process::Command::new(python_with_mcp())
         .arg(script)
         .args(args)

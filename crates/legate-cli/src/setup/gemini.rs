@@ -1,0 +1,127 @@
+//! Gemini CLI: `mcpServers.legate` in `~/.gemini/settings.json`, or the project's
+//! `.gemini/settings.json`. The rest of the file is kept (its keys in their order; the file
+//! is written back as two-space indented JSON, as Gemini CLI writes it).
+//!
+//! What Gemini CLI 0.61 needs for headless use: `"trust": true` (in `-p` mode it offers an
+//! MCP server's tools only when trusted) and a `timeout` (milliseconds) above legate's
+//! longest wait.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::{Map, Value, json};
+
+use super::{McpEntry, Scope, TOOL_TIMEOUT_SECS};
+
+/// The settings file for `scope`. Errors: no home directory (user scope) or no current
+/// directory (project scope).
+pub fn settings_file(scope: Scope) -> Result<PathBuf> {
+    let base = match scope {
+        Scope::User => super::home()?,
+        Scope::Project => super::project_dir()?,
+    };
+    Ok(base.join(".gemini").join("settings.json"))
+}
+
+/// `before` (the file's text, if any) with legate's server entry put in, replacing an older
+/// one; ends in a newline. Errors: `before` is not a JSON object (Gemini CLI's comments
+/// included: legate would lose them), or its `mcpServers` is not an object.
+pub fn apply(before: Option<&str>, entry: &McpEntry, file: &Path) -> Result<String> {
+    let mut settings: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
+        None => Map::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
+                 legate leaves it alone\nadd this under \"mcpServers\" yourself, or fix the file and run `legate setup gemini` again:\n\"legate\": {}",
+                file.display(),
+                server(entry)
+            )
+        })?,
+    };
+    let servers = settings
+        .entry("mcpServers")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "\"mcpServers\" in {} is not an object; fix it, then run `legate setup gemini` again",
+                file.display()
+            )
+        })?;
+    servers.insert("legate".into(), server(entry));
+    let mut text = serde_json::to_string_pretty(&settings)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// `mcpServers.legate`.
+fn server(entry: &McpEntry) -> Value {
+    let mut s = json!({
+        "command": entry.command,
+        "args": entry.args,
+        "trust": true,
+        "timeout": TOOL_TIMEOUT_SECS * 1000,
+    });
+    if !entry.env.is_empty() {
+        let env: Map<String, Value> = entry
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        s["env"] = Value::Object(env);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> McpEntry {
+        McpEntry {
+            command: "/opt/legate/bin/legate".into(),
+            args: vec!["mcp".into()],
+            env: vec![("LEGATE_HOME".into(), "/srv/legate".into())],
+        }
+    }
+
+    #[test]
+    fn the_entry_is_added_keeping_the_other_settings_in_their_order() {
+        let before = r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}, "general": {"vimMode": true}, "mcpServers": {"docs": {"command": "docs"}}}"#;
+        let after = apply(Some(before), &entry(), Path::new("s.json")).unwrap();
+        let v: Value = serde_json::from_str(&after).unwrap();
+        assert_eq!(v["security"]["auth"]["selectedType"], "gemini-api-key");
+        assert_eq!(v["mcpServers"]["docs"]["command"], "docs");
+        let legate = &v["mcpServers"]["legate"];
+        assert_eq!(legate["command"], "/opt/legate/bin/legate");
+        assert_eq!(legate["trust"], true);
+        assert_eq!(legate["timeout"], TOOL_TIMEOUT_SECS * 1000);
+        assert_eq!(legate["env"]["LEGATE_HOME"], "/srv/legate");
+        assert!(
+            after.find("security").unwrap() < after.find("general").unwrap(),
+            "order kept: {after}"
+        );
+        assert_eq!(
+            apply(Some(&after), &entry(), Path::new("s.json")).unwrap(),
+            after
+        );
+    }
+
+    #[test]
+    fn a_file_legate_cannot_edit_is_refused_with_the_entry_to_add_by_hand() {
+        let e = apply(
+            Some("{ // mine\n \"a\": 1 }"),
+            &entry(),
+            Path::new("/h/s.json"),
+        )
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains("/h/s.json is not a JSON object legate can edit"),
+            "{m}"
+        );
+        assert!(m.contains("\"trust\":true"), "{m}");
+        let e = apply(Some(r#"{"mcpServers": []}"#), &entry(), Path::new("s.json")).unwrap_err();
+        assert!(e.to_string().contains("\"mcpServers\""), "{e}");
+    }
+}

@@ -1,0 +1,186 @@
+//! `legate setup HOST`: writes the configuration an agent host needs to use legate headless,
+//! into the host's own configuration file, keeping everything else in it.
+//!
+//! Each host has its file and format ([`codex`], [`gemini`]); what they share is here: the MCP
+//! server entry ([`McpEntry`]: this executable, `mcp`, the store the setup ran against), where
+//! the file is (user-wide, or the project's with `--project`), and how it is written (whole,
+//! through a temporary file renamed over it, so a failure leaves the old one).
+
+mod codex;
+mod gemini;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cli::{SetupArgs, SetupHost};
+use crate::exit;
+
+/// The longest a legate MCP tool call can take, in seconds: the longest wait a tool makes
+/// (`legate_mcp::LONGEST_WAIT_SECS`) plus a margin, so a host never times a wait out first
+/// (and retries it).
+pub const TOOL_TIMEOUT_SECS: u64 = legate_mcp::LONGEST_WAIT_SECS + 60;
+
+/// Variables a host must pass to `legate mcp` for it to reach the same store and daemon as
+/// the user's shell (when the setup itself does not pin them in the entry).
+pub const PASSED_THROUGH: [&str; 7] = [
+    "LEGATE_HOME",
+    "LEGATE_CONFIG",
+    "LEGATE_ORIGIN",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+    "XDG_STATE_HOME",
+];
+
+/// The MCP server entry every host gets: the program to start and what it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpEntry {
+    /// This legate executable, absolute, so the host needs no PATH to find it.
+    pub command: String,
+    /// `["mcp"]`.
+    pub args: Vec<String>,
+    /// Variables pinned in the entry: `LEGATE_HOME` and `LEGATE_CONFIG` as the setup saw
+    /// them, so the host's server uses this store whatever environment the host starts it in.
+    pub env: Vec<(String, String)>,
+}
+
+impl McpEntry {
+    /// The entry for this executable and this environment. Errors: the executable's path
+    /// cannot be found or is not UTF-8.
+    pub fn here() -> Result<McpEntry> {
+        let exe = std::env::current_exe().context("cannot find the legate executable")?;
+        let command = exe.into_os_string().into_string().map_err(|p| {
+            anyhow::anyhow!(
+                "the legate executable's path {} is not valid UTF-8, which host configuration \
+                 files cannot hold; install legate under a UTF-8 path",
+                Path::new(&p).display()
+            )
+        })?;
+        let env = ["LEGATE_HOME", "LEGATE_CONFIG"]
+            .into_iter()
+            .filter_map(|k| {
+                let v = std::env::var(k).ok().filter(|v| !v.is_empty())?;
+                // Pinned absolute: the host starts the server in another directory.
+                let v = std::path::absolute(&v)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(v);
+                Some((k.to_string(), v))
+            })
+            .collect();
+        Ok(McpEntry {
+            command,
+            args: vec!["mcp".into()],
+            env,
+        })
+    }
+}
+
+/// Where a host's configuration goes: the user's, or with `--project` the current
+/// directory's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The user's own configuration (every project).
+    User,
+    /// The project in the current directory.
+    Project,
+}
+
+/// `legate setup HOST [--project] [--print]`: writes (or with `--print` shows) the host's
+/// configuration for legate and says what it did.
+pub fn setup(args: SetupArgs) -> Result<i32> {
+    let entry = McpEntry::here()?;
+    let scope = if args.project {
+        Scope::Project
+    } else {
+        Scope::User
+    };
+    let file = match args.host {
+        SetupHost::Codex => codex::config_file(scope)?,
+        SetupHost::Gemini => gemini::settings_file(scope)?,
+    };
+    let old = read_existing(&file)?;
+    let new = match args.host {
+        SetupHost::Codex => codex::apply(old.as_deref(), &entry, &file)?,
+        SetupHost::Gemini => gemini::apply(old.as_deref(), &entry, &file)?,
+    };
+    if args.print {
+        out!("{new}");
+        return Ok(exit::OK);
+    }
+    if old.as_deref() == Some(new.as_str()) {
+        errln!(
+            "legate: {} already has legate's entry; nothing changed",
+            file.display()
+        );
+        return Ok(exit::OK);
+    }
+    write_whole(&file, &new)?;
+    errln!("legate: wrote legate's MCP server into {}", file.display());
+    for line in what_it_means(args.host) {
+        errln!("  {line}");
+    }
+    Ok(exit::OK)
+}
+
+/// What the written entry does for the user, host by host.
+fn what_it_means(host: SetupHost) -> Vec<String> {
+    match host {
+        SetupHost::Codex => vec![
+            "its tools are approved, so `codex exec` can call them".into(),
+            format!("tool calls may take {TOOL_TIMEOUT_SECS} s (legate's longest wait is shorter)"),
+            "results reach the model in the responses of legate's tools (finished_since_last_call)"
+                .into(),
+        ],
+        SetupHost::Gemini => vec![
+            "trusted, so `gemini -p` offers its tools".into(),
+            format!("tool calls may take {TOOL_TIMEOUT_SECS} s (legate's longest wait is shorter)"),
+            "results reach the model in the responses of legate's tools (finished_since_last_call)"
+                .into(),
+        ],
+    }
+}
+
+/// The file's text, `None` when there is no file. Errors: it cannot be read, or is not
+/// UTF-8.
+fn read_existing(file: &Path) -> Result<Option<String>> {
+    match std::fs::read(file) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not valid UTF-8; fix or move it, then run `legate setup` again",
+                file.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
+    }
+}
+
+/// Writes `text` as the whole of `file` (its directory made if needed; the file's mode kept,
+/// else 0600) through a temporary file renamed over it.
+fn write_whole(file: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mode = std::fs::metadata(file).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(file)
+        .with_context(|| format!("cannot replace {}", file.display()))?;
+    Ok(())
+}
+
+/// The user's home directory. Errors: it cannot be found.
+fn home() -> Result<PathBuf> {
+    dirs::home_dir().context("cannot find your home directory; set HOME")
+}
+
+/// The current directory, for `--project`. Errors: it cannot be read.
+fn project_dir() -> Result<PathBuf> {
+    std::env::current_dir().context("cannot read the current directory")
+}

@@ -1,0 +1,74 @@
+//! The real MCP hosts (Claude Code, Codex, Hermes; pinned in `scripts/install-test-agents`)
+//! run headless against the scripted model server, with `legate mcp` as their MCP server. For
+//! each, the prompt makes the scripted model call legate's `delegate` tool; the test checks
+//! that the task exists in legate with the prompt the model gave, and that the tool's result
+//! (the task's id) reached the model in the host's next request.
+
+mod common;
+
+use common::hosts::{self, HostRun};
+use common::{Home, agents};
+use legate_test_model::ModelServer;
+use serde_json::Value;
+use std::path::Path;
+
+/// What the scripted model is asked to delegate.
+const PROMPT: &str = "print hi";
+
+/// The user prompt: the scripted model calls the offered tool whose name contains
+/// `legate__delegate` (the hosts' own tools, such as Hermes' `delegate_task`, do not).
+fn prompt() -> String {
+    format!(r#"CALL legate__delegate {{"agent":"fake","prompt":"{PROMPT}"}}"#)
+}
+
+/// Drives one host with `run` and checks the delegation end to end.
+fn delegates_over_mcp(run: fn(&Home, &ModelServer, &Path, &str) -> HostRun) {
+    let server = ModelServer::start().unwrap();
+    let home = Home::new("");
+    let project = agents::new_project();
+    let run = run(&home, &server, project.path(), &prompt());
+    assert!(run.status.success() && !run.timed_out, "{run}");
+
+    let tasks = home.ls(&[]);
+    assert_eq!(tasks.len(), 1, "one task delegated: {tasks:?}\n{run}");
+    let id = tasks[0]["id"].as_str().unwrap().to_string();
+    let task: Value = serde_json::from_str(&home.ok(&["show", "--json", "--prompt", &id])).unwrap();
+    assert_eq!(task["agent"], "fake", "{task}");
+    assert_eq!(task["prompt"], PROMPT, "{task}");
+    assert!(
+        task["origin"].as_str().unwrap().starts_with("mcp:"),
+        "{task}"
+    );
+
+    // The delegate call's answer names the task; the request that carried it back came after
+    // the one that asked for the call, and the model answered it (with `SAW: ` and the result's
+    // start, which for Hermes is its `<untrusted_tool_result …>` wrapper).
+    let asked = server
+        .first_containing("legate__delegate")
+        .expect("the host offered legate's delegate tool");
+    let answered = server
+        .first_containing(&id)
+        .unwrap_or_else(|| panic!("no request carried the tool's result {id}\n{run}"));
+    assert!(answered.at > asked.at, "{run}");
+    assert!(
+        run.stdout.contains("SAW: "),
+        "the model's answer repeated the tool's result: {run}"
+    );
+    let waited = home.wait_all(&[id]);
+    assert!(waited.values().all(|s| s == "succeeded"), "{waited:?}");
+}
+
+#[test]
+fn claude_code_delegates_through_legate_mcp() {
+    delegates_over_mcp(hosts::claude::run);
+}
+
+#[test]
+fn codex_delegates_through_legate_mcp() {
+    delegates_over_mcp(hosts::codex::run);
+}
+
+#[test]
+fn hermes_delegates_through_legate_mcp() {
+    delegates_over_mcp(hosts::hermes::run);
+}
