@@ -23,8 +23,9 @@
  * when their session is next active in this server.
  *
  * legate is run as a program with an argument vector (never through a shell); prompts go to it
- * on stdin. The program is `$LEGATE_BIN`, else `legate` on `PATH`; it finds its daemon and store
- * as usual (`LEGATE_HOME`, `LEGATE_CONFIG`, ...).
+ * on stdin. The program is `$LEGATE_BIN`, else the one `legate setup` pinned, else `legate` on
+ * `PATH`; it finds its daemon and store as usual (`LEGATE_HOME`, `LEGATE_CONFIG`, ...), or as the
+ * setup pinned them.
  *
  * Installed by `legate setup opencode` (user: `~/.config/opencode/plugin/legate.ts`; project:
  * `.opencode/plugin/legate.ts`), or copy this file there by hand.
@@ -33,8 +34,18 @@ import { type Plugin, tool } from "@opencode-ai/plugin"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 
+/**
+ * What `legate setup opencode` pins when it installs this file: the legate program it ran as
+ * (`legate`) and the variables naming its store (`env`: `LEGATE_HOME`, `LEGATE_CONFIG`), so the
+ * plugin reaches that store whatever environment OpenCode runs in. Empty in the repository.
+ */
+const SETUP: { legate?: string; env?: Record<string, string> } = {}
+
 /** The legate program. */
-const LEGATE = process.env.LEGATE_BIN || "legate"
+const LEGATE = process.env.LEGATE_BIN || SETUP.legate || "legate"
+
+/** The environment legate runs in: OpenCode's, with what the setup pinned. */
+const legateEnv = (): Record<string, string | undefined> => ({ ...process.env, ...SETUP.env })
 
 /** How much of one result a pushed message carries (characters); the rest stays in legate. */
 const PUSHED_RESULT_CHARS = 30_000
@@ -69,7 +80,7 @@ type Task = {
  */
 function legate(args: string[], opts: { origin?: string; stdin?: string; signal?: AbortSignal } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string | undefined> = { ...process.env }
+    const env = legateEnv()
     if (opts.origin) env.LEGATE_ORIGIN = opts.origin
     const child = spawn(LEGATE, args, { env, stdio: ["pipe", "pipe", "pipe"] })
     let stdout = ""
@@ -215,7 +226,7 @@ export const LegatePlugin: Plugin = async ({ client }) => {
   function follow() {
     if (follower || disposed) return
     const args = ["events", "-f", "--json", "--kind", "finished", "--after", String(cursor)]
-    const child = spawn(LEGATE, args, { stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(LEGATE, args, { env: legateEnv(), stdio: ["ignore", "pipe", "pipe"] })
     follower = child
     child.on("error", (e) => log("error", `following legate's finishes: ${e.message}`))
     child.stderr?.resume()

@@ -38,7 +38,7 @@ impl OpenCode {
         let modules = common::agents::installed("opencode-plugin")?;
         let h = home.path().join("oc-home");
         let cfg = h.join(".config/opencode");
-        std::fs::create_dir_all(cfg.join("plugin")).unwrap();
+        std::fs::create_dir_all(&cfg).unwrap();
         // The plugin package, already there, so opencode installs nothing at start.
         std::os::unix::fs::symlink(&modules, cfg.join("node_modules")).unwrap();
         std::fs::write(
@@ -51,9 +51,10 @@ impl OpenCode {
             r#"{"lockfileVersion":3,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"1.18.33"}}}}"#,
         )
         .unwrap();
-        let plugin =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../integrations/opencode/legate.ts");
-        std::fs::copy(plugin, cfg.join("plugin/legate.ts")).unwrap();
+        // Installed as a user would: it pins this legate and this home, so OpenCode needs
+        // neither in its environment.
+        setup_opencode(home, &h, &h, &[]);
+        assert!(cfg.join("plugin/legate.ts").is_file());
         let config = json!({
             "$schema": "https://opencode.ai/config.json",
             "autoupdate": false, "share": "disabled",
@@ -70,8 +71,6 @@ impl OpenCode {
             ("OPENCODE_DISABLE_SHARE", "1".into()),
             ("OPENCODE_DISABLE_MODELS_FETCH", "1".into()),
             ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".into()),
-            ("LEGATE_HOME", s(home.path())),
-            ("LEGATE_BIN", s(&common::legate_bin())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -166,9 +165,30 @@ impl Drop for OpenCode {
     }
 }
 
-/// `cmd` with `env` and none of the variables that would tie it to a legate task.
+/// Runs `legate setup opencode ARGS` for the user whose HOME is `user_home`, in `cwd`, with
+/// the legate home `home`; returns what it said on stderr.
+fn setup_opencode(home: &Home, user_home: &Path, cwd: &Path, args: &[&str]) -> String {
+    let mut argv = vec!["setup", "opencode"];
+    argv.extend_from_slice(args);
+    let out = home
+        .cmd(&argv)
+        .current_dir(cwd)
+        .env("HOME", user_home)
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "legate {argv:?}: {said}");
+    said
+}
+
+/// `cmd` with `env` and none of the variables that would tie it to a legate task or store
+/// (the plugin reaches the store `legate setup` pinned).
 fn clean_env(cmd: &mut Command, env: &[(String, String)]) {
     for k in [
+        "LEGATE_HOME",
+        "LEGATE_BIN",
+        "XDG_CONFIG_HOME",
         "LEGATE_CONFIG",
         "LEGATE_DEPTH",
         "LEGATE_TASK_ID",
@@ -422,4 +442,87 @@ fn finished_results_are_posted_into_the_idle_session_once() {
             posts[0]
         );
     }
+}
+
+#[test]
+fn legate_setup_opencode_installs_the_plugin_and_on_request_the_mcp_entry_once() {
+    let home = Home::new("");
+    let user = tempfile::tempdir().unwrap();
+    let project = common::agents::new_project();
+    let plugin = user.path().join(".config/opencode/plugin/legate.ts");
+
+    let said = setup_opencode(&home, user.path(), project.path(), &[]);
+    assert!(
+        said.contains(&format!(
+            "wrote legate's OpenCode plugin into {}",
+            plugin.display()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("async_task"), "{said}");
+    let text = std::fs::read_to_string(&plugin).unwrap();
+    let pinned = text.lines().find(|l| l.starts_with("const SETUP")).unwrap();
+    let legate = common::legate_bin().display().to_string();
+    assert!(
+        pinned.contains(&legate) && pinned.contains(&home.path().display().to_string()),
+        "{pinned}"
+    );
+    assert!(
+        !user.path().join(".config/opencode/opencode.json").exists(),
+        "no MCP entry unless asked"
+    );
+
+    let again = setup_opencode(&home, user.path(), project.path(), &[]);
+    assert!(again.contains("nothing changed"), "{again}");
+    assert_eq!(std::fs::read_to_string(&plugin).unwrap(), text);
+
+    // The project's: the plugin under .opencode, the MCP entry in its opencode.json, whose
+    // other settings stay.
+    let config = project.path().join("opencode.json");
+    std::fs::write(&config, r#"{"model": "a/b"}"#).unwrap();
+    let said = setup_opencode(&home, user.path(), project.path(), &["--project", "--mcp"]);
+    assert!(
+        project.path().join(".opencode/plugin/legate.ts").is_file(),
+        "{said}"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(v["model"], "a/b");
+    assert_eq!(v["mcp"]["legate"]["command"], json!([legate, "mcp"]));
+    assert_eq!(
+        v["mcp"]["legate"]["environment"]["LEGATE_HOME"],
+        home.path().display().to_string()
+    );
+    let again = setup_opencode(&home, user.path(), project.path(), &["--project", "--mcp"]);
+    assert_eq!(again.matches("nothing changed").count(), 2, "{again}");
+
+    // --mcp belongs to OpenCode's setup.
+    let out = home
+        .cmd(&["setup", "codex", "--mcp"])
+        .env("HOME", user.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mcp is for `legate setup opencode`"));
+    assert!(!user.path().join(".codex").exists());
+
+    // A configuration legate cannot edit is left alone, and the plugin is not written either.
+    let other = common::agents::new_project();
+    std::fs::write(other.path().join("opencode.json"), "{ // mine\n}").unwrap();
+    let out = home
+        .cmd(&["setup", "opencode", "--project", "--mcp"])
+        .current_dir(other.path())
+        .env("HOME", user.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a JSON object legate can edit"),
+        "{err}"
+    );
+    assert!(!other.path().join(".opencode").exists());
+    assert_eq!(
+        std::fs::read_to_string(other.path().join("opencode.json")).unwrap(),
+        "{ // mine\n}"
+    );
 }
