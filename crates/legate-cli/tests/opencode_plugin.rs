@@ -442,6 +442,28 @@ fn finished_results_are_posted_into_the_idle_session_once() {
             posts[0]
         );
     }
+
+    // The plugin's follower outlives a daemon restart: a task of the session delegated after
+    // one (from the CLI, which starts the next daemon) is posted too.
+    home.ok(&["daemon", "stop", "--yes"]);
+    let late = home
+        .ok(&[
+            "run",
+            "--origin",
+            &origin,
+            "gated",
+            "--",
+            "echo res-$((3000+1))",
+        ])
+        .trim()
+        .to_string();
+    assert!(
+        common::poll_until(PATIENCE, || model_saw(&server, "res-3001")),
+        "the result after the restart reached the model"
+    );
+    assert!(common::poll_until(PATIENCE, || {
+        home.show(&late)["acked_at"].is_string()
+    }));
 }
 
 #[test]
