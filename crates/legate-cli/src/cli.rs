@@ -300,6 +300,10 @@ pub struct SetupArgs {
     /// Print the configuration file as it would be written, and write nothing.
     #[arg(long)]
     pub print: bool,
+    /// OpenCode only: also put legate's MCP server into opencode.json (the plugin's tools
+    /// cover delegation without it).
+    #[arg(long)]
+    pub mcp: bool,
 }
 
 /// Hosts `legate setup` configures.
@@ -309,6 +313,10 @@ pub enum SetupHost {
     Codex,
     /// Gemini CLI (`~/.gemini/settings.json`, or `.gemini/settings.json` with --project).
     Gemini,
+    /// OpenCode: legate's plugin (`~/.config/opencode/plugin/legate.ts`, or
+    /// `.opencode/plugin/legate.ts` with --project); with --mcp also the MCP server in
+    /// opencode.json.
+    Opencode,
 }
 
 /// Hosts whose hooks `legate hook` answers.

@@ -1,13 +1,15 @@
 //! `legate setup HOST`: writes the configuration an agent host needs to use legate headless,
 //! into the host's own configuration file, keeping everything else in it.
 //!
-//! Each host has its file and format ([`codex`], [`gemini`]); what they share is here: the MCP
+//! Each host has its file and format ([`codex`], [`gemini`], [`opencode`], which installs a
+//! plugin and, when asked, the MCP entry); what they share is here: the MCP
 //! server entry ([`McpEntry`]: this executable, `mcp`, the store the setup ran against), where
 //! the file is (user-wide, or the project's with `--project`), and how it is written (whole,
 //! through a temporary file renamed over it, so a failure leaves the old one).
 
 mod codex;
 mod gemini;
+mod opencode;
 
 use std::path::{Path, PathBuf};
 
@@ -89,21 +91,26 @@ pub enum Scope {
 /// `legate setup HOST [--project] [--print]`: writes (or with `--print` shows) the host's
 /// configuration for legate and says what it did.
 pub fn setup(args: SetupArgs) -> Result<i32> {
+    if args.mcp && !matches!(args.host, SetupHost::Opencode) {
+        anyhow::bail!(
+            "--mcp is for `legate setup opencode`; `legate setup codex` and `legate setup gemini` \
+             always write the MCP server: leave --mcp out"
+        );
+    }
     let entry = McpEntry::here()?;
     let scope = if args.project {
         Scope::Project
     } else {
         Scope::User
     };
-    let file = match args.host {
-        SetupHost::Codex => codex::config_file(scope)?,
-        SetupHost::Gemini => gemini::settings_file(scope)?,
+    type Apply = fn(Option<&str>, &McpEntry, &Path) -> Result<String>;
+    let (file, apply): (PathBuf, Apply) = match args.host {
+        SetupHost::Codex => (codex::config_file(scope)?, codex::apply),
+        SetupHost::Gemini => (gemini::settings_file(scope)?, gemini::apply),
+        SetupHost::Opencode => return setup_opencode(&entry, scope, args.mcp, args.print),
     };
     let old = read_existing(&file)?;
-    let new = match args.host {
-        SetupHost::Codex => codex::apply(old.as_deref(), &entry, &file)?,
-        SetupHost::Gemini => gemini::apply(old.as_deref(), &entry, &file)?,
-    };
+    let new = apply(old.as_deref(), &entry, &file)?;
     if args.print {
         out!("{new}");
         return Ok(exit::OK);
@@ -123,6 +130,49 @@ pub fn setup(args: SetupArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// OpenCode: the plugin, and with `mcp` the MCP server in opencode.json. Both files are
+/// worked out (and checked) before either is written.
+fn setup_opencode(entry: &McpEntry, scope: Scope, mcp: bool, print: bool) -> Result<i32> {
+    let plugin = opencode::plugin_file(scope)?;
+    let mut files = vec![(
+        plugin.clone(),
+        read_existing(&plugin)?,
+        opencode::plugin(entry),
+    )];
+    if mcp {
+        let config = opencode::config_file(scope)?;
+        let old = read_existing(&config)?;
+        let new = opencode::apply_mcp(old.as_deref(), entry, &config)?;
+        files.push((config, old, new));
+    }
+    if print {
+        for (file, _, new) in &files {
+            errln!("legate: {} would be:", file.display());
+            out!("{new}");
+        }
+        return Ok(exit::OK);
+    }
+    for (file, old, new) in &files {
+        if old.as_deref() == Some(new.as_str()) {
+            errln!("legate: {} is up to date; nothing changed", file.display());
+            continue;
+        }
+        write_whole(file, new)?;
+        if *file == plugin {
+            errln!(
+                "legate: wrote legate's OpenCode plugin into {}",
+                file.display()
+            );
+            for line in opencode::what_it_means() {
+                errln!("  {line}");
+            }
+        } else {
+            errln!("legate: wrote legate's MCP server into {}", file.display());
+        }
+    }
+    Ok(exit::OK)
+}
+
 /// What the written entry does for the user, host by host.
 fn what_it_means(host: SetupHost) -> Vec<String> {
     match host {
@@ -138,6 +188,7 @@ fn what_it_means(host: SetupHost) -> Vec<String> {
             "results reach the model in the responses of legate's tools (finished_since_last_call)"
                 .into(),
         ],
+        SetupHost::Opencode => opencode::what_it_means(),
     }
 }
 
