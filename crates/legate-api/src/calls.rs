@@ -184,6 +184,16 @@ impl Client {
         streamed
     }
 
+    /// `GET /v1/agents`: the configured agents as `q` asks for them.
+    pub async fn agents(
+        &self,
+        q: &legate_domain::api::AgentsQuery,
+    ) -> Result<Vec<legate_domain::agent::AgentView>, ClientError> {
+        let query = serde_urlencoded::to_string(q)
+            .map_err(|e| ClientError::Protocol(format!("cannot encode the query: {e}")))?;
+        self.get(&format!("/v1/agents?{query}")).await
+    }
+
     /// `GET /v1/daemon`: who serves, how busy, whether draining.
     pub async fn daemon_status(&self) -> Result<legate_domain::api::DaemonStatus, ClientError> {
         self.get("/v1/daemon").await

@@ -100,7 +100,7 @@ pub enum Command {
         #[arg(long)]
         ack: bool,
         /// At most this many, oldest first.
-        #[arg(long, default_value_t = 100, value_parser = at_least_one)]
+        #[arg(long, default_value_t = 100, value_parser = at_least_one_entry)]
         limit: u32,
         /// Also results of any origin left unread longer than `[retention] orphan_after`
         /// (with --ack they are marked read in their own origin's inbox).
@@ -223,6 +223,15 @@ pub const PROMPT_WORDS: &str = "Options are legate's wherever they stand, before
 prompt's words (`legate run sh 'make test' --wait`). Everything after `--` is prompt text, \
 word for word: `legate run sh -- ls --all` runs `ls --all`. A lone `-` reads the prompt from \
 stdin, also after `--` (as `cat -- -` does).";
+
+/// An inbox `--limit`: 1 or more (0 would show nothing).
+fn at_least_one_entry(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Err("0 would show nothing; give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e}; give a whole number, 1 or more")),
+    }
+}
 
 /// A `--limit`: 1 or more (0 would show nothing).
 fn at_least_one(s: &str) -> Result<u32, String> {

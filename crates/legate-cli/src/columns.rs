@@ -95,6 +95,32 @@ pub fn terminal_width() -> usize {
         .unwrap_or(DEFAULT_WIDTH)
 }
 
+/// `line` as stdout should show it: cut to the terminal's width (ending in "…") on a
+/// terminal, whole into a pipe or file.
+pub fn line_for_stdout(line: &str) -> std::borrow::Cow<'_, str> {
+    if std::io::stdout().is_terminal() {
+        fit(line, terminal_width())
+    } else {
+        line.into()
+    }
+}
+
+/// A progress line for stderr's terminal: cut to `$COLUMNS`, else the terminal's width, so a
+/// line redrawn in place never wraps.
+pub fn line_for_stderr(line: &str) -> std::borrow::Cow<'_, str> {
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .or_else(|| {
+            terminal_size::terminal_size_of(std::io::stderr())
+                .map(|(w, _)| usize::from(w.0))
+                .filter(|&w| w > 0)
+        })
+        .unwrap_or(DEFAULT_WIDTH);
+    fit(line, width)
+}
+
 /// Whether a terminal gets colours: unless `$NO_COLOR` is set (no-color.org).
 pub fn colors_wanted() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())

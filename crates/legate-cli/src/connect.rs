@@ -49,9 +49,11 @@ pub fn client(paths: &Paths) -> Result<Client> {
     Ok(Client::new(&paths.socket).with_timeout(client_timeout()?))
 }
 
-/// A client of the running daemon, starting one if needed.
+/// A client of the running daemon, starting one if needed. Says on stderr when that daemon
+/// reads another configuration file than this command's environment names.
 pub async fn connect(paths: &Paths) -> Result<Client> {
     if let Some(client) = reachable(paths).await? {
+        other_config(paths);
         return Ok(client);
     }
     start_daemon().await?;
@@ -62,6 +64,25 @@ pub async fn connect(paths: &Paths) -> Result<Client> {
             paths.daemon_log.display()
         )
     })
+}
+
+/// Warns when the running daemon reads another configuration file than `paths` names (it was
+/// started with another `LEGATE_CONFIG` or `LEGATE_HOME`): its agents and limits apply, not
+/// those of the file this command would read.
+fn other_config(paths: &Paths) {
+    let Some(theirs) = crate::daemon::lock::recorded_config(&paths.lock) else {
+        return;
+    };
+    if theirs != paths.config {
+        errln!(
+            "legate: warning: the running daemon reads its configuration from {}, not {} (this \
+             command's LEGATE_CONFIG or LEGATE_HOME); its agents and limits apply. To use {}, \
+             stop it (`legate daemon stop`) and run the command again",
+            theirs.display(),
+            paths.config.display(),
+            paths.config.display()
+        );
+    }
 }
 
 /// A client that also brings the daemon back if it goes away (for long-lived frontends).

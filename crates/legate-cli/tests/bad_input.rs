@@ -160,3 +160,49 @@ fn a_home_whose_path_is_not_utf8_is_refused_before_anything_is_made() {
     );
     assert!(!odd.exists(), "nothing made at {}", odd.display());
 }
+
+#[test]
+fn a_command_whose_config_is_not_the_daemons_is_told_so() {
+    let home = Home::new("");
+    home.ok(&["ls"]);
+    let other = home.path().join("other.toml");
+    std::fs::write(&other, "[agents.onlyhere]\ncommand = [\"true\"]\n").unwrap();
+    let out = home
+        .cmd(&["run", "onlyhere", "hi"])
+        .env("LEGATE_CONFIG", &other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the running daemon reads its configuration from")
+            && err.contains(other.to_str().unwrap())
+            && err.contains("legate daemon stop"),
+        "{err}"
+    );
+    assert!(err.contains("unknown agent 'onlyhere'"), "{err}");
+    // The same environment as the daemon's: nothing said.
+    let out = home.run(&["ls"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn a_script_whose_interpreter_is_missing_is_named_as_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("agent.sh");
+    std::fs::write(&script, "#!/nonexistent/interpreter -x\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = Home::new(&format!(
+        "[agents.scripted]\ncommand = [\"{}\"]\n",
+        script.display()
+    ));
+    let id = home.submit("scripted", "x");
+    assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "failed");
+    let error = &home.show(&id)["error"];
+    assert_eq!(error["kind"], "spawn_failed", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("/nonexistent/interpreter") && message.contains("#!"),
+        "{message}"
+    );
+}

@@ -380,3 +380,34 @@ fn typos_are_never_answered_with_destructive_commands() {
         assert!(!err.contains(destructive), "{typo}: {err}");
     }
 }
+
+#[test]
+fn agents_and_wait_progress_fit_a_narrow_terminal() {
+    let home = Home::new("");
+    for line in on_terminal(&home, &["agents"], Some(30)).lines() {
+        assert!(line.chars().count() <= 30, "{line:?}");
+    }
+    let id = home.submit("fake", "hang");
+    // The progress line is redrawn in place: each drawing fits, so none wraps.
+    let mut line = legate_bin().display().to_string();
+    line.push_str(&format!(" wait --timeout 1s {id}"));
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("LEGATE_HOME", home.path())
+        .env("SHELL", "/bin/sh")
+        .env("COLUMNS", "20")
+        .env_remove("LEGATE_ORIGIN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let drawn: Vec<&str> = shown
+        .split(['\r', '\n'])
+        .map(|d| d.trim_start_matches("\x1b[2K"))
+        .filter(|d| d.starts_with("waiting"))
+        .collect();
+    assert!(!drawn.is_empty(), "{shown:?}");
+    for d in drawn {
+        assert!(d.chars().count() <= 20, "{d:?}");
+    }
+}

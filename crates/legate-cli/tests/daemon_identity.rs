@@ -228,6 +228,15 @@ fn a_daemon_puts_back_its_socket_when_the_file_is_removed() {
     );
     assert_eq!(x.daemon_pid(Some("run-a")), Some(pid));
     assert_eq!(x.status(Some("run-a"), &id), "running");
+    // A logout empties the runtime directory: the socket's directory goes too. Clients of
+    // another environment reach the daemon again without help.
+    std::fs::remove_dir_all(socket.parent().unwrap()).unwrap();
+    assert!(
+        poll_until(Duration::from_secs(30), || x.daemon_pid(Some("run-b"))
+            == Some(pid)),
+        "the daemon did not make its socket directory again"
+    );
+    assert_eq!(x.status(Some("run-b"), &id), "running");
     std::fs::write(&flag, b"").unwrap();
     let waited = x.ok(Some("run-b"), &["wait", "--json", &id]);
     assert!(waited.contains("succeeded"), "{waited}");

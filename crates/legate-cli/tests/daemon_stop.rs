@@ -88,6 +88,9 @@ fn drain_refuses_new_work_finishes_what_it_holds_then_exits() {
     assert!(log.contains("child\nchild=0"), "{log}");
     let tasks = home.ls(&[]);
     assert_eq!(tasks.len(), 3, "{tasks:?}");
-    assert!(tasks.iter().all(|t| t["status"] == "succeeded"), "{tasks:?}");
+    assert!(
+        tasks.iter().all(|t| t["status"] == "succeeded"),
+        "{tasks:?}"
+    );
     home.submit("fake", "print accepted again");
 }

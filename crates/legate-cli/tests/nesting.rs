@@ -45,7 +45,7 @@ fn show_says_why_a_queued_task_waits() {
     let second = home.submit("fake", "hello again");
 
     let shown = home.ok(&["show", &first]);
-    assert!(shown.contains("all 1 slots are taken"), "{shown}");
+    assert!(shown.contains("all 1 slot is taken"), "{shown}");
     assert!(shown.contains(&busy), "names what holds the slot: {shown}");
     assert!(shown.contains("first in the queue"), "{shown}");
     let shown = home.ok(&["show", &second]);
@@ -56,7 +56,7 @@ fn show_says_why_a_queued_task_waits() {
         json["queue"]["reason"]
             .as_str()
             .unwrap()
-            .contains("all 1 slots are taken"),
+            .contains("all 1 slot is taken"),
         "{json}"
     );
     let running = home.ok(&["show", &busy]);

@@ -120,12 +120,31 @@ fn an_agent_installed_after_the_daemon_started_is_found_on_the_submitters_path()
         String::from_utf8_lossy(&o.stdout),
         "late agent says hello\n"
     );
+    // `legate agents` looks it up as that command's tasks would be: found on this PATH.
+    let o = home
+        .cmd(&["--json", "agents"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let agents: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let late = |agents: &serde_json::Value| {
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "late")
+            .unwrap()["available"]
+            .clone()
+    };
+    assert_eq!(late(&agents), true, "{agents}");
     // Without it on the submitter's PATH, the agent is unavailable.
     common::refused(
         &home,
         &["run", "late", "hello"],
         &["legate-late-agent", "not on PATH"],
     );
+    let agents: serde_json::Value = serde_json::from_str(&home.ok(&["--json", "agents"])).unwrap();
+    assert_eq!(late(&agents), false, "{agents}");
 }
 
 #[test]

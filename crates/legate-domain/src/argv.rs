@@ -175,8 +175,9 @@ impl AgentSpec {
         }
         let total = exec_bytes(argv, env);
         if total > arg_max {
+            let env_bytes = exec_bytes(&[], env);
             let message = format!(
-                "agent '{}' would start with {total} bytes of command line and environment (the prompt is {} bytes of it{}); this system takes at most {arg_max} (ARG_MAX)",
+                "agent '{}' would start with {total} bytes of command line and environment (the prompt is {} bytes of it{}, the environment {env_bytes}); this system takes at most {arg_max} (ARG_MAX)",
                 self.name,
                 if in_argv { prompt.len() } else { 0 },
                 if in_argv {
@@ -185,7 +186,8 @@ impl AgentSpec {
                     ", as it goes elsewhere"
                 },
             );
-            return Some(if in_argv {
+            // The advice is about whichever takes more room: the prompt or the environment.
+            return Some(if in_argv && prompt.len() >= env_bytes {
                 PromptProblem::TooLarge {
                     message,
                     hint: too_large_hint(self),
@@ -320,6 +322,29 @@ mod tests {
         let ApiError { code, message, .. } = p.into();
         assert_eq!(code, ErrorCode::PromptTooLarge);
         assert!(message.contains(&format!("{total} bytes")), "{message}");
+
+        // A short prompt in a large environment: the advice is about the environment.
+        env.insert("MORE".to_string(), "z".repeat(100_000));
+        let argv = super::tests::argv(&flag, "hi");
+        let ApiError { hint, message, .. } = flag
+            .command_problem("hi", &argv, &env, 150_000)
+            .expect("over")
+            .into();
+        let hint = hint.unwrap_or_default();
+        assert!(hint.contains("fewer or smaller variables"), "{hint}");
+        assert!(message.contains("the environment 200"), "{message}");
+        // A large prompt in a small environment: about the prompt.
+        let ApiError { hint, .. } = flag
+            .command_problem(
+                &prompt,
+                &super::tests::argv(&flag, &prompt),
+                &BTreeMap::new(),
+                50_000,
+            )
+            .expect("over")
+            .into();
+        let hint = hint.unwrap_or_default();
+        assert!(hint.contains("prompt = \"stdin\""), "{hint}");
     }
 
     #[test]

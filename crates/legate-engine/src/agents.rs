@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use legate_domain::AgentSpec;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{ApiError, ErrorCode};
-use legate_runner::environment::daemon_search_path;
+use legate_runner::environment::listing_search_path;
 use legate_runner::exec::resolve_program;
 
 use crate::error::ServiceError;
@@ -32,7 +32,11 @@ pub(crate) struct Checked {
 impl Service {
     /// Every configured and built-in agent, with whether its program is found and, as asked,
     /// its version.
-    pub async fn agents(&self, versions: Versions) -> Result<Vec<AgentView>, ServiceError> {
+    pub async fn agents(
+        &self,
+        versions: Versions,
+        path: Option<&str>,
+    ) -> Result<Vec<AgentView>, ServiceError> {
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
@@ -47,7 +51,7 @@ impl Service {
                 resolve_program(
                     a,
                     a.cwd.as_deref().map(std::path::Path::new),
-                    daemon_search_path(a),
+                    listing_search_path(a, path),
                 )
             })
             .collect();
@@ -55,7 +59,7 @@ impl Service {
             .agents
             .values()
             .zip(&found)
-            .map(|(a, program)| self.version_of(a, program.as_ref().ok(), versions));
+            .map(|(a, program)| self.version_of(a, program.as_ref().ok(), versions, path));
         let versions = futures_util::future::join_all(probes).await;
         Ok(config
             .agents
@@ -71,6 +75,7 @@ impl Service {
         spec: &AgentSpec,
         program: Option<&std::path::PathBuf>,
         versions: Versions,
+        path: Option<&str>,
     ) -> Option<String> {
         let program = program?;
         if spec.version_command.is_empty() || versions == Versions::Skip {
@@ -94,7 +99,7 @@ impl Service {
         let answer = match cached {
             Some(c) => c.answer,
             None => {
-                let answer = legate_runner::version::probe(spec).await;
+                let answer = legate_runner::version::probe(spec, path).await;
                 self.inner
                     .versions
                     .lock()

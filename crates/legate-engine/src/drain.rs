@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use legate_domain::{Status, TaskId};
 use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::{Status, TaskId};
 
 use crate::error::ServiceError;
 use crate::service::Service;

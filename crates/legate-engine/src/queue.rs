@@ -101,8 +101,10 @@ impl Service {
         let max = config.limits.max_running;
         if holding.len() as u32 >= max {
             return format!(
-                "all {max} slots are taken (limits.max_running = {max}): {} run",
-                ids(&holding)
+                "all {max} slot{} taken (limits.max_running = {max}): {} {}",
+                if max == 1 { " is" } else { "s are" },
+                ids(&holding),
+                if holding.len() == 1 { "runs" } else { "run" }
             );
         }
         if let Some(cap) = cap.filter(|c| of_agent.len() as u32 >= *c) {
@@ -112,7 +114,11 @@ impl Service {
                 if of_agent.is_empty() {
                     "it runs nothing until the cap is raised".to_string()
                 } else {
-                    format!("{} run", ids(&of_agent))
+                    format!(
+                        "{} {}",
+                        ids(&of_agent),
+                        if of_agent.len() == 1 { "runs" } else { "run" }
+                    )
                 }
             );
         }

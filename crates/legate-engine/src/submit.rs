@@ -34,12 +34,11 @@ impl Service {
         caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
         caller.still_waiting()?;
-        self.accepting(None)?;
         let config = self.inner.config.current().map_err(|e| {
             ApiError::new(
                 ErrorCode::ConfigInvalid,
                 e.to_string(),
-                "fix the config file; the daemon keeps using the last valid configuration",
+                "fix the config file: no task is accepted until it loads again (the tasks already accepted go on)",
             )
         })?;
         let (parent, depth) = self

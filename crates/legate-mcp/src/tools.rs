@@ -242,7 +242,12 @@ impl LegateMcp {
 impl LegateMcp {
     /// The agents models may use, read from the daemon now.
     pub(crate) async fn offered_agents(&self) -> Result<Vec<AgentInfo>, ToolError> {
-        let all: Vec<AgentView> = self.client.get("/v1/agents").await?;
+        // Looked up as this server's delegations would be: on its PATH.
+        let q = legate_domain::api::AgentsQuery {
+            path: std::env::var("PATH").ok(),
+            ..Default::default()
+        };
+        let all: Vec<AgentView> = self.client.agents(&q).await?;
         let offered: Vec<AgentInfo> = all
             .into_iter()
             // Presets whose CLI is not installed here would only mislead a model.

@@ -70,12 +70,14 @@ pub fn search_path(spec: &AgentSpec, env: Option<&TaskEnv>) -> Option<OsString> 
         })
 }
 
-/// The `PATH` the daemon looks an agent's program up in for listings and version probes,
-/// which no task's submitter stands behind: the agent's own, else the daemon's.
-pub fn daemon_search_path(spec: &AgentSpec) -> Option<OsString> {
+/// The `PATH` an agent's program is looked up in for listings and version probes: the
+/// agent's own, else the asking client's `client` (as a task it submits would have it), else
+/// the daemon's.
+pub fn listing_search_path(spec: &AgentSpec, client: Option<&str>) -> Option<OsString> {
     spec.env
         .get("PATH")
         .map(OsString::from)
+        .or_else(|| client.map(OsString::from))
         .or_else(|| std::env::var_os("PATH"))
 }
 

@@ -109,7 +109,7 @@ pub fn spawn(
     let mut tree = TaskTree::new(task_id, settings.attempt, &settings.task_dir);
     let mut child = tree
         .spawn(&mut prepared.cmd)
-        .map_err(|e| fail(format!("cannot start agent '{}': {e}", spec.name)))?;
+        .map_err(|e| fail(crate::run::not_started(&spec.name, &prepared.cmd, &e)))?;
     let pid = child.id().unwrap_or(0) as i32;
     let info = ProcessInfo {
         pid,

@@ -76,3 +76,37 @@ pub fn start(
         )?)),
     }
 }
+
+/// Why an agent's process could not be started, for the task's error: the system's reason,
+/// except that a script whose `#!` interpreter is missing (the kernel's "No such file or
+/// directory" for a program that exists) is named for what it is.
+pub(crate) fn not_started(
+    agent: &str,
+    cmd: &tokio::process::Command,
+    e: &std::io::Error,
+) -> String {
+    let program = std::path::Path::new(cmd.as_std().get_program());
+    if e.kind() == std::io::ErrorKind::NotFound
+        && program.is_file()
+        && let Some(interpreter) = interpreter(program)
+    {
+        return format!(
+            "cannot start agent '{agent}': {} names the interpreter {interpreter} on its first \
+             line (#!), which does not exist; install it or fix that line",
+            program.display()
+        );
+    }
+    format!("cannot start agent '{agent}': {e}")
+}
+
+/// The interpreter a script's `#!` line names, if it has one.
+fn interpreter(program: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(program).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let word = String::from_utf8_lossy(line);
+    let word = word.split_whitespace().next()?;
+    Some(legate_domain::terminal::one_line(crate::bounds::head(word, 200)).into_owned())
+}

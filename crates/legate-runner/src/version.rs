@@ -11,8 +11,10 @@ use crate::command::resolve_program;
 /// How long a version command may take (Node CLIs start slowly on a cold cache).
 const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Runs the agent's version command; the first line it prints, or why it failed.
-pub async fn probe(spec: &AgentSpec) -> Result<String, String> {
+/// Runs the agent's version command, its program looked up as
+/// [`crate::environment::listing_search_path`] says (`path`: the asking client's `PATH`); the
+/// first line it prints, or why it failed.
+pub async fn probe(spec: &AgentSpec, path: Option<&str>) -> Result<String, String> {
     let Some(program) = spec.version_command.first() else {
         return Err("no version_command is set for this agent".into());
     };
@@ -21,7 +23,7 @@ pub async fn probe(spec: &AgentSpec) -> Result<String, String> {
     let path = resolve_program(
         &for_lookup,
         spec.cwd.as_deref().map(std::path::Path::new),
-        crate::environment::daemon_search_path(spec),
+        crate::environment::listing_search_path(spec, path),
     )?;
     let mut cmd = Command::new(&path);
     cmd.args(&spec.version_command[1..])
@@ -76,11 +78,11 @@ mod tests {
             "-c".into(),
             "echo; echo 'tool 1.2.3'; echo more".into(),
         ];
-        assert_eq!(probe(&a).await.unwrap(), "tool 1.2.3");
+        assert_eq!(probe(&a, None).await.unwrap(), "tool 1.2.3");
         a.version_command = vec!["sh".into(), "-c".into(), "echo broken >&2; exit 3".into()];
-        let e = probe(&a).await.unwrap_err();
+        let e = probe(&a, None).await.unwrap_err();
         assert!(e.contains("broken") && e.contains('3'), "{e}");
         a.version_command = vec!["legate-no-such-program".into()];
-        assert!(probe(&a).await.unwrap_err().contains("not on PATH"));
+        assert!(probe(&a, None).await.unwrap_err().contains("not on PATH"));
     }
 }

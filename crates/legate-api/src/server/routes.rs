@@ -6,8 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest, QueueState,
-    SendRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
+    AgentsQuery, CancelRequest, CancelResponse, DaemonStatus, ListQuery, PruneReport, PruneRequest,
+    QueueState, SendRequest, SubmitRequest, SubmitResponse, WaitRequest, WaitResponse,
 };
 use legate_domain::{Status, Task};
 use legate_engine::Versions;
@@ -78,17 +78,6 @@ pub async fn wait(
     Ok(Json(s.service.wait(&req).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentsQuery {
-    /// Run each found agent's version command again.
-    #[serde(default)]
-    check: bool,
-    /// Include versions (asked once per program file, then remembered).
-    #[serde(default)]
-    versions: bool,
-}
-
 pub async fn agents(
     State(s): State<AppState>,
     q: Result<Query<AgentsQuery>, QueryRejection>,
@@ -99,7 +88,7 @@ pub async fn agents(
         (false, true) => Versions::Cached,
         (false, false) => Versions::Skip,
     };
-    Ok(Json(s.service.agents(versions).await?))
+    Ok(Json(s.service.agents(versions, q.path.as_deref()).await?))
 }
 
 pub async fn send(

@@ -7,7 +7,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use legate_api::ClientError;
 use legate_domain::agent::AgentView;
-use legate_domain::api::{DaemonStatus, PruneReport, PruneRequest};
+use legate_domain::api::{AgentsQuery, DaemonStatus, PruneReport, PruneRequest};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::one_line;
 
@@ -21,12 +21,13 @@ use crate::paths::Paths;
 /// command makes the exit code 1.
 pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
     let client = connect(paths).await?;
-    let path = if check {
-        "/v1/agents?check=true"
-    } else {
-        "/v1/agents?versions=true"
+    // Looked up as this command's tasks would be: on its PATH.
+    let q = AgentsQuery {
+        check,
+        versions: !check,
+        path: std::env::var("PATH").ok(),
     };
-    let agents: Vec<AgentView> = client.get(path).await?;
+    let agents: Vec<AgentView> = client.agents(&q).await?;
     let broken = agents
         .iter()
         .filter(|a| {
@@ -42,16 +43,18 @@ pub async fn agents(paths: &Paths, check: bool, json: bool) -> Result<i32> {
         for a in &agents {
             let state = if a.available { "found" } else { "missing" };
             let kind = if a.builtin { "built-in" } else { "config" };
-            outln!(
+            let line = format!(
                 "{:<14} {:<8} {:<8} {}",
                 a.name,
                 state,
                 kind,
                 one_line(&a.description)
             );
+            outln!("{}", crate::columns::line_for_stdout(&line));
             // The version is what the agent's program printed.
             let version = one_line(a.version.as_deref().unwrap_or(""));
-            outln!("{:<14} {} {}", "", one_line(&a.program), version);
+            let line = format!("{:<14} {} {}", "", one_line(&a.program), version);
+            outln!("{}", crate::columns::line_for_stdout(&line));
         }
     }
     Ok(if check && broken > 0 {

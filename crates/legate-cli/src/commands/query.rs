@@ -70,8 +70,13 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
             None => String::new(),
         };
         errln!(
-            "legate: showing the newest {}{of} tasks (--all shows every task, --limit N more)",
-            tasks.len()
+            "legate: showing the newest {}{of} task{} (--all shows every task, --limit N more)",
+            tasks.len(),
+            if tasks.len() == 1 && of.is_empty() {
+                ""
+            } else {
+                "s"
+            }
         );
     }
     Ok(exit::OK)

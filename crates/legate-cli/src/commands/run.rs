@@ -195,7 +195,7 @@ fn here() -> Here {
 /// learnt: the submission then stands on its own directory).
 async fn agent_has_cwd(client: &legate_api::Client, agent: &str) -> bool {
     client
-        .get::<Vec<legate_domain::agent::AgentView>>("/v1/agents")
+        .agents(&legate_domain::api::AgentsQuery::default())
         .await
         .is_ok_and(|all| all.iter().any(|a| a.name == agent && a.cwd.is_some()))
 }

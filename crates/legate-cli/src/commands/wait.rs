@@ -285,10 +285,11 @@ pub(crate) fn print_outcome(task: &Task) {
 fn progress(tasks: &[Task]) {
     let done = tasks.iter().filter(|t| t.status.is_terminal()).count();
     let running = tasks.iter().filter(|t| t.status == Status::Running).count();
-    err!(
-        "\r\x1b[2Kwaiting: {done}/{} done, {running} running, {} queued",
+    let line = format!(
+        "waiting: {done}/{} done, {running} running, {} queued",
         tasks.len(),
         tasks.len() - done - running
     );
+    err!("\r\x1b[2K{}", crate::columns::line_for_stderr(&line));
     let _ = std::io::stderr().flush();
 }

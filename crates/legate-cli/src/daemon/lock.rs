@@ -4,7 +4,8 @@
 //! It lives beside the store (`DATA_DIR/daemon.lock`), not beside the socket: clients started
 //! with another environment (a host that drops `XDG_RUNTIME_DIR`) compute another socket path
 //! but the same store, and must find the one daemon of that store, never start a second one.
-//! The file says where that daemon listens: `PID\nSOCKET\n`.
+//! The file says where that daemon listens and which configuration it reads:
+//! `PID\nSOCKET\nCONFIG\n`.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -15,9 +16,9 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-/// Takes the lock and records this daemon's pid and `socket` in it, or `None` when another
-/// daemon holds it.
-pub fn acquire(path: &Path, socket: &Path) -> Result<Option<Flock<std::fs::File>>> {
+/// Takes the lock and records this daemon's pid, `socket` and `config` file in it, or `None`
+/// when another daemon holds it.
+pub fn acquire(path: &Path, socket: &Path, config: &Path) -> Result<Option<Flock<std::fs::File>>> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -28,7 +29,13 @@ pub fn acquire(path: &Path, socket: &Path) -> Result<Option<Flock<std::fs::File>
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             lock.set_len(0)?;
-            write!(lock, "{}\n{}\n", std::process::id(), socket.display())?;
+            write!(
+                lock,
+                "{}\n{}\n{}\n",
+                std::process::id(),
+                socket.display(),
+                config.display()
+            )?;
             Ok(Some(lock))
         }
         Err((_, Errno::EWOULDBLOCK)) => Ok(None),
@@ -44,4 +51,14 @@ pub fn recorded(path: &Path) -> Option<(i32, PathBuf)> {
     let pid = lines.next()?.trim().parse().ok()?;
     let socket = lines.next().filter(|s| !s.is_empty())?;
     Some((pid, PathBuf::from(socket)))
+}
+
+/// The configuration file the daemon named in the lock file reads (absent in files written
+/// before it was recorded).
+pub fn recorded_config(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .nth(2)
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
 }

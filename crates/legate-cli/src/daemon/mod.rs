@@ -36,7 +36,7 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
     init_tracing();
     let config = ConfigSource::open(Some(paths.config.clone())).map_err(|e| anyhow!("{e}"))?;
     paths.prepare_private_dirs()?;
-    let Some(_lock) = lock::acquire(&paths.lock, &paths.socket)? else {
+    let Some(_lock) = lock::acquire(&paths.lock, &paths.socket, &paths.config)? else {
         let (pid, socket) = lock::recorded(&paths.lock)
             .map(|(p, s)| (p.to_string(), s.display().to_string()))
             .unwrap_or_else(|| ("?".into(), paths.socket.display().to_string()));

@@ -149,6 +149,23 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
+/// `GET /v1/agents`: the configured agents, whether their programs are found, and their
+/// versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsQuery {
+    /// Run each found agent's version command again.
+    #[serde(default)]
+    pub check: bool,
+    /// Include versions (asked once per program file, then remembered).
+    #[serde(default)]
+    pub versions: bool,
+    /// The `PATH` programs are looked up in: the asking client's, as a task it submits would
+    /// have it (absent: the daemon's). An agent's own `env.PATH` wins over both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
 /// Whether a wait returns when all tasks are done or when the first is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

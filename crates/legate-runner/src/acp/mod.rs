@@ -84,7 +84,7 @@ pub fn spawn(
     let mut tree = TaskTree::new(task_id, settings.attempt, &settings.task_dir);
     let mut child = tree
         .spawn(&mut cmd)
-        .map_err(|e| fail(format!("cannot start agent '{}': {e}", spec.name)))?;
+        .map_err(|e| fail(crate::run::not_started(&spec.name, &cmd, &e)))?;
     let pid = child.id().unwrap_or(0) as i32;
     let info = ProcessInfo {
         pid,
