@@ -2,14 +2,13 @@
 //! against the scripted model server's OpenAI Responses route.
 //!
 //! Its HOME holds `.codex/config.toml`: the model `m` of a provider `scripted` whose
-//! `base_url` is the server's `/v1` with `wire_api = "responses"`, and `legate mcp` as the MCP
-//! server `legate` with `default_tools_approval_mode = "approve"` (`codex exec` cannot ask for
-//! approval) and `env_vars = ["LEGATE_HOME"]` (Codex starts MCP servers with a reduced
-//! environment that drops every `LEGATE_*` not listed). `LEGATE_HOME` is set in Codex's own
-//! environment, so the run also shows it passes through.
+//! `base_url` is the server's `/v1` with `wire_api = "responses"`; `legate setup codex` then
+//! adds `legate mcp` as the MCP server `legate` (approved tools, the `LEGATE_*`/`XDG_*`
+//! variables Codex would drop, the store pinned), so the run shows that setup is all a user
+//! needs for `codex exec`.
 
 use super::{HostRun, host_command, host_home, run_host};
-use crate::common::{Home, agents, legate_bin};
+use crate::common::{Home, agents};
 use legate_test_model::ModelServer;
 use std::path::Path;
 
@@ -29,19 +28,24 @@ check_for_update_on_startup = false
 name = "scripted"
 base_url = {base}
 wire_api = "responses"
-
-[mcp_servers.legate]
-command = {legate}
-args = ["mcp"]
-env_vars = ["LEGATE_HOME"]
-default_tools_approval_mode = "approve"
 "#,
         base = quote(&server.base_url()),
-        legate = quote(&legate_bin().display().to_string()),
     );
     std::fs::write(dir.join(".codex/config.toml"), config).unwrap();
+    let setup = home
+        .cmd(&["setup", "codex"])
+        .env("HOME", &dir)
+        .env_remove("CODEX_HOME")
+        .env("LEGATE_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "legate setup codex: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
     let mut c = host_command(&bin, &dir, cwd);
-    c.args(["exec", "--skip-git-repo-check", "--json", prompt])
-        .env("LEGATE_HOME", home.path());
+    // No LEGATE_HOME in Codex's environment: the entry setup wrote pins the store.
+    c.args(["exec", "--skip-git-repo-check", "--json", prompt]);
     run_host("codex", c, &dir)
 }
