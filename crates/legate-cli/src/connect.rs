@@ -15,7 +15,7 @@
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -205,8 +205,10 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
             if status.code() == Some(ALREADY_RUNNING) {
                 // Another starter's daemon won the lock; its socket is coming, unless
                 // something stands in its way.
-                if let Some((pid, what)) = socket_blocked(paths) {
-                    bail!("{}", cannot_reach(pid, &what));
+                if let Some(why) = lock_holder(paths)
+                    .and_then(|(pid, socket)| socket_blocked(paths, pid, socket.as_path()))
+                {
+                    bail!("{why}");
                 }
                 exited_ok = true;
             } else {
@@ -230,47 +232,43 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
     }
 }
 
-/// The pid of the daemon that holds this store's lock, when it is alive: the process the lock
-/// file names, holding that file open (so a reused pid is not mistaken for it).
-pub fn lock_holder(paths: &Paths) -> Option<i32> {
-    let (pid, _) = crate::daemon::lock::recorded(&paths.lock)?;
+/// The daemon that holds this store's lock, when it is alive: the pid and socket the lock
+/// file names, that process holding the file open (so a reused pid is not mistaken for it).
+pub fn lock_holder(paths: &Paths) -> Option<(i32, PathBuf)> {
+    let (pid, socket) = crate::daemon::lock::recorded(&paths.lock)?;
     let lock = std::fs::canonicalize(&paths.lock).ok()?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
     fds.flatten()
         .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == lock))
-        .then_some(pid)
+        .then_some((pid, socket))
 }
 
-/// The live daemon's pid and what stands at its socket path, when that is something it
-/// cannot listen on (a directory).
-fn socket_blocked(paths: &Paths) -> Option<(i32, String)> {
-    let pid = lock_holder(paths)?;
-    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
-    [socket, paths.socket.clone()]
-        .iter()
-        .find_map(|s| crate::daemon::socket::in_the_way(s))
-        .map(|what| (pid, what))
+/// What stands at the live daemon's socket path (its own or this environment's) when it is
+/// something the daemon cannot listen on (a directory), said with the daemon's pid.
+fn socket_blocked(paths: &Paths, pid: i32, socket: &Path) -> Option<String> {
+    [socket, paths.socket.as_path()]
+        .into_iter()
+        .find_map(crate::daemon::socket::in_the_way)
+        .map(|what| cannot_reach(pid, &what))
 }
 
 /// Why the store's daemon, alive and holding its lock, cannot be reached: a sentence naming
 /// it and what to do. `None` when no daemon holds the lock.
 pub fn unreachable_daemon(paths: &Paths) -> Option<String> {
-    if let Some((pid, what)) = socket_blocked(paths) {
-        return Some(cannot_reach(pid, &what));
-    }
-    let pid = lock_holder(paths)?;
-    let (_, socket) = crate::daemon::lock::recorded(&paths.lock)?;
-    Some(cannot_reach(
-        pid,
-        &format!(
-            "nothing answers at its socket {}; it makes its socket again within {} s of its \
-             removal — if it does not, see {}, or stop it with `kill {pid}` (its running tasks \
-             are then interrupted)",
-            socket.display(),
-            crate::daemon::socket::CHECK_EVERY.as_secs(),
-            paths.daemon_log.display()
-        ),
-    ))
+    let (pid, socket) = lock_holder(paths)?;
+    socket_blocked(paths, pid, &socket).or_else(|| {
+        Some(cannot_reach(
+            pid,
+            &format!(
+                "nothing answers at its socket {}; it makes its socket again within {} s of its \
+                 removal — if it does not, see {}, or stop it with `kill {pid}` (its running \
+                 tasks are then interrupted)",
+                socket.display(),
+                crate::daemon::socket::CHECK_EVERY.as_secs(),
+                paths.daemon_log.display()
+            ),
+        ))
+    })
 }
 
 fn cannot_reach(pid: i32, what: &str) -> String {

@@ -2,35 +2,11 @@
 //! Claude Code sends them: streamed and whole answers, tool calls, a deferred tool loaded with
 //! `ToolSearch` first, token counts, side requests, and the request log.
 
+mod common;
+
+use common::{events, post};
 use legate_test_model::{ModelServer, user_texts};
 use serde_json::{Value, json};
-
-async fn post(server: &ModelServer, path: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("http://{}{path}", server.addr()))
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-}
-
-/// The (event name, data) pairs of a server-sent events body.
-fn events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|frame| !frame.trim().is_empty())
-        .map(|frame| {
-            let name = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap();
-            let data = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap();
-            (name.to_owned(), serde_json::from_str(data).unwrap())
-        })
-        .collect()
-}
 
 fn request(messages: Value, tools: &[&str]) -> Value {
     let tools: Vec<Value> = tools

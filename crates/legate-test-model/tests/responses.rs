@@ -1,34 +1,15 @@
 //! Real HTTP requests to the OpenAI Responses route of a real `ModelServer`, shaped as Codex
 //! sends them: streamed replies, calls of namespaced (MCP) tools, and their results.
 
+mod common;
+
+use common::events;
 use legate_test_model::{ModelServer, user_texts};
 use serde_json::{Value, json};
 
+/// POSTs `body` to the Responses route.
 async fn post(server: &ModelServer, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/responses", server.base_url()))
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-}
-
-/// The (event name, data) pairs of a server-sent events body.
-fn events(text: &str) -> Vec<(String, Value)> {
-    text.split("\n\n")
-        .filter(|frame| !frame.trim().is_empty())
-        .map(|frame| {
-            let name = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap();
-            let data = frame
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap();
-            (name.to_owned(), serde_json::from_str(data).unwrap())
-        })
-        .collect()
+    common::post(server, "/v1/responses", body).await
 }
 
 fn user(text: &str) -> Value {

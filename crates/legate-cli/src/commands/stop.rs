@@ -60,21 +60,23 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ClientError::Connect { .. }) if crate::connect::lock_holder(paths).is_some() => {
+        Err(ClientError::Connect { .. }) => match crate::connect::lock_holder(paths) {
             // Alive but unreachable: only a signal can stop it.
-            if let Some(why) = crate::connect::unreachable_daemon(paths) {
-                errln!("legate: {why}");
+            Some((pid, _)) => {
+                if let Some(why) = crate::connect::unreachable_daemon(paths) {
+                    errln!("legate: {why}");
+                }
+                (Some(pid as u32), false)
             }
-            (crate::connect::lock_holder(paths).map(|p| p as u32), false)
-        }
-        Err(ClientError::Connect { .. }) => {
-            if o.json {
-                print_json(&serde_json::json!({"running": false}))?;
-            } else {
-                outln!("no legate daemon is running");
+            None => {
+                if o.json {
+                    print_json(&serde_json::json!({"running": false}))?;
+                } else {
+                    outln!("no legate daemon is running");
+                }
+                return Ok(exit::OK);
             }
-            return Ok(exit::OK);
-        }
+        },
         Err(ClientError::Timeout { pid, .. }) => (pid, false),
         Err(e) => return Err(e.into()),
     };

@@ -27,31 +27,14 @@ pub fn settings_file(scope: Scope) -> Result<PathBuf> {
 /// one; ends in a newline. Errors: `before` is not a JSON object (Gemini CLI's comments
 /// included: legate would lose them), or its `mcpServers` is not an object.
 pub fn apply(before: Option<&str>, entry: &McpEntry, file: &Path) -> Result<String> {
-    let mut settings: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
-        None => Map::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
-                 legate leaves it alone\nadd this under \"mcpServers\" yourself, or fix the file and run `legate setup gemini` again:\n\"legate\": {}",
-                file.display(),
-                server(entry)
-            )
-        })?,
-    };
-    let servers = settings
-        .entry("mcpServers")
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "\"mcpServers\" in {} is not an object; fix it, then run `legate setup gemini` again",
-                file.display()
-            )
-        })?;
-    servers.insert("legate".into(), server(entry));
-    let mut text = serde_json::to_string_pretty(&settings)?;
-    text.push('\n');
-    Ok(text)
+    super::json_with_server(
+        before,
+        Map::new(),
+        "mcpServers",
+        server(entry),
+        file,
+        "legate setup gemini",
+    )
 }
 
 /// `mcpServers.legate`.
@@ -63,12 +46,7 @@ fn server(entry: &McpEntry) -> Value {
         "timeout": TOOL_TIMEOUT_SECS * 1000,
     });
     if !entry.env.is_empty() {
-        let env: Map<String, Value> = entry
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        s["env"] = Value::Object(env);
+        s["env"] = Value::Object(entry.env_json());
     }
     s
 }

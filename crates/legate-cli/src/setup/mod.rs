@@ -78,6 +78,57 @@ impl McpEntry {
     }
 }
 
+impl McpEntry {
+    /// The pinned variables as a JSON object (`{"LEGATE_HOME": "…"}`).
+    pub fn env_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect()
+    }
+}
+
+/// A JSON settings file (`before`, if any; `empty` when there is none) with `server` put in
+/// as `legate` under the object `key`, replacing an older one, the rest kept in its order;
+/// ends in a newline. `again` is the command to run once the file is fixed. Errors: `before`
+/// is not a JSON object (comments included: legate would lose them; the message holds the
+/// entry to add by hand), or its `key` is not an object.
+pub fn json_with_server(
+    before: Option<&str>,
+    empty: serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    server: serde_json::Value,
+    file: &Path,
+    again: &str,
+) -> Result<String> {
+    use serde_json::{Map, Value};
+    let mut settings: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
+        None => empty,
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
+                 legate leaves it alone\nadd this under \"{key}\" yourself, or fix the file and \
+                 run `{again}` again:\n\"legate\": {server}",
+                file.display(),
+            )
+        })?,
+    };
+    let servers = settings
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "\"{key}\" in {} is not an object; fix it, then run `{again}` again",
+                file.display()
+            )
+        })?;
+    servers.insert("legate".into(), server);
+    let mut text = serde_json::to_string_pretty(&settings)?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// Where a host's configuration goes: the user's, or with `--project` the current
 /// directory's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use super::{McpEntry, Scope};
@@ -51,12 +51,7 @@ pub fn config_file(scope: Scope) -> Result<PathBuf> {
 
 /// The plugin with `entry`'s program and variables pinned in its `SETUP` constant.
 pub fn plugin(entry: &McpEntry) -> String {
-    let env: Map<String, Value> = entry
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let pinned = json!({ "legate": entry.command, "env": env });
+    let pinned = json!({ "legate": entry.command, "env": entry.env_json() });
     let line =
         format!("const SETUP: {{ legate?: string; env?: Record<string, string> }} = {pinned}");
     PLUGIN_SOURCE.replacen(SETUP_LINE, &line, 1)
@@ -66,36 +61,18 @@ pub fn plugin(entry: &McpEntry) -> String {
 /// an older one; ends in a newline. Errors: `before` is not a JSON object (comments included:
 /// legate would lose them), or its `mcp` is not an object.
 pub fn apply_mcp(before: Option<&str>, entry: &McpEntry, file: &Path) -> Result<String> {
-    let mut config: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
-        None => Map::from_iter([(
-            "$schema".to_string(),
-            Value::String("https://opencode.ai/config.json".into()),
-        )]),
-        Some(text) => match serde_json::from_str(text) {
-            Ok(config) => config,
-            Err(e) => bail!(
-                "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
-                 legate leaves it alone\nadd this under \"mcp\" yourself, or fix the file and run \
-                 `legate setup opencode --mcp` again:\n\"legate\": {}",
-                file.display(),
-                server(entry)
-            ),
-        },
-    };
-    let servers = config
-        .entry("mcp")
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut();
-    let Some(servers) = servers else {
-        bail!(
-            "\"mcp\" in {} is not an object; fix it, then run `legate setup opencode --mcp` again",
-            file.display()
-        )
-    };
-    servers.insert("legate".into(), server(entry));
-    let mut text = serde_json::to_string_pretty(&config)?;
-    text.push('\n');
-    Ok(text)
+    let empty = Map::from_iter([(
+        "$schema".to_string(),
+        Value::String("https://opencode.ai/config.json".into()),
+    )]);
+    super::json_with_server(
+        before,
+        empty,
+        "mcp",
+        server(entry),
+        file,
+        "legate setup opencode --mcp",
+    )
 }
 
 /// `mcp.legate`: a local server, this executable's `mcp`, with the pinned variables.
@@ -104,12 +81,7 @@ fn server(entry: &McpEntry) -> Value {
     command.extend(entry.args.iter().cloned());
     let mut s = json!({ "type": "local", "command": command, "enabled": true });
     if !entry.env.is_empty() {
-        let env: Map<String, Value> = entry
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        s["environment"] = Value::Object(env);
+        s["environment"] = Value::Object(entry.env_json());
     }
     s
 }
