@@ -173,6 +173,7 @@ async fn turn(
         let (word, arg) = step.split_once(' ').unwrap_or((step, ""));
         match word {
             "print" => say(cx, sid, text(arg))?,
+            "shout" => say(cx, sid, text(&arg.to_uppercase()))?,
             "tool" => {
                 let (k, title) = arg.split_once(' ').unwrap_or((arg, ""));
                 say(

@@ -27,6 +27,7 @@
 //! | step | effect |
 //! |---|---|
 //! | `print TEXT` | TEXT and `\n` on stdout (flushed) |
+//! | `shout TEXT` | as `print`, TEXT in upper case: a result whose words the prompt does not hold |
 //! | `eprint TEXT` | TEXT and `\n` on stderr |
 //! | `sleep MS` | sleep MS milliseconds |
 //! | `exit CODE` | exit with CODE at once |

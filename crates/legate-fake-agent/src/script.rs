@@ -43,6 +43,12 @@ fn step_once(step: &str) {
                 out::stdout(format!("{arg}\n").as_bytes());
             }
         }
+        "shout" => {
+            let loud = arg.to_uppercase();
+            if !format::text(&loud) {
+                out::stdout(format!("{loud}\n").as_bytes());
+            }
+        }
         "tool" => {
             let (name, detail) = arg.split_once(' ').unwrap_or((arg, ""));
             format::tool(name, detail);

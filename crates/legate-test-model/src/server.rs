@@ -38,6 +38,30 @@ impl Received {
     pub fn contains(&self, text: &str) -> bool {
         self.body.to_string().contains(text)
     }
+
+    /// How many times `text` occurs in the body outside what the model itself said: the
+    /// model's messages (`assistant` in chat completions, Anthropic Messages and Responses;
+    /// `model` in Gemini) and its tool calls (Responses' `function_call` items) left out, so a
+    /// reply that repeats a result does not count as the result arriving again. For plain words
+    /// (the body is searched as JSON text).
+    pub fn count_outside_replies(&self, text: &str) -> usize {
+        let mut body = self.body.clone();
+        let own = |item: &Value| {
+            matches!(
+                item.get("role").and_then(Value::as_str),
+                Some("assistant" | "model")
+            ) || matches!(
+                item.get("type").and_then(Value::as_str),
+                Some("function_call" | "reasoning")
+            )
+        };
+        for key in ["messages", "input", "contents"] {
+            if let Some(items) = body.get_mut(key).and_then(Value::as_array_mut) {
+                items.retain(|item| !own(item));
+            }
+        }
+        body.to_string().matches(text).count()
+    }
 }
 
 /// A running scripted model server on 127.0.0.1; dropping it stops the server.

@@ -5,6 +5,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod delivery;
 pub mod hermes;
 
 use std::fmt;
