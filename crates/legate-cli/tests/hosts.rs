@@ -72,3 +72,79 @@ fn codex_delegates_through_legate_mcp() {
 fn hermes_delegates_through_legate_mcp() {
     delegates_over_mcp(hosts::hermes::run);
 }
+
+/// The delivery contract over MCP alone (Codex has no hook that can inject a result): a result
+/// reaches the model in the answer of the call that waited for it, or else in the
+/// `finished_since_last_call` of the conversation's next call to any legate tool — once, even
+/// across `codex exec` processes, since their origin (`mcp:codex:PROJECT`) is the same.
+#[test]
+fn codex_receives_each_result_once_over_mcp() {
+    use common::hosts::delivery;
+    let server = ModelServer::start().unwrap();
+    let home = Home::new("");
+    let project = agents::new_project();
+    // Which requests each `codex exec` made: `received()` positions, run by run.
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut codex = |prompt: String| {
+        let start = server.received().len();
+        let run = hosts::codex::run(&home, &server, project.path(), &prompt);
+        assert!(run.status.success() && !run.timed_out, "{run}");
+        runs.push(start..server.received().len());
+        run
+    };
+
+    // Waited: the delegate call's own answer carries the result.
+    let mut waited = Vec::new();
+    for n in 0..3 {
+        codex(format!(
+            r#"CALL legate__delegate {{"agent":"fake","prompt":"shout waited-{n}","wait":true}}"#
+        ));
+        let id = home.ls(&[]).last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        waited.push(delivery::await_delivered(
+            &home,
+            &server,
+            &id,
+            &format!("WAITED-{n}"),
+        ));
+    }
+    delivery::report("codex", "waited-call", &waited);
+
+    // Not waited: each result comes with the next call (here the next run's `delegate`, and a
+    // last `task_list`), in a later process of the same project.
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        codex(format!(
+            r#"CALL legate__delegate {{"agent":"fake","prompt":"shout later-{n}"}}"#
+        ));
+        let id = home.ls(&[]).last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        home.wait_all(std::slice::from_ref(&id));
+        ids.push(id);
+    }
+    codex(r#"CALL legate__task_list {}"#.to_string());
+    let later: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| delivery::await_delivered(&home, &server, id, &format!("LATER-{n}")))
+        .collect();
+    delivery::report("codex", "next-call", &later);
+
+    // Once across processes too: only one run's requests hold each result.
+    let received = server.received();
+    for marker in (0..3).flat_map(|n| [format!("WAITED-{n}"), format!("LATER-{n}")]) {
+        let holding = runs
+            .iter()
+            .filter(|r| {
+                received[(*r).clone()]
+                    .iter()
+                    .any(|q| q.is_model_call() && q.count_outside_replies(&marker) > 0)
+            })
+            .count();
+        assert_eq!(holding, 1, "{marker} reached {holding} conversations");
+    }
+}
