@@ -114,6 +114,43 @@ impl FromStr for Status {
     }
 }
 
+impl Status {
+    /// Statuses written comma-separated (`queued,running`; blanks around names and empty
+    /// parts ignored). Errors: a name that is not a status, saying which are.
+    pub fn parse_list(text: &str) -> Result<Vec<Status>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::parse)
+            .collect()
+    }
+
+    /// `statuses` written comma-separated, as [`Status::parse_list`] reads them.
+    pub fn join_list(statuses: &[Status]) -> String {
+        let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        names.join(",")
+    }
+}
+
+/// Serde for a list of statuses as one comma-separated string (a query string's
+/// `status=queued,running`); use with `#[serde(with = "crate::status::comma_list")]`.
+pub mod comma_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Status;
+
+    /// Writes the list as `a,b`.
+    pub fn serialize<S: Serializer>(statuses: &[Status], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Status::join_list(statuses))
+    }
+
+    /// Reads `a,b` (an empty string is no status).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Status>, D::Error> {
+        let text = String::deserialize(d)?;
+        Status::parse_list(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Status::*;

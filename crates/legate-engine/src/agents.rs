@@ -1,10 +1,11 @@
 //! Listing agents with whether their program is found and which version it is.
 
+use crate::EngineError;
 use std::time::SystemTime;
 
 use legate_domain::AgentSpec;
 use legate_domain::agent::AgentView;
-use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::api::ErrorCode;
 use legate_runner::environment::listing_search_path;
 use legate_runner::exec::resolve_program;
 
@@ -38,7 +39,7 @@ impl Service {
         path: Option<&str>,
     ) -> Result<Vec<AgentView>, ServiceError> {
         let config = self.inner.config.current().map_err(|e| {
-            ApiError::new(
+            EngineError::refused(
                 ErrorCode::ConfigInvalid,
                 e.to_string(),
                 "fix the config file",

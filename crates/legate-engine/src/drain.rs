@@ -4,9 +4,10 @@
 //! drained. A stopping engine answers the waits it holds with `shutting_down`, so their clients
 //! reconnect to the next daemon instead of failing.
 
+use crate::EngineError;
 use std::time::Duration;
 
-use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::api::ErrorCode;
 use legate_domain::{Status, TaskId};
 
 use crate::error::ServiceError;
@@ -73,7 +74,7 @@ impl Service {
                 .contains_key(p)
         });
         if self.is_draining() && !part_of_the_drain {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::Draining,
                 "the daemon is draining (`legate daemon stop --drain`): it accepts no new task and exits once the ones it holds have finished",
                 "submit again once it has stopped (the next command starts a new daemon), or see `legate daemon status`",
@@ -111,5 +112,5 @@ impl Service {
 
 /// The error for a call the daemon cannot finish because it is stopping.
 pub(crate) fn shutting_down(hint: &str) -> ServiceError {
-    ApiError::new(ErrorCode::ShuttingDown, "the daemon is shutting down", hint)
+    EngineError::refused(ErrorCode::ShuttingDown, "the daemon is shutting down", hint)
 }

@@ -1,9 +1,10 @@
 //! Following the event log: history from the store, then live events from the bus, with no
 //! event lost or repeated in between.
 
+use crate::EngineError;
 use std::collections::VecDeque;
 
-use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::api::ErrorCode;
 use legate_domain::{Event, EventFilter};
 use tokio::sync::{broadcast, watch};
 
@@ -154,7 +155,7 @@ impl Follower {
 }
 
 fn shutting_down() -> ServiceError {
-    ApiError::new(
+    EngineError::refused(
         ErrorCode::Internal,
         "the daemon is shutting down",
         "follow again from your last sequence number once it is back",

@@ -4,8 +4,9 @@
 //! and `resume_session_created_at` when the run that created the session said when), so both
 //! stores keep them without a schema change and `show` can walk the chain back.
 
+use crate::EngineError;
 use legate_domain::Task;
-use legate_domain::api::{ApiError, ErrorCode, SendRequest, SubmitRequest, SubmitResponse};
+use legate_domain::api::{ErrorCode, SendRequest, SubmitRequest, SubmitResponse};
 use serde_json::json;
 
 use crate::error::ServiceError;
@@ -65,7 +66,7 @@ impl Service {
 fn resumable_session(task: &Task, svc: &Service) -> Result<String, ServiceError> {
     let id = &task.id;
     if !task.status.is_terminal() {
-        return Err(ApiError::new(
+        return Err(EngineError::refused(
             ErrorCode::NotFinished,
             format!(
                 "task {id} is {}: a follow-up continues a finished task",
@@ -80,7 +81,7 @@ fn resumable_session(task: &Task, svc: &Service) -> Result<String, ServiceError>
         .get(&task.agent)
         .is_some_and(|a| a.can_resume());
     if !resumable {
-        return Err(ApiError::new(
+        return Err(EngineError::refused(
             ErrorCode::NotResumable,
             format!(
                 "agent '{}' cannot continue a session: it has no `resume` arguments",
@@ -94,7 +95,7 @@ fn resumable_session(task: &Task, svc: &Service) -> Result<String, ServiceError>
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .ok_or_else(|| {
-            ApiError::new(
+            EngineError::refused(
                 ErrorCode::NotResumable,
                 format!("task {id} has no agent session to continue: its agent reported none (it may have failed before starting one)"),
                 "delegate a new task instead",

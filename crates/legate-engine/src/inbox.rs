@@ -1,8 +1,9 @@
 //! Results coming back to their origin: the inbox, acknowledgements, and the stop gate that
 //! keeps an orchestrator from ending before its children.
 
+use crate::EngineError;
 use legate_domain::api::{
-    AckRequest, AckResponse, ApiError, ErrorCode, InboxQuery, InboxResponse, StopGateRequest,
+    AckRequest, AckResponse, ErrorCode, InboxQuery, InboxResponse, StopGateRequest,
     StopGateResponse,
 };
 use legate_domain::{Status, Task, TaskId, Timestamp};
@@ -13,7 +14,7 @@ use crate::service::Service;
 
 fn need_origin(origin: &str) -> Result<(), ServiceError> {
     if origin.trim().is_empty() {
-        return Err(ApiError::new(
+        return Err(EngineError::refused(
             ErrorCode::InvalidRequest,
             "no origin given",
             "name the inbox's origin, e.g. `cli:ann` or `claude-code:SESSION`",
@@ -91,7 +92,7 @@ impl Service {
             });
         }
         if req.ids.is_empty() {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 "no task ids to acknowledge",
                 "pass ids, or --all to acknowledge the whole inbox",
@@ -101,7 +102,7 @@ impl Service {
         for r in &req.ids {
             let t = self.get(r, false).await?;
             if t.origin != req.origin {
-                return Err(ApiError::new(
+                return Err(EngineError::refused(
                     ErrorCode::InvalidRequest,
                     format!(
                         "task {} was delegated by '{}', not '{}'",
@@ -111,7 +112,7 @@ impl Service {
                 ));
             }
             if !t.status.is_terminal() {
-                return Err(ApiError::new(
+                return Err(EngineError::refused(
                     ErrorCode::InvalidRequest,
                     format!(
                         "task {} has not finished ({}): there is nothing to acknowledge yet",

@@ -4,9 +4,10 @@
 //! parent the submission names. `LEGATE_TASK_ID` and `LEGATE_DEPTH` are only hints: they can
 //! raise the depth, never lower it.
 
+use crate::EngineError;
 use std::collections::HashMap;
 
-use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::api::ErrorCode;
 use legate_domain::id::{ID_LEN, IdPrefix};
 use legate_domain::{ProcessInfo, TaskId};
 use legate_runner::procfs;
@@ -39,7 +40,7 @@ impl Caller {
     /// a task its client was told had failed.
     pub(crate) fn still_waiting(&self) -> Result<(), ServiceError> {
         if self.expired() {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 "the client stopped waiting for this request before the daemon could act on it; nothing was done",
                 "send it again",
@@ -105,7 +106,7 @@ impl Service {
         let named = match named.map(str::trim).filter(|p| !p.is_empty()) {
             Some(p) => {
                 let bad = |why: String| {
-                    ApiError::new(
+                    EngineError::refused(
                         ErrorCode::InvalidRequest,
                         format!("parent task: {why}"),
                         "send the delegating task's whole id (its LEGATE_TASK_ID), or none",

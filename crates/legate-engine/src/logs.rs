@@ -2,9 +2,10 @@
 //! when this machine has it, otherwise (a task run by a worker elsewhere on a shared store)
 //! the newest output that worker stored.
 
+use crate::EngineError;
 use std::path::PathBuf;
 
-use legate_domain::api::{ApiError, ErrorCode};
+use legate_domain::api::ErrorCode;
 use legate_domain::{Task, TaskId};
 use legate_store::OutputTail;
 
@@ -47,7 +48,7 @@ impl Service {
             return Ok((task, LogSource::File(path)));
         }
         if stream == LogStream::Stdout {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 format!(
                     "task {} did not run on this machine, and stdout alone is kept only where it ran",

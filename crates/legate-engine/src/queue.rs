@@ -1,9 +1,10 @@
 //! Why a queued task waits: the caps as the claim counts them (a running task with a running
 //! child has lent its slot, see `legate_store::ClaimRequest`), its place in the queue.
 
+use crate::EngineError;
 use std::collections::BTreeSet;
 
-use legate_domain::api::{ApiError, ErrorCode, QueueState};
+use legate_domain::api::{ErrorCode, QueueState};
 use legate_domain::{Status, Task};
 use legate_store::TaskFilter;
 
@@ -19,7 +20,7 @@ impl Service {
     pub async fn queue_state(&self, reference: &str) -> Result<QueueState, ServiceError> {
         let task = self.get(reference, false).await?;
         if task.status != Status::Queued {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 format!("task {} is {}, not queued", task.id, task.status),
                 "`legate show` tells what it is doing",

@@ -104,7 +104,7 @@ impl Service {
                         r.tasks, r.events, r.log_bytes
                     ),
                     Ok(_) => {}
-                    Err(e) => warn!("retention failed: {}; will try again", e.message),
+                    Err(e) => warn!("retention failed: {e}; will try again"),
                 }
                 let every = svc.inner.config.last_good().retention.interval;
                 tokio::select! {

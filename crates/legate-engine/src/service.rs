@@ -1,12 +1,13 @@
 //! The service: the single entry point for every frontend.
 
+use crate::EngineError;
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use legate_domain::api::{ApiError, ErrorCode, ListQuery, parse_task_ref};
+use legate_domain::api::{ErrorCode, ListQuery, parse_task_ref};
 use legate_domain::{EventFilter, Status, Task, TaskId, Timestamp};
 use legate_runner::StopReason;
 use legate_store::{Store, TaskFilter};
@@ -104,7 +105,7 @@ impl Service {
             .mode(0o700)
             .create(&settings.logs_dir)
             .map_err(|e| {
-                ApiError::new(
+                EngineError::refused(
                     ErrorCode::StoreUnavailable,
                     format!(
                         "cannot create the logs directory {}: {e}",
@@ -171,7 +172,7 @@ impl Service {
         if prefix.is_complete() {
             // A whole id needs no prefix search; the read that follows finds it or says so.
             return TaskId::parse(prefix.as_str())
-                .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string(), ""));
+                .map_err(|e| EngineError::refused(ErrorCode::InvalidRequest, e.to_string(), ""));
         }
         let ids = self
             .inner
@@ -180,7 +181,7 @@ impl Service {
             .await
             .map_err(from_store)?;
         match ids.as_slice() {
-            [] => Err(ApiError::new(
+            [] => Err(EngineError::refused(
                 ErrorCode::NotFound,
                 format!("no task matches '{reference}'"),
                 "list tasks with `legate ls`",
@@ -188,7 +189,7 @@ impl Service {
             [one] => Ok(one.clone()),
             many => {
                 let shown: Vec<String> = many.iter().take(5).map(|i| i.to_string()).collect();
-                Err(ApiError::new(
+                Err(EngineError::refused(
                     ErrorCode::AmbiguousId,
                     format!(
                         "'{reference}' matches several tasks: {}{}",
@@ -222,22 +223,12 @@ impl Service {
 
     /// Tasks matching a filter, oldest first.
     pub async fn list(&self, q: &ListQuery) -> Result<Vec<Task>, ServiceError> {
-        let mut statuses = Vec::new();
-        for s in q.status.iter().flat_map(|s| s.split(',')).map(str::trim) {
-            if s.is_empty() {
-                continue;
-            }
-            statuses.push(
-                s.parse::<Status>()
-                    .map_err(|m| ApiError::new(ErrorCode::InvalidRequest, m, ""))?,
-            );
-        }
         let parent = match &q.parent {
             Some(p) => Some(self.resolve(p).await?),
             None => None,
         };
         let filter = TaskFilter {
-            statuses,
+            statuses: q.status.clone(),
             agent: q.agent.clone(),
             label: q.label.clone(),
             origin: q.origin.clone(),

@@ -1,8 +1,9 @@
 //! Accepting a task: validate everything first, then one durable insert.
 
+use crate::EngineError;
 use std::path::Path;
 
-use legate_domain::api::{ApiError, ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
+use legate_domain::api::{ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
 use legate_domain::task::default_title;
 use legate_domain::{AgentSpec, Config, NewTask, TaskId};
 use legate_runner::environment::search_path;
@@ -19,7 +20,7 @@ const MAX_KEY_BYTES: usize = 128;
 const MAX_ORIGIN_BYTES: usize = 1024;
 
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
-    ApiError::new(ErrorCode::InvalidRequest, message, hint)
+    EngineError::refused(ErrorCode::InvalidRequest, message, hint)
 }
 
 impl Service {
@@ -35,7 +36,7 @@ impl Service {
     ) -> Result<SubmitResponse, ServiceError> {
         caller.still_waiting()?;
         let config = self.inner.config.current().map_err(|e| {
-            ApiError::new(
+            EngineError::refused(
                 ErrorCode::ConfigInvalid,
                 e.to_string(),
                 "fix the config file: no task is accepted until it loads again (the tasks already accepted go on)",
@@ -79,7 +80,7 @@ pub(crate) fn find_agent<'c>(
                 }
             })
             .collect();
-        ApiError::new(
+        EngineError::refused(
             ErrorCode::UnknownAgent,
             format!(
                 "unknown agent '{name}'; the agents are:\n  {}",
@@ -123,7 +124,7 @@ fn validate(
         ));
     }
     if req.prompt.len() > MAX_PROMPT_BYTES {
-        return Err(ApiError::new(
+        return Err(EngineError::refused(
             ErrorCode::PromptTooLarge,
             format!(
                 "the prompt is {} bytes; the limit is {MAX_PROMPT_BYTES} bytes (8 MiB)",
@@ -137,7 +138,7 @@ fn validate(
     }
     let depth = submitter_depth.saturating_add(1);
     if depth > config.limits.max_depth {
-        return Err(ApiError::new(
+        return Err(EngineError::refused(
             ErrorCode::DepthExceeded,
             format!(
                 "delegation is nested too deep: this task would run at depth {depth}, and max_depth is {}",
@@ -174,7 +175,7 @@ fn validate(
     }
     // Looked up in the PATH the agent will have: the submitter's (or the fallback's).
     let program = resolve_program(spec, run_dir, search_path(spec, req.env.as_ref())).map_err(|m| {
-        ApiError::new(
+        EngineError::refused(
             ErrorCode::AgentUnavailable,
             m,
             "install the program (on the PATH of the client that submits) or fix the agent's command in the config",

@@ -1,10 +1,11 @@
 //! Waiting for tasks to finish, and canceling them.
 
+use crate::EngineError;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use legate_domain::api::{
-    ApiError, CancelRequest, CancelResponse, ErrorCode, WaitMode, WaitRequest, WaitResponse,
+    CancelRequest, CancelResponse, ErrorCode, WaitMode, WaitRequest, WaitResponse,
 };
 use legate_domain::{EventKind, Status, Task, TaskId};
 use legate_runner::StopReason;
@@ -21,7 +22,7 @@ impl Service {
     /// subscription cannot be missed; a lagging subscription re-reads from the store.
     pub async fn wait(&self, req: &WaitRequest) -> Result<WaitResponse, ServiceError> {
         if req.ids.is_empty() {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 "no task ids to wait for",
                 "pass one or more ids, e.g. `legate wait ab12`",
@@ -126,7 +127,7 @@ impl Service {
     /// id is checked first, so a bad or finished one cancels nothing.
     pub async fn cancel(&self, req: &CancelRequest) -> Result<CancelResponse, ServiceError> {
         if req.label.as_deref().is_some_and(|l| l.trim().is_empty()) {
-            return Err(ApiError::new(
+            return Err(EngineError::refused(
                 ErrorCode::InvalidRequest,
                 "the label to cancel by is empty",
                 "give the label the tasks were delegated with (`legate ls --label L` lists them)",
@@ -134,7 +135,7 @@ impl Service {
         }
         let ids: Vec<TaskId> = if req.all || req.label.is_some() {
             let q = legate_domain::api::ListQuery {
-                status: Some("queued,running".into()),
+                status: vec![Status::Queued, Status::Running],
                 label: req.label.clone(),
                 limit: Some(100_000),
                 ..Default::default()
@@ -142,7 +143,7 @@ impl Service {
             self.list(&q).await?.into_iter().map(|t| t.id).collect()
         } else {
             if req.ids.is_empty() {
-                return Err(ApiError::new(
+                return Err(EngineError::refused(
                     ErrorCode::InvalidRequest,
                     "no task ids to cancel",
                     "pass ids, --label L for the unfinished tasks with a label, or --all for every unfinished task",
@@ -153,7 +154,7 @@ impl Service {
                 let id = self.resolve(r).await?;
                 let t = self.get_by_id(&id, false).await?;
                 if t.status.is_terminal() {
-                    return Err(ApiError::new(
+                    return Err(EngineError::refused(
                         ErrorCode::AlreadyFinished,
                         format!(
                             "task {id} already finished ({}); there is nothing to cancel",

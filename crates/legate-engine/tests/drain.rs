@@ -37,7 +37,7 @@ async fn a_draining_engine_refuses_new_work_and_is_drained_once_its_tasks_finish
     svc.drain();
     assert!(svc.is_draining());
     let refused = svc.submit(sh("true"), &caller).await.unwrap_err();
-    assert_eq!(refused.code, ErrorCode::Draining, "{refused}");
+    assert_eq!(refused.code(), ErrorCode::Draining, "{refused}");
     assert_eq!(svc.work_left().await.unwrap(), 2);
 
     let drained = tokio::spawn({
@@ -80,11 +80,11 @@ async fn a_stopping_engine_answers_its_waits_with_shutting_down() {
         .await
         .expect("answered at once")
         .unwrap();
-    assert_eq!(answer.unwrap_err().code, ErrorCode::ShuttingDown);
+    assert_eq!(answer.unwrap_err().code(), ErrorCode::ShuttingDown);
     let refused = svc
         .submit(sh("true"), &Caller::unknown())
         .await
         .unwrap_err();
-    assert_eq!(refused.code, ErrorCode::ShuttingDown);
+    assert_eq!(refused.code(), ErrorCode::ShuttingDown);
     svc.shutdown().await;
 }

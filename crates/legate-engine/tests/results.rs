@@ -59,8 +59,11 @@ async fn the_inbox_holds_each_origins_unread_results_in_finish_order() {
 
     // Another origin cannot acknowledge them (it is told whose they are); their own can, once.
     let foreign = engine.svc.ack(&ack("b", &[&mine[0]])).await.unwrap_err();
-    assert_eq!(foreign.code, ErrorCode::InvalidRequest, "{foreign}");
-    assert!(foreign.message.contains("delegated by 'a'"), "{foreign}");
+    assert_eq!(foreign.code(), ErrorCode::InvalidRequest, "{foreign}");
+    assert!(
+        foreign.to_string().contains("delegated by 'a'"),
+        "{foreign}"
+    );
     assert_eq!(
         engine
             .svc

@@ -187,7 +187,8 @@ impl LegateMcp {
         let origin = self.origin.resolve(&ctx);
         let outcome = async {
             let q = ListQuery {
-                status: args.status.clone(),
+                status: legate_domain::Status::parse_list(args.status.as_deref().unwrap_or(""))
+                    .map_err(|m| ToolError(format!("status: {m}")))?,
                 origin: (!args.all).then(|| origin.clone()),
                 limit: Some(args.limit.unwrap_or(50).clamp(1, 1000)),
                 ..ListQuery::default()

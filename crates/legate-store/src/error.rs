@@ -50,10 +50,13 @@ pub enum StoreErrorKind {
     /// Another process holds the lock too long (`SQLITE_BUSY`/`SQLITE_LOCKED`, Postgres
     /// `55P03` lock not available).
     Busy,
+    /// The database server cannot be reached: the connection was refused, lost or closed by
+    /// the server (Postgres SQLSTATE class `08`, `57P01`–`57P03`).
+    Unreachable,
     /// The file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`, a failed integrity check,
     /// Postgres `XX001`/`XX002`).
     Damaged,
-    /// Anything else: I/O errors, a closed pool, a lost connection, a failed migration.
+    /// Anything else: file I/O errors, a closed pool, a failed migration.
     Other,
 }
 
@@ -74,6 +77,19 @@ impl StoreError {
 }
 
 fn database_kind(e: &sqlx::Error) -> StoreErrorKind {
+    if let sqlx::Error::Io(io) = e {
+        use std::io::ErrorKind as Io;
+        // A socket's errors: the server went away (a file's I/O errors are of other kinds).
+        return match io.kind() {
+            Io::ConnectionRefused
+            | Io::ConnectionReset
+            | Io::ConnectionAborted
+            | Io::NotConnected
+            | Io::HostUnreachable
+            | Io::NetworkUnreachable => StoreErrorKind::Unreachable,
+            _ => StoreErrorKind::Other,
+        };
+    }
     let Some(db) = e.as_database_error() else {
         return StoreErrorKind::Other;
     };
@@ -96,6 +112,8 @@ fn database_kind(e: &sqlx::Error) -> StoreErrorKind {
         "25006" => StoreErrorKind::ReadOnly,
         "55P03" | "40P01" => StoreErrorKind::Busy,
         "XX001" | "XX002" => StoreErrorKind::Damaged,
+        "57P01" | "57P02" | "57P03" => StoreErrorKind::Unreachable,
+        c if c.starts_with("08") => StoreErrorKind::Unreachable,
         _ => StoreErrorKind::Other,
     }
 }

@@ -15,6 +15,12 @@ impl From<ApiError> for Failure {
     }
 }
 
+impl From<legate_engine::EngineError> for Failure {
+    fn from(e: legate_engine::EngineError) -> Self {
+        Failure(e.into())
+    }
+}
+
 /// The HTTP status for an error code.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {

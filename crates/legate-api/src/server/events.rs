@@ -57,7 +57,7 @@ pub async fn events(
     let events = stream::unfold(Some((follower, service)), |state| async move {
         let (mut f, service) = state?;
         let next = tokio::select! {
-            r = f.next() => r,
+            r = f.next() => r.map_err(ApiError::from),
             _ = service.until_stopping() => Err(ApiError::new(
                 ErrorCode::ShuttingDown,
                 "the daemon is shutting down",

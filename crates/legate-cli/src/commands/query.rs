@@ -20,16 +20,16 @@ const MAX_LIST: u32 = 100_000;
 
 /// Lists tasks.
 pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
-    if let Some(s) = &args.status {
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            part.parse::<legate_domain::Status>()
-                .map_err(|m| anyhow::anyhow!("--status: {m}"))?;
+    let status = match &args.status {
+        Some(s) => {
+            legate_domain::Status::parse_list(s).map_err(|m| anyhow::anyhow!("--status: {m}"))?
         }
-    }
+        None => Vec::new(),
+    };
     let limit = if args.all { MAX_LIST } else { args.limit };
     // One more than shown, to know whether some were left out.
     let q = ListQuery {
-        status: args.status,
+        status,
         agent: args.agent,
         label: args.label,
         origin: None,
@@ -88,12 +88,7 @@ async fn total(client: &legate_api::Client, q: &ListQuery) -> Option<u64> {
         return None;
     }
     let s: legate_domain::api::DaemonStatus = client.get("/v1/daemon").await.ok()?;
-    let wanted: Vec<legate_domain::Status> = q
-        .status
-        .iter()
-        .flat_map(|s| s.split(','))
-        .filter_map(|p| p.trim().parse().ok())
-        .collect();
+    let wanted = &q.status;
     Some(
         s.counts
             .iter()

@@ -148,7 +148,7 @@ async fn confirmed(client: &Client, status: &DaemonStatus) -> Result<bool> {
         return Ok(true);
     }
     let q = ListQuery {
-        status: Some("running".into()),
+        status: vec![legate_domain::Status::Running],
         limit: Some(NAMED as u32),
         ..ListQuery::default()
     };

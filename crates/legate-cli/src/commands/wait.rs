@@ -155,7 +155,10 @@ async fn running_under(client: &Client, task: TaskId) -> Vec<String> {
 /// The ids of the queued and running tasks `q` selects.
 async fn unfinished(client: &Client, q: ListQuery) -> Result<Vec<String>> {
     let q = ListQuery {
-        status: Some("queued,running".into()),
+        status: vec![
+            legate_domain::Status::Queued,
+            legate_domain::Status::Running,
+        ],
         limit: Some(100_000),
         ..q
     };

@@ -129,9 +129,14 @@ pub struct SubmitResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Only these statuses (comma-separated in the query string).
-    #[serde(default)]
-    pub status: Option<String>,
+    /// Only these statuses (empty: any); comma-separated in the query string
+    /// (`status=queued,running`).
+    #[serde(
+        default,
+        with = "crate::status::comma_list",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub status: Vec<Status>,
     /// Only this agent.
     #[serde(default)]
     pub agent: Option<String>,
