@@ -2,29 +2,16 @@
 //! reports itself drained once nothing is queued or running, and a stopping engine answers
 //! the waits it holds with `shutting_down`. A real engine on a real SQLite file.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
 
+use legate_domain::TaskEnv;
 use legate_domain::api::{ErrorCode, SubmitRequest, WaitRequest};
-use legate_domain::{Config, TaskEnv};
-use legate_engine::{Caller, ConfigSource, EngineSettings, Service};
-use legate_store::sqlite::SqliteStore;
+use legate_engine::{Caller, Service};
 
 async fn engine(dir: &std::path::Path) -> Service {
-    let store = SqliteStore::open(&dir.join("legate.db")).await.unwrap();
-    let mut config = Config::default();
-    config.limits.max_running = 1;
-    let settings = EngineSettings {
-        logs_dir: dir.join("logs"),
-        owner: "test".into(),
-        lease_ttl: Duration::from_secs(30),
-        recovery: legate_store::RescueScope::NotOwnedBy("test".into()),
-        event_buffer: 64,
-        work: Default::default(),
-    };
-    Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
-        .await
-        .unwrap()
+    support::open(dir, "[limits]\nmax_running = 1\n", 64).await
 }
 
 fn sh(script: &str) -> SubmitRequest {

@@ -2,30 +2,16 @@
 //! once, in order, and never holds the engine back. Runs a real engine on a real SQLite file
 //! with a bus of only 8 events.
 
+mod support;
+
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Duration;
 
 use legate_domain::api::{SubmitRequest, WaitRequest};
-use legate_domain::{Config, EventFilter, EventKind};
-use legate_engine::{ConfigSource, EngineSettings, Service};
-use legate_store::sqlite::SqliteStore;
+use legate_domain::{EventFilter, EventKind};
+use legate_engine::Service;
 
 async fn engine(dir: &std::path::Path, buffer: usize) -> Service {
-    let store = SqliteStore::open(&dir.join("legate.db")).await.unwrap();
-    let mut config = Config::default();
-    config.limits.max_running = 8;
-    let settings = EngineSettings {
-        logs_dir: dir.join("logs"),
-        owner: "test".into(),
-        lease_ttl: Duration::from_secs(30),
-        recovery: legate_store::RescueScope::NotOwnedBy("test".into()),
-        event_buffer: buffer,
-        work: Default::default(),
-    };
-    Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
-        .await
-        .unwrap()
+    support::open(dir, "[limits]\nmax_running = 8\n", buffer).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,33 +1,23 @@
 //! Results nobody read in time (orphans) go to the next reader of their scope, once, and are
 //! acknowledged in their own origin's inbox. Runs a real engine on a real SQLite file.
 
-use std::sync::Arc;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use legate_domain::Config;
 use legate_domain::api::{InboxQuery, SCOPE_KEY, SubmitRequest, WaitRequest};
-use legate_engine::{ConfigSource, EngineSettings, Service};
-use legate_store::sqlite::SqliteStore;
+use legate_engine::Service;
 use serde_json::json;
 
 /// Results unread this long are orphans here.
 const ORPHAN_AFTER: Duration = Duration::from_secs(2);
 
 async fn engine(dir: &std::path::Path) -> Service {
-    let store = SqliteStore::open(&dir.join("legate.db")).await.unwrap();
-    let mut config = Config::default();
-    config.retention.orphan_after = ORPHAN_AFTER;
-    let settings = EngineSettings {
-        logs_dir: dir.join("logs"),
-        owner: "test".into(),
-        lease_ttl: Duration::from_secs(30),
-        recovery: legate_store::RescueScope::NotOwnedBy("test".into()),
-        event_buffer: 64,
-        work: Default::default(),
-    };
-    Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
-        .await
-        .unwrap()
+    let toml = format!(
+        "[retention]\norphan_after = \"{}ms\"\n",
+        ORPHAN_AFTER.as_millis()
+    );
+    support::open(dir, &toml, 64).await
 }
 
 async fn delegate(svc: &Service, origin: &str, scope: &str) -> String {

@@ -12,6 +12,7 @@ mod contract;
 mod error;
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 pub use contract::{

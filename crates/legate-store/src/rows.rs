@@ -161,3 +161,8 @@ pub(crate) fn finished_data(task: &Task) -> serde_json::Value {
         "notify": !task.notify.is_empty(),
     })
 }
+
+/// A stored task id, checked.
+pub(crate) fn parse_id(s: &str) -> Result<TaskId, StoreError> {
+    TaskId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

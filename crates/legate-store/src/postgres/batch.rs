@@ -7,7 +7,7 @@ use legate_domain::{Event, Outcome, ProcessInfo, Task};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::writes;
+use crate::sql;
 use crate::{Lease, StoreError};
 
 /// The most writes one transaction carries.
@@ -89,15 +89,13 @@ async fn alone(pool: &PgPool, write: &Write) -> Result<Answer, StoreError> {
 async fn apply(conn: &mut PgConnection, write: &Write) -> Result<Answer, StoreError> {
     match write {
         Write::Process(lease, process, _) => {
-            refusal_or_abort(writes::record_process(conn, lease, *process).await)
-                .map(Answer::Process)
+            refusal_or_abort(sql::record_process(conn, lease, *process).await).map(Answer::Process)
         }
         Write::Output(lease, total, tail, _) => {
-            refusal_or_abort(super::shared::put_output(conn, lease, *total, tail).await)
-                .map(Answer::Output)
+            refusal_or_abort(sql::put_output(conn, lease, *total, tail).await).map(Answer::Output)
         }
         Write::Finish(lease, outcome, _) => {
-            refusal_or_abort(writes::finish(conn, lease, outcome.clone()).await)
+            refusal_or_abort(sql::finish(conn, lease, outcome.clone()).await)
                 .map(|a| Answer::Finish(Box::new(a)))
         }
     }

@@ -4,12 +4,7 @@
 
 mod batch;
 mod claim;
-mod events;
 mod listen;
-mod reads;
-mod rescue;
-mod shared;
-mod writes;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,27 +17,11 @@ use legate_domain::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool};
 
+use crate::sql;
 use crate::{
     ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
     Rescued, Store, StoreError, TaskFilter,
 };
-
-/// Numbered placeholders (`$1`, `$2`…) for SQL built piece by piece.
-#[derive(Default)]
-pub(crate) struct Marks(usize);
-
-impl Marks {
-    /// The next placeholder.
-    pub fn next(&mut self) -> String {
-        self.0 += 1;
-        format!("${}", self.0)
-    }
-
-    /// `n` placeholders, comma-separated.
-    pub fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
-    }
-}
 
 /// The Postgres store.
 pub struct PgStore {
@@ -155,21 +134,21 @@ macro_rules! in_tx {
 #[async_trait]
 impl Store for PgStore {
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
-        in_tx!(self, |tx| writes::insert(&mut tx, new).await?)
+        in_tx!(self, |tx| sql::insert(&mut *tx, new).await?)
     }
 
     async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError> {
         in_tx!(self, |tx| {
             let mut out = Vec::with_capacity(new.len());
             for n in new {
-                out.push(writes::insert(&mut tx, n).await?);
+                out.push(sql::insert(&mut *tx, n).await?);
             }
             out
         })
     }
 
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
-        reads::get(&mut *self.pool.acquire().await?, id, with_prompt).await
+        sql::get(&mut *self.pool.acquire().await?, id, with_prompt).await
     }
 
     async fn ids_with_prefix(
@@ -177,15 +156,15 @@ impl Store for PgStore {
         prefix: &IdPrefix,
         max: u32,
     ) -> Result<Vec<TaskId>, StoreError> {
-        reads::ids_with_prefix(&mut *self.pool.acquire().await?, prefix, max).await
+        sql::ids_with_prefix(&mut *self.pool.acquire().await?, prefix, max).await
     }
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
-        reads::list(&mut *self.pool.acquire().await?, filter).await
+        sql::list(&mut *self.pool.acquire().await?, filter).await
     }
 
     async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError> {
-        reads::counts(&mut *self.pool.acquire().await?).await
+        sql::counts(&mut *self.pool.acquire().await?).await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
@@ -199,7 +178,7 @@ impl Store for PgStore {
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
-        writes::heartbeat(&mut *self.pool.acquire().await?, owner, ttl).await
+        sql::heartbeat(&mut *self.pool.acquire().await?, owner, ttl).await
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
@@ -209,11 +188,11 @@ impl Store for PgStore {
     }
 
     async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
-        in_tx!(self, |tx| writes::cancel_queued(&mut tx, id).await?)
+        in_tx!(self, |tx| sql::cancel_queued(&mut *tx, id).await?)
     }
 
     async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
-        in_tx!(self, |tx| writes::request_cancel(&mut tx, id).await?)
+        in_tx!(self, |tx| sql::request_cancel(&mut *tx, id).await?)
     }
 
     async fn rescue(
@@ -222,7 +201,7 @@ impl Store for PgStore {
         requeue: &BTreeSet<String>,
         reason: &str,
     ) -> Result<Vec<Rescued>, StoreError> {
-        in_tx!(self, |tx| rescue::rescue(&mut tx, scope, requeue, reason)
+        in_tx!(self, |tx| sql::rescue(&mut *tx, scope, requeue, reason)
             .await?)
     }
 
@@ -232,7 +211,7 @@ impl Store for PgStore {
         kind: EventKind,
         data: serde_json::Value,
     ) -> Result<Event, StoreError> {
-        in_tx!(self, |tx| writes::record_event(&mut tx, lease, kind, data)
+        in_tx!(self, |tx| sql::record_event(&mut *tx, lease, kind, data)
             .await?)
     }
 
@@ -242,31 +221,26 @@ impl Store for PgStore {
         limit: u32,
         filter: &EventFilter,
     ) -> Result<Vec<Event>, StoreError> {
-        events::after(&mut *self.pool.acquire().await?, after, limit, filter).await
+        sql::events_after(&mut *self.pool.acquire().await?, after, limit, filter).await
     }
 
     async fn last_seq(&self) -> Result<i64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        sql::last_seq(&mut *self.pool.acquire().await?).await
     }
 
     async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
-        reads::unread(&mut *self.pool.acquire().await?, origin, limit).await
+        sql::unread(&mut *self.pool.acquire().await?, origin, limit).await
     }
 
     async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError> {
-        in_tx!(self, |tx| reads::ack(&mut tx, origin, ids).await?)
+        in_tx!(self, |tx| sql::ack(&mut *tx, origin, ids).await?)
     }
 
     async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
         in_tx!(self, |tx| {
-            let tasks = reads::unread(&mut tx, origin, limit).await?;
+            let tasks = sql::unread(&mut *tx, origin, limit).await?;
             let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
-            reads::ack(&mut tx, origin, Some(&ids)).await?;
+            sql::ack(&mut *tx, origin, Some(&ids)).await?;
             tasks
         })
     }
@@ -277,7 +251,7 @@ impl Store for PgStore {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<Task>, StoreError> {
-        reads::orphans(&mut *self.pool.acquire().await?, scope, before, limit).await
+        sql::orphans(&mut *self.pool.acquire().await?, scope, before, limit).await
     }
 
     async fn prune_candidates(
@@ -285,19 +259,19 @@ impl Store for PgStore {
         before: Option<Timestamp>,
         unacked: bool,
     ) -> Result<PruneCandidates, StoreError> {
-        reads::prune_candidates(&mut *self.pool.acquire().await?, before, unacked).await
+        sql::prune_candidates(&mut *self.pool.acquire().await?, before, unacked).await
     }
 
     async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError> {
-        in_tx!(self, |tx| reads::remove(&mut tx, ids, unacked).await?)
+        in_tx!(self, |tx| sql::remove(&mut *tx, ids, unacked).await?)
     }
 
     async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
-        reads::cursor(&mut *self.pool.acquire().await?, name).await
+        sql::cursor(&mut *self.pool.acquire().await?, name).await
     }
 
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
-        reads::set_cursor(&mut *self.pool.acquire().await?, name, seq).await
+        sql::set_cursor(&mut *self.pool.acquire().await?, name, seq).await
     }
 
     async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError> {
@@ -310,15 +284,15 @@ impl Store for PgStore {
     }
 
     async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError> {
-        shared::output(&mut *self.pool.acquire().await?, id).await
+        sql::output(&mut *self.pool.acquire().await?, id).await
     }
 
     async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        shared::hold_role(&mut *self.pool.acquire().await?, role, owner, ttl).await
+        sql::hold_role(&mut *self.pool.acquire().await?, role, owner, ttl).await
     }
 
     async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError> {
-        shared::release_role(&mut *self.pool.acquire().await?, role, owner).await
+        sql::release_role(&mut *self.pool.acquire().await?, role, owner).await
     }
 
     fn describe(&self) -> String {

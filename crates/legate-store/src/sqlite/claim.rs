@@ -6,8 +6,8 @@ use legate_domain::{EventKind, Status, TaskId};
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
-use super::events;
 use crate::rows::{COLUMNS, built, env_from_row, task_from_row};
+use crate::sql;
 use crate::{ClaimRequest, Claimed, Lease, StoreError, now_ms};
 
 /// Claims up to `req.max_claims` tasks in one transaction. The running counts are read in the
@@ -61,7 +61,7 @@ pub(crate) async fn claim(
             *running.entry(task.agent.clone()).or_insert(0) += 1;
         }
         let env = env_from_row(&row)?;
-        let event = events::append(
+        let event = sql::append(
             conn,
             &id,
             EventKind::Started,

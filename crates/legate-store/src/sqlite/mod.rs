@@ -6,16 +6,7 @@
 //! cap check atomic; readers never block it thanks to WAL.
 
 mod claim;
-mod cursors;
-mod events;
 mod health;
-mod inbox;
-mod insert;
-mod lifecycle;
-mod prune;
-mod reads;
-mod rescue;
-mod shared;
 mod writing;
 
 use std::collections::BTreeSet;
@@ -34,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, SqlitePool};
 
 use self::writing::Writing;
+use crate::sql;
 use crate::{
     ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
     Rescued, Store, StoreError, TaskFilter,
@@ -177,16 +169,14 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert(&self, new: NewTask) -> Result<Inserted, StoreError> {
-        in_transaction!(self, Some(true), |tx| {
-            insert::insert(&mut tx, new).await?
-        })
+        in_transaction!(self, Some(true), |tx| { sql::insert(&mut *tx, new).await? })
     }
 
     async fn insert_batch(&self, new: Vec<NewTask>) -> Result<Vec<Inserted>, StoreError> {
         in_transaction!(self, Some(true), |tx| {
             let mut out = Vec::with_capacity(new.len());
             for n in new {
-                out.push(insert::insert(&mut tx, n).await?);
+                out.push(sql::insert(&mut *tx, n).await?);
             }
             out
         })
@@ -194,7 +184,7 @@ impl Store for SqliteStore {
 
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        reads::get(&mut conn, id, with_prompt).await
+        sql::get(&mut *conn, id, with_prompt).await
     }
 
     async fn ids_with_prefix(
@@ -203,17 +193,17 @@ impl Store for SqliteStore {
         max: u32,
     ) -> Result<Vec<TaskId>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        reads::ids_with_prefix(&mut conn, prefix, max).await
+        sql::ids_with_prefix(&mut *conn, prefix, max).await
     }
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        reads::list(&mut conn, filter).await
+        sql::list(&mut *conn, filter).await
     }
 
     async fn counts(&self) -> Result<Vec<(Status, u64)>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        reads::counts(&mut conn).await
+        sql::counts(&mut *conn).await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>, StoreError> {
@@ -223,31 +213,31 @@ impl Store for SqliteStore {
     async fn record_process(&self, lease: &Lease, process: ProcessInfo) -> Result<(), StoreError> {
         // One statement: it commits by itself, no explicit transaction needed.
         let mut w = self.writer(Some(false)).await?;
-        let res = lifecycle::record_process(&mut w, lease, process).await;
+        let res = sql::record_process(&mut *w, lease, process).await;
         w.done(res)
     }
 
     async fn heartbeat(&self, owner: &str, ttl: Duration) -> Result<u64, StoreError> {
         let mut w = self.writer(Some(false)).await?;
-        let res = lifecycle::heartbeat(&mut w, owner, ttl).await;
+        let res = sql::heartbeat(&mut *w, owner, ttl).await;
         w.done(res)
     }
 
     async fn finish(&self, lease: &Lease, outcome: Outcome) -> Result<(Task, Event), StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            lifecycle::finish(&mut tx, lease, outcome).await?
+            sql::finish(&mut *tx, lease, outcome).await?
         })
     }
 
     async fn cancel_queued(&self, id: &TaskId) -> Result<Option<(Task, Event)>, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            lifecycle::cancel_queued(&mut tx, id).await?
+            sql::cancel_queued(&mut *tx, id).await?
         })
     }
 
     async fn request_cancel(&self, id: &TaskId) -> Result<Option<Event>, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            lifecycle::request_cancel(&mut tx, id).await?
+            sql::request_cancel(&mut *tx, id).await?
         })
     }
 
@@ -258,7 +248,7 @@ impl Store for SqliteStore {
         reason: &str,
     ) -> Result<Vec<Rescued>, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            rescue::rescue(&mut tx, scope, requeue, reason).await?
+            sql::rescue(&mut *tx, scope, requeue, reason).await?
         })
     }
 
@@ -269,7 +259,7 @@ impl Store for SqliteStore {
         data: serde_json::Value,
     ) -> Result<Event, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            lifecycle::record_event(&mut tx, lease, kind, data).await?
+            sql::record_event(&mut *tx, lease, kind, data).await?
         })
     }
 
@@ -280,34 +270,29 @@ impl Store for SqliteStore {
         filter: &EventFilter,
     ) -> Result<Vec<Event>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        events::after(&mut conn, after, limit, filter).await
+        sql::events_after(&mut *conn, after, limit, filter).await
     }
 
     async fn last_seq(&self) -> Result<i64, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
-                .fetch_one(&mut *conn)
-                .await?,
-        )
+        sql::last_seq(&mut *self.reader.acquire().await?).await
     }
 
     async fn inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        inbox::unread(&mut conn, origin, limit).await
+        sql::unread(&mut *conn, origin, limit).await
     }
 
     async fn ack(&self, origin: &str, ids: Option<&[TaskId]>) -> Result<Vec<TaskId>, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            inbox::ack(&mut tx, origin, ids).await?
+            sql::ack(&mut *tx, origin, ids).await?
         })
     }
 
     async fn take_inbox(&self, origin: &str, limit: u32) -> Result<Vec<Task>, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            let tasks = inbox::unread(&mut tx, origin, limit).await?;
+            let tasks = sql::unread(&mut *tx, origin, limit).await?;
             let ids: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
-            inbox::ack(&mut tx, origin, Some(&ids)).await?;
+            sql::ack(&mut *tx, origin, Some(&ids)).await?;
             tasks
         })
     }
@@ -319,7 +304,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Task>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        inbox::orphans(&mut conn, scope, before, limit).await
+        sql::orphans(&mut *conn, scope, before, limit).await
     }
 
     async fn prune_candidates(
@@ -328,45 +313,45 @@ impl Store for SqliteStore {
         unacked: bool,
     ) -> Result<PruneCandidates, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        prune::candidates(&mut conn, before, unacked).await
+        sql::prune_candidates(&mut *conn, before, unacked).await
     }
 
     async fn remove(&self, ids: &[TaskId], unacked: bool) -> Result<Pruned, StoreError> {
         in_transaction!(self, Some(false), |tx| {
-            prune::remove(&mut tx, ids, unacked).await?
+            sql::remove(&mut *tx, ids, unacked).await?
         })
     }
 
     async fn cursor(&self, name: &str) -> Result<i64, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        cursors::cursor(&mut conn, name).await
+        sql::cursor(&mut *conn, name).await
     }
 
     async fn set_cursor(&self, name: &str, seq: i64) -> Result<(), StoreError> {
         let mut w = self.writer(Some(false)).await?;
-        let res = cursors::set_cursor(&mut w, name, seq).await;
+        let res = sql::set_cursor(&mut *w, name, seq).await;
         w.done(res)
     }
 
     async fn put_output(&self, lease: &Lease, total: u64, tail: &[u8]) -> Result<(), StoreError> {
         let mut w = self.writer(Some(false)).await?;
-        let res = shared::put_output(&mut w, lease, total, tail).await;
+        let res = sql::put_output(&mut *w, lease, total, tail).await;
         w.done(res)
     }
 
     async fn output(&self, id: &TaskId) -> Result<Option<OutputTail>, StoreError> {
-        shared::output(&mut *self.reader.acquire().await?, id).await
+        sql::output(&mut *self.reader.acquire().await?, id).await
     }
 
     async fn hold_role(&self, role: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut w = self.writer(Some(false)).await?;
-        let res = shared::hold_role(&mut w, role, owner, ttl).await;
+        let res = sql::hold_role(&mut *w, role, owner, ttl).await;
         w.done(res)
     }
 
     async fn release_role(&self, role: &str, owner: &str) -> Result<(), StoreError> {
         let mut w = self.writer(Some(false)).await?;
-        let res = shared::release_role(&mut w, role, owner).await;
+        let res = sql::release_role(&mut *w, role, owner).await;
         w.done(res)
     }
 
