@@ -1,7 +1,8 @@
 //! Hermes (`hermes-agent[mcp]`, pinned in `scripts/install-test-agents`) configured by `legate
 //! setup hermes` alone, driven by the scripted model server: it delegates through legate's MCP
 //! server; the `pre_llm_call` hook brings a result into the next `hermes -z` run; the plugin
-//! wakes an idle interactive session (in tmux) with a new turn holding the result. Each result
+//! wakes an idle interactive session (in tmux) with a new turn holding the result, and without
+//! the plugin the session's next turn brings it (the hook again). Each result
 //! reaches the model once; the delivery latency of both channels is measured
 //! (`common::hosts::delivery`).
 
@@ -176,6 +177,69 @@ fn the_plugin_wakes_an_idle_session_with_each_result_once() {
         .map(|(n, id)| delivery::await_delivered(&home, &server, id, &format!("WOKEN-{n}")))
         .collect();
     delivery::report("hermes", "plugin-wake(idle CLI)", &delivered);
+    let origin = home.show(&ids[0])["origin"].as_str().unwrap().to_string();
+    assert!(origin.starts_with("hermes:"), "{origin}");
+    assert!(home.inbox(&origin, &[]).is_empty(), "all were read");
+}
+
+/// Without the plugin, an interactive session still gets each result once, with the user's
+/// next turn: the hook reads the session's own origin (`hermes:SESSION`), the one the MCP
+/// server gave the tasks. (The latency measured here is mostly the test's own pause before
+/// the user speaks again.)
+#[test]
+fn without_the_plugin_the_next_turn_of_the_session_brings_each_result_once() {
+    let server = ModelServer::start().unwrap();
+    let home = Home::new("");
+    let project = agents::new_project();
+    let dir = set_up(&home, &server);
+    let config = dir.join(".hermes/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let without = text.replace(
+        "plugins:\n  enabled:\n  - legate\n",
+        "plugins:\n  enabled: []\n",
+    );
+    assert_ne!(without, text, "the plugin was enabled:\n{text}");
+    std::fs::write(&config, without).unwrap();
+    let hermes = Interactive::start(&dir, project.path());
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        hermes.say(&format!(
+            r#"CALL legate__delegate {{"agent":"fake","prompt":"shout typed-{n}"}}"#
+        ));
+        let delegated = poll_until(Duration::from_secs(60), || home.ls(&[]).len() == n + 1);
+        assert!(delegated, "no delegation:\n{}", hermes.screen());
+        let id = last_task(&home);
+        home.wait_all(std::slice::from_ref(&id));
+        // The delegating turn's answer came back before the next prompt is typed.
+        let answered = poll_until(Duration::from_secs(60), || {
+            hermes.screen().matches("SAW: ").count() > n
+        });
+        assert!(answered, "{}", hermes.screen());
+        let asked = server.received().len();
+        hermes.say(&format!("what came back ({n})?"));
+        let marker = format!("TYPED-{n}");
+        let brought = poll_until(Duration::from_secs(60), || {
+            server.received()[asked..]
+                .iter()
+                .any(|r| r.is_model_call() && r.count_outside_replies(&marker) > 0)
+        });
+        assert!(
+            brought,
+            "the next turn did not bring {marker}:\n{}",
+            hermes.screen()
+        );
+        ids.push(id);
+    }
+    let delivered: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| delivery::await_delivered(&home, &server, id, &format!("TYPED-{n}")))
+        .collect();
+    delivery::report(
+        "hermes",
+        "pre_llm_call-hook(interactive, no plugin)",
+        &delivered,
+    );
     let origin = home.show(&ids[0])["origin"].as_str().unwrap().to_string();
     assert!(origin.starts_with("hermes:"), "{origin}");
     assert!(home.inbox(&origin, &[]).is_empty(), "all were read");

@@ -186,6 +186,10 @@ impl Drop for Interactive {
                 .status()
                 .is_ok_and(|s| s.success())
         });
-        let _ = self.tmux().arg("kill-server").status();
+        let _ = self
+            .tmux()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
