@@ -326,6 +326,10 @@ pub enum SetupHost {
     /// `.opencode/plugin/legate.ts` with --project); with --mcp also the MCP server in
     /// opencode.json.
     Opencode,
+    /// Hermes (`$HERMES_HOME`, default `~/.hermes`): the MCP server, the `pre_llm_call`
+    /// hook (and its approval) in config.yaml, and legate's plugin in plugins/legate/,
+    /// enabled.
+    Hermes,
 }
 
 /// Hosts whose hooks `legate hook` answers.
@@ -333,6 +337,9 @@ pub enum SetupHost {
 pub enum HookHost {
     /// Claude Code (`hooks` in settings.json).
     ClaudeCode,
+    /// Hermes (`hooks: {pre_llm_call: …}` in ~/.hermes/config.yaml; `legate setup hermes`
+    /// writes it).
+    Hermes,
 }
 
 /// `legate ls`.

@@ -2,7 +2,8 @@
 //! inbox `finished_since_last_call` reads, and the scope whose later sessions receive results
 //! the origin leaves unread (orphans, see `[retention] orphan_after`).
 //!
-//! A stdio server learns whom it serves as well as the host allows, in this order: the Claude
+//! A stdio server learns whom it serves as well as the host allows, in this order: the origin a
+//! Hermes process registered for itself (see below); the Claude
 //! Code session registered by its `SessionStart` hook; the session or chat the request's
 //! `_meta` names ([`crate::identity::meta_origin`]); else the host (`clientInfo.name`) in the
 //! project (the server's working directory, or its repository's top level):
@@ -18,6 +19,15 @@
 //! multiplexer, a login shell) never ties another host's MCP server to the session. Tasks
 //! delegated through MCP and through the session's shell commands then share the origin
 //! `claude-code:SESSION`, which the hooks read.
+//!
+//! Hermes (0.19) tells an MCP server nothing about the chat it calls for: no `_meta`, and only
+//! a few variables in the server's environment. Its `pre_llm_call` hook (`legate hook
+//! hermes`), which Hermes runs at the start of every turn before any tool call, registers the
+//! origin of its session under its parent — the Hermes process, which runs hooks without a
+//! shell — and a stdio server Hermes started reads the registration of its nearest
+//! [`LEVELS`] ancestors: its watchdog (Hermes starts stdio servers under one) and the same
+//! Hermes process. An MCP server started further down (by an agent a Hermes tool ran) is
+//! deeper, so it does not inherit the chat.
 //!
 //! Over HTTP each request is placed on its own (see [`Origin::http`]).
 
@@ -61,8 +71,10 @@ enum How {
     Fixed(String, Option<String>),
     Host {
         sessions: PathBuf,
+        hermes: PathBuf,
         project: PathBuf,
         seen: Arc<Mutex<Seen>>,
+        hermes_seen: Arc<Mutex<Seen>>,
     },
     Http,
 }
@@ -75,12 +87,15 @@ impl Origin {
     }
 
     /// A stdio server working in `project`, finding Claude Code sessions registered in
-    /// `sessions` (see the module's documentation for the order).
-    pub fn host(sessions: PathBuf, project: PathBuf) -> Origin {
+    /// `sessions` and Hermes processes registered in `hermes` (see the module's documentation
+    /// for the order).
+    pub fn host(sessions: PathBuf, hermes: PathBuf, project: PathBuf) -> Origin {
         Origin::new(How::Host {
             sessions,
+            hermes,
             project,
             seen: Arc::default(),
+            hermes_seen: Arc::default(),
         })
     }
 
@@ -125,10 +140,15 @@ impl Origin {
             How::Fixed(o, scope) => (o.clone(), scope.clone()),
             How::Host {
                 sessions,
+                hermes,
                 project,
                 seen,
+                hermes_seen,
             } => {
                 let scope = Some(project_scope(project));
+                if let Some(origin) = recheck(hermes_seen, || hermes_origin(hermes)) {
+                    return (origin, scope);
+                }
                 if let Some(claude) = registered(sessions, seen) {
                     return (claude, scope);
                 }
@@ -147,15 +167,22 @@ impl Origin {
 /// registration changes only when the host starts a session (or clears one): looking once a
 /// second is enough.
 fn registered(sessions: &Path, seen: &Mutex<Seen>) -> Option<String> {
+    recheck(seen, || {
+        claude_session(sessions)
+            .and_then(|s| session_part(&s))
+            .map(|s| format!("claude-code:{s}"))
+    })
+}
+
+/// `look`'s answer, looked up again at most once per [`SESSION_RECHECK`].
+fn recheck(seen: &Mutex<Seen>, look: impl FnOnce() -> Option<String>) -> Option<String> {
     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((at, origin)) = seen.as_ref()
         && at.elapsed() < SESSION_RECHECK
     {
         return origin.clone();
     }
-    let origin = claude_session(sessions)
-        .and_then(|s| session_part(&s))
-        .map(|s| format!("claude-code:{s}"));
+    let origin = look();
     *seen = Some((Instant::now(), origin.clone()));
     origin
 }
@@ -202,18 +229,43 @@ fn record_name(pid: i32, start: u64) -> String {
 /// registrations of processes that are gone are removed. `dir` is created 0700 and each
 /// record 0600, whatever the umask; the caller checks the directory above it.
 pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<()> {
+    register(dir, &nearest_ancestors(), session_id)
+}
+
+/// Registers `origin` (a Hermes session's) for the parent of this process: the Hermes process
+/// running the hook. Registrations of processes that are gone are removed; `dir` is made
+/// 0700 and each record 0600, whatever the umask; the caller checks the directory above it.
+pub fn register_hermes(dir: &Path, origin: &str) -> std::io::Result<()> {
+    let mut parent = legate_runner::procfs::ancestors(std::process::id() as i32);
+    parent.truncate(1);
+    register(dir, &parent, origin)
+}
+
+/// The origin a Hermes process registered for itself, when it is one of this process's
+/// nearest ancestors (Hermes 0.19 starts a stdio server under a watchdog process of its own).
+pub fn hermes_origin(dir: &Path) -> Option<String> {
+    nearest_ancestors()
+        .into_iter()
+        .find_map(|(pid, start)| std::fs::read_to_string(dir.join(record_name(pid, start))).ok())
+        .map(|o| printable(&o, MAX_ORIGIN_BYTES))
+        .filter(|o| !o.is_empty())
+}
+
+/// Writes `text` as the record of each of `processes` in `dir`, then removes the records of
+/// processes that are gone.
+fn register(dir: &Path, processes: &[(i32, u64)], text: &str) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    for (pid, start) in nearest_ancestors() {
+    for &(pid, start) in processes {
         std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(dir.join(record_name(pid, start)))?
-            .write_all(session_id.as_bytes())?;
+            .write_all(text.as_bytes())?;
     }
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

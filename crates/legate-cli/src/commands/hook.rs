@@ -41,7 +41,14 @@ pub fn claude_code_origin(session_id: &str) -> String {
 
 /// Answers one hook call.
 pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
-    let HookHost::ClaudeCode = host;
+    match host {
+        HookHost::ClaudeCode => claude_code(paths).await,
+        HookHost::Hermes => super::hermes_hook::hook(paths).await,
+    }
+}
+
+/// Answers one Claude Code hook call.
+async fn claude_code(paths: &Paths) -> Result<i32> {
     let mut raw = String::new();
     std::io::stdin()
         .read_to_string(&mut raw)
@@ -150,7 +157,7 @@ fn capped(text: &str, chars: usize) -> String {
 
 /// The results, as the model should read them (Claude Code shows hook text in the user's
 /// terminal too, so task text is neutralised).
-fn finished_text(tasks: &[Task], chars: usize) -> String {
+pub(crate) fn finished_text(tasks: &[Task], chars: usize) -> String {
     results_text(
         "task(s) you delegated finished since you last heard",
         tasks,
@@ -159,11 +166,11 @@ fn finished_text(tasks: &[Task], chars: usize) -> String {
 }
 
 /// What introduces orphans: results earlier sessions left unread.
-const ORPHANS_HEADING: &str =
+pub(crate) const ORPHANS_HEADING: &str =
     "result(s) delegated from an earlier session in this project were never read";
 
 /// Results under a heading saying whose they are.
-fn results_text(heading: &str, tasks: &[Task], chars: usize) -> String {
+pub(crate) fn results_text(heading: &str, tasks: &[Task], chars: usize) -> String {
     let mut s = format!("legate: {} {heading}:\n", tasks.len());
     for t in tasks {
         s.push_str(&format!(

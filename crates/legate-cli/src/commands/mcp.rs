@@ -14,6 +14,12 @@ pub fn claude_sessions_dir(paths: &Paths) -> std::path::PathBuf {
     paths.run_dir.join("claude-code")
 }
 
+/// Where Hermes processes register the origin of their current session (`legate hook
+/// hermes`).
+pub fn hermes_sessions_dir(paths: &Paths) -> std::path::PathBuf {
+    paths.run_dir.join("hermes")
+}
+
 /// Serves MCP on stdin/stdout until the host closes it.
 pub async fn stdio(paths: &Paths) -> Result<i32> {
     let client = connect_lasting(paths).await?;
@@ -25,7 +31,11 @@ pub async fn stdio(paths: &Paths) -> Result<i32> {
         .filter(|o| !o.is_empty())
     {
         Some(o) => Origin::fixed(o, Some(legate_mcp::identity::project_scope(&project))),
-        None => Origin::host(claude_sessions_dir(paths), project),
+        None => Origin::host(
+            claude_sessions_dir(paths),
+            hermes_sessions_dir(paths),
+            project,
+        ),
     };
     let server = LegateMcp::new(client, origin, paths.config_or_default().mcp.result_chars)
         .serve(rmcp::transport::stdio())

@@ -3,6 +3,7 @@
 mod admin;
 mod cancel;
 mod events;
+mod hermes_hook;
 mod hook;
 mod inbox;
 mod logs;

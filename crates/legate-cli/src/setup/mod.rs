@@ -2,13 +2,15 @@
 //! into the host's own configuration file, keeping everything else in it.
 //!
 //! Each host has its file and format ([`codex`], [`gemini`], [`opencode`], which installs a
-//! plugin and, when asked, the MCP entry); what they share is here: the MCP
+//! plugin and, when asked, the MCP entry; [`hermes`]: MCP entry, hook and plugin); what they
+//! share is here: the MCP
 //! server entry ([`McpEntry`]: this executable, `mcp`, the store the setup ran against), where
 //! the file is (user-wide, or the project's with `--project`), and how it is written (whole,
 //! through a temporary file renamed over it, so a failure leaves the old one).
 
 mod codex;
 mod gemini;
+mod hermes;
 mod opencode;
 
 use std::path::{Path, PathBuf};
@@ -144,11 +146,19 @@ pub enum Scope {
 pub fn setup(args: SetupArgs) -> Result<i32> {
     if args.mcp && !matches!(args.host, SetupHost::Opencode) {
         anyhow::bail!(
-            "--mcp is for `legate setup opencode`; `legate setup codex` and `legate setup gemini` \
+            "--mcp is for `legate setup opencode`; `legate setup codex`, `gemini` and `hermes` \
              always write the MCP server: leave --mcp out"
         );
     }
     let entry = McpEntry::here()?;
+    if let SetupHost::Hermes = args.host {
+        if args.project {
+            anyhow::bail!(
+                "Hermes reads one configuration per profile ($HERMES_HOME, default ~/.hermes),                  not one per project: leave --project out"
+            );
+        }
+        return setup_hermes(&entry, args.print);
+    }
     let scope = if args.project {
         Scope::Project
     } else {
@@ -159,6 +169,7 @@ pub fn setup(args: SetupArgs) -> Result<i32> {
         SetupHost::Codex => (codex::config_file(scope)?, codex::apply),
         SetupHost::Gemini => (gemini::settings_file(scope)?, gemini::apply),
         SetupHost::Opencode => return setup_opencode(&entry, scope, args.mcp, args.print),
+        SetupHost::Hermes => return setup_hermes(&entry, args.print),
     };
     let old = read_existing(&file)?;
     let new = apply(old.as_deref(), &entry, &file)?;
@@ -224,6 +235,62 @@ fn setup_opencode(entry: &McpEntry, scope: Scope, mcp: bool, print: bool) -> Res
     Ok(exit::OK)
 }
 
+/// Hermes: its config.yaml, the hook's approval and the plugin's two files, all worked out
+/// (and checked) before any is written.
+fn setup_hermes(entry: &McpEntry, print: bool) -> Result<i32> {
+    let home = hermes::hermes_home()?;
+    let config = home.join("config.yaml");
+    let allowlist = home.join("shell-hooks-allowlist.json");
+    let plugin_dir = home.join("plugins").join("legate");
+    let old_config = read_existing(&config)?;
+    let new_config = hermes::apply_config(old_config.as_deref(), entry, &config)?;
+    let old_allow = read_existing(&allowlist)?;
+    let new_allow = hermes::apply_allowlist(
+        old_allow.as_deref(),
+        &hermes::hook_command(entry)?,
+        &allowlist,
+    )?;
+    let manifest = plugin_dir.join("plugin.yaml");
+    let code = plugin_dir.join("__init__.py");
+    let files = [
+        (config, old_config, new_config),
+        (allowlist, old_allow, new_allow),
+        (
+            manifest.clone(),
+            read_existing(&manifest)?,
+            hermes::PLUGIN_MANIFEST.to_string(),
+        ),
+        (code.clone(), read_existing(&code)?, hermes::plugin(entry)),
+    ];
+    if print {
+        for (file, _, new) in &files {
+            errln!("legate: {} would be:", file.display());
+            out!("{new}");
+        }
+        return Ok(exit::OK);
+    }
+    let mut changed = false;
+    for (file, old, new) in &files {
+        if old.as_deref() == Some(new.as_str()) {
+            continue;
+        }
+        write_whole(file, new)?;
+        errln!("legate: wrote {}", file.display());
+        changed = true;
+    }
+    if !changed {
+        errln!(
+            "legate: {} already has legate's MCP server, hook and plugin; nothing changed",
+            home.display()
+        );
+        return Ok(exit::OK);
+    }
+    for line in hermes::what_it_means() {
+        errln!("  {line}");
+    }
+    Ok(exit::OK)
+}
+
 /// What the written entry does for the user, host by host.
 fn what_it_means(host: SetupHost) -> Vec<String> {
     match host {
@@ -240,6 +307,7 @@ fn what_it_means(host: SetupHost) -> Vec<String> {
                 .into(),
         ],
         SetupHost::Opencode => opencode::what_it_means(),
+        SetupHost::Hermes => hermes::what_it_means(),
     }
 }
 
