@@ -25,10 +25,11 @@
  * shown to the model by one of the tools above, the plugin posts it into the session as a
  * message once the session is idle (not in the middle of a turn), which wakes the model, and
  * acknowledges it in the inbox after the post succeeded: each result is delivered once (at
- * least once should the acknowledgement itself fail). Finishes are followed with
- * `legate events -f --json --kind finished`, which resumes across daemon restarts; the inbox is
- * the source of truth, so results that finished while OpenCode was not running are delivered
- * when their session is next active in this server.
+ * least once should the acknowledgement itself fail). Finishes (and tasks interrupted when
+ * their daemon went away) are followed with `legate events -f --json --kind
+ * finished,interrupted`, which resumes across daemon restarts; the inbox is the source of
+ * truth, so results that finished while OpenCode was not running are delivered when their
+ * session is next active in this server.
  *
  * legate is run as a program with an argument vector (never through a shell); prompts go to it
  * on stdin. The program is `$LEGATE_BIN`, else the one `legate setup` pinned, else `legate` on
@@ -294,7 +295,7 @@ export const LegatePlugin: Plugin = async (input) => {
 
   function follow() {
     if (follower || disposed) return
-    const args = ["events", "-f", "--json", "--kind", "finished", "--after", String(cursor)]
+    const args = ["events", "-f", "--json", "--kind", "finished,interrupted", "--after", String(cursor)]
     const child = spawn(LEGATE, args, { env: legateEnv(), stdio: ["ignore", "pipe", "pipe"] })
     follower = child
     child.on("error", (e) => log("error", `following legate's finishes: ${e.message}`))
@@ -308,7 +309,8 @@ export const LegatePlugin: Plugin = async (input) => {
       }
       restarts = 0
       if (typeof e.seq === "number") cursor = Math.max(cursor, e.seq)
-      if (e.kind !== "finished" || !e.origin?.startsWith("opencode:")) return
+      // A task whose daemon went away ends interrupted without a finish event.
+      if ((e.kind !== "finished" && e.kind !== "interrupted") || !e.origin?.startsWith("opencode:")) return
       const sessionID = e.origin.slice("opencode:".length)
       pending.add(sessionID)
       deliver(sessionID)

@@ -186,6 +186,11 @@ fn opencode_tasks_run_as_child_sessions_gathered_and_canceled() {
         common::processes_of_task(&d).is_empty()
     }));
     assert_aborted(&oc, &child_id);
+    let conversation = last_conversation(&server);
+    assert!(
+        !conversation.iter().any(|m| m.starts_with("[legate]")),
+        "results the tools showed are not posted: {conversation:#?}"
+    );
 
     // The daemon stops under a running child: the task ends interrupted (a remote session is
     // not followed again by the next daemon) and its child session is aborted.
@@ -193,10 +198,11 @@ fn opencode_tasks_run_as_child_sessions_gathered_and_canceled() {
     home.ok(&["daemon", "stop", "--yes"]);
     assert!(common::poll_until(PATIENCE, || home.show(&e)["status"] == "interrupted"));
     assert_aborted(&oc, &child_id);
-    let conversation = last_conversation(&server);
+    let said = format!("Task {e} (agent opencode-session, \"child\"): interrupted");
     assert!(
-        !conversation.iter().any(|m| m.starts_with("[legate]")),
-        "results the tools showed are not posted: {conversation:#?}"
+        common::poll_until(PATIENCE, || posted(&server, &said)),
+        "the interrupted task was posted into the parent: {:#?}",
+        last_conversation(&server)
     );
 }
 
