@@ -17,7 +17,9 @@
  * asynchronously, followed through the server's event stream, aborted when the task is
  * canceled), so it shows in OpenCode's session tree; children may not use `todowrite`,
  * `todoread`, `task` or `question`. It is still a legate task: queued, capped, listed by
- * `legate ls`, canceled by `legate cancel`.
+ * `legate ls`, canceled by `legate cancel`. When such a task ends while its child still runs
+ * (its daemon crashed: the leftovers are killed without a chance to abort), the plugin aborts
+ * the child.
  *
  * Every task is submitted with the origin `opencode:<sessionID>` of the calling session's root
  * (a subagent's or child's delegations belong to the conversation the user talks to), so its
@@ -198,6 +200,30 @@ export const LegatePlugin: Plugin = async (input) => {
   const woken = new Set<string>()
   /** Tasks the model canceled itself: their end is acknowledged, not posted. */
   const canceledHere = new Set<string>()
+  /** Child-session tasks delegated here: task id → the session the child was made under. */
+  const childTasks = new Map<string, string>()
+
+  /**
+   * Aborts the child session of a child-session task that ended, if it still runs: its run
+   * aborts it when legate ends it (TERM), but not when a crashed daemon's leftovers are killed.
+   */
+  async function abortChild(taskID: string) {
+    const parent = childTasks.get(taskID)
+    if (!parent) return
+    childTasks.delete(taskID)
+    const kids = await client.session.children({ path: { id: parent } })
+    // The oldest: a task requeued after a crash makes a new child later.
+    const child = (kids.data ?? [])
+      .filter((c) => c.title.startsWith(`legate ${taskID}:`))
+      .sort((x, y) => x.time.created - y.time.created)[0]
+    if (!child) return
+    const status = await client.session.status()
+    const s = (status.data as Record<string, { type: string }> | undefined)?.[child.id]
+    if (s === undefined || s.type === "idle") return
+    await client.session.abort({ path: { id: child.id } })
+    log("info", `aborted child session ${child.id} of task ${taskID}, which ended`)
+  }
+
   /** Per session, the delivery under way (deliveries of one session run one at a time). */
   const chains = new Map<string, Promise<void>>()
 
@@ -301,7 +327,7 @@ export const LegatePlugin: Plugin = async (input) => {
     child.on("error", (e) => log("error", `following legate's finishes: ${e.message}`))
     child.stderr?.resume()
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      let e: { seq?: number; kind?: string; origin?: string | null }
+      let e: { seq?: number; kind?: string; origin?: string | null; task_id?: string }
       try {
         e = JSON.parse(line)
       } catch {
@@ -309,6 +335,8 @@ export const LegatePlugin: Plugin = async (input) => {
       }
       restarts = 0
       if (typeof e.seq === "number") cursor = Math.max(cursor, e.seq)
+      if (e.task_id && childTasks.has(e.task_id))
+        abortChild(e.task_id).catch((err) => log("warn", `aborting the child of ${e.task_id}: ${err}`))
       // A task whose daemon went away ends interrupted without a finish event.
       if ((e.kind !== "finished" && e.kind !== "interrupted") || !e.origin?.startsWith("opencode:")) return
       const sessionID = e.origin.slice("opencode:".length)
@@ -389,6 +417,7 @@ export const LegatePlugin: Plugin = async (input) => {
           const t = parsed<{ id: string; status: string; agent: string }>(
             await legate(argv, { origin, stdin: args.prompt, signal: ctx.abort, env }),
           )
+          if (child) childTasks.set(t.id, ctx.sessionID)
           follow()
           ctx.metadata({ title: `${t.agent}: ${args.description}`, metadata: { task_id: t.id } })
           return (

@@ -288,4 +288,27 @@ fn child_results_are_pushed_into_the_idle_parent_and_subagents_deliver_to_the_ro
         root_posts.iter().any(|t| t.contains("child job 5")),
         "posted into the root's conversation: {root_posts:#?}"
     );
+
+    // The daemon is killed under a running child: the next daemon marks the task interrupted
+    // and ends what is left of its run, which aborts the child session; the parent is told.
+    let (k, child_id) = start_slow_child(&oc, &server, &session, 11);
+    let pid = home.daemon_pid().expect("a daemon runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Asked until the next daemon answers (the killed one's socket may still take a call).
+    let status = || {
+        let out = home.run(&["show", "--json", &k]);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default()["status"].clone()
+    };
+    assert!(common::poll_until(PATIENCE, || status() == "interrupted"));
+    assert_aborted(&oc, &child_id);
+    let said = format!("Task {k} (agent opencode-session, \"child\"): interrupted");
+    assert!(
+        common::poll_until(PATIENCE, || posted(&server, &said)),
+        "the interrupted task was posted into the idle parent: {:#?}",
+        last_conversation(&server)
+    );
 }
