@@ -12,15 +12,26 @@
  *   `timeout` seconds, and returns what finished (a gather).
  * - `async_task_cancel {task_id}`: cancels a queued or running task.
  *
- * Every task is submitted with the origin `opencode:<sessionID>` of the calling session, so its
+ * A task for the agent `opencode` runs as a child session of the calling session in this same
+ * OpenCode server (legate's built-in agent `opencode-session`: created with `parentID`, prompted
+ * asynchronously, followed through the server's event stream, aborted when the task is
+ * canceled), so it shows in OpenCode's session tree; children may not use `todowrite`,
+ * `todoread`, `task` or `question`. It is still a legate task: queued, capped, listed by
+ * `legate ls`, canceled by `legate cancel`. When such a task ends while its child still runs
+ * (its daemon crashed: the leftovers are killed without a chance to abort), the plugin aborts
+ * the child.
+ *
+ * Every task is submitted with the origin `opencode:<sessionID>` of the calling session's root
+ * (a subagent's or child's delegations belong to the conversation the user talks to), so its
  * result belongs to that session's legate inbox. When a task finishes and its result was not
  * shown to the model by one of the tools above, the plugin posts it into the session as a
  * message once the session is idle (not in the middle of a turn), which wakes the model, and
  * acknowledges it in the inbox after the post succeeded: each result is delivered once (at
- * least once should the acknowledgement itself fail). Finishes are followed with
- * `legate events -f --json --kind finished`, which resumes across daemon restarts; the inbox is
- * the source of truth, so results that finished while OpenCode was not running are delivered
- * when their session is next active in this server.
+ * least once should the acknowledgement itself fail). Finishes (and tasks interrupted when
+ * their daemon went away) are followed with `legate events -f --json --kind
+ * finished,interrupted`, which resumes across daemon restarts; the inbox is the source of
+ * truth, so results that finished while OpenCode was not running are delivered when their
+ * session is next active in this server.
  *
  * legate is run as a program with an argument vector (never through a shell); prompts go to it
  * on stdin. The program is `$LEGATE_BIN`, else the one `legate setup` pinned, else `legate` on
@@ -33,6 +44,7 @@
 import { type Plugin, tool } from "@opencode-ai/plugin"
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
+import { dirname, isAbsolute } from "node:path"
 
 /**
  * What `legate setup opencode` pins when it installs this file: the legate program it ran as
@@ -57,6 +69,12 @@ const TOOL_RESULT_CHARS = 50_000
 const WAIT_DEFAULT_S = 600
 const WAIT_MAX_S = 3600
 
+/** The agent names `async_task` runs as a child session in this server. */
+const CHILD_AGENTS = new Set(["opencode", "opencode-session"])
+
+/** legate's built-in agent that runs a task as a child session. */
+const CHILD_AGENT = "opencode-session"
+
 /** The legate origin of an OpenCode session. */
 const originOf = (sessionID: string) => `opencode:${sessionID}`
 
@@ -78,9 +96,12 @@ type Task = {
  * Runs `legate ARGS` (no shell) with `LEGATE_ORIGIN` set to `origin`, `stdin` written to its
  * standard input; ends it (TERM) when `signal` aborts. Rejects when the program cannot start.
  */
-function legate(args: string[], opts: { origin?: string; stdin?: string; signal?: AbortSignal } = {}): Promise<Ran> {
+function legate(
+  args: string[],
+  opts: { origin?: string; stdin?: string; signal?: AbortSignal; env?: Record<string, string> } = {},
+): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const env = legateEnv()
+    const env = { ...legateEnv(), ...opts.env }
     if (opts.origin) env.LEGATE_ORIGIN = opts.origin
     const child = spawn(LEGATE, args, { env, stdio: ["pipe", "pipe", "pipe"] })
     let stdout = ""
@@ -141,7 +162,36 @@ function describe(t: Task, max: number): string {
   return lines.join("\n")
 }
 
-export const LegatePlugin: Plugin = async ({ client }) => {
+/**
+ * The environment of a child-session task: the server, the parent session and its directory
+ * (read by `legate opencode-session`), and `PATH` leading to this legate program, which the
+ * agent runs.
+ */
+function childEnv(serverUrl: URL, parent: string, directory: string): Record<string, string> {
+  const env: Record<string, string> = {
+    LEGATE_OPENCODE_URL: serverUrl.toString(),
+    LEGATE_OPENCODE_PARENT: parent,
+    LEGATE_OPENCODE_DIRECTORY: directory,
+  }
+  if (isAbsolute(LEGATE)) env.PATH = [dirname(LEGATE), legateEnv().PATH].filter(Boolean).join(":")
+  return env
+}
+
+/**
+ * Whether this OpenCode server listens at `url` (any HTTP answer counts): without `serve` or
+ * `--port` it may serve its sessions in process only, and a child session cannot be run.
+ */
+async function listening(url: URL): Promise<boolean> {
+  try {
+    await fetch(new URL("/global/health", url), { signal: AbortSignal.timeout(3000) })
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const LegatePlugin: Plugin = async (input) => {
+  const { client } = input
   /** Sessions active in this server (only these are ever posted into). */
   const known = new Set<string>()
   /** Sessions with finishes not yet looked at. */
@@ -150,8 +200,54 @@ export const LegatePlugin: Plugin = async ({ client }) => {
   const woken = new Set<string>()
   /** Tasks the model canceled itself: their end is acknowledged, not posted. */
   const canceledHere = new Set<string>()
+  /** Child-session tasks delegated here: task id → the session the child was made under. */
+  const childTasks = new Map<string, string>()
+
+  /**
+   * Aborts the child session of a child-session task that ended, if it still runs: its run
+   * aborts it when legate ends it (TERM), but not when a crashed daemon's leftovers are killed.
+   */
+  async function abortChild(taskID: string) {
+    const parent = childTasks.get(taskID)
+    if (!parent) return
+    childTasks.delete(taskID)
+    const kids = await client.session.children({ path: { id: parent } })
+    // The oldest: a task requeued after a crash makes a new child later.
+    const child = (kids.data ?? [])
+      .filter((c) => c.title.startsWith(`legate ${taskID}:`))
+      .sort((x, y) => x.time.created - y.time.created)[0]
+    if (!child) return
+    const status = await client.session.status()
+    const s = (status.data as Record<string, { type: string }> | undefined)?.[child.id]
+    if (s === undefined || s.type === "idle") return
+    await client.session.abort({ path: { id: child.id } })
+    log("info", `aborted child session ${child.id} of task ${taskID}, which ended`)
+  }
+
   /** Per session, the delivery under way (deliveries of one session run one at a time). */
   const chains = new Map<string, Promise<void>>()
+
+  /** Each session's root (itself when it has no parent), as the server says. */
+  const roots = new Map<string, string>()
+
+  /** The root of `sessionID`: subagent and child sessions deliver to the conversation above. */
+  async function rootOf(sessionID: string): Promise<string> {
+    const seen: string[] = []
+    let id = sessionID
+    while (!roots.has(id) && !seen.includes(id) && seen.length < 32) {
+      seen.push(id)
+      const r = await client.session.get({ path: { id } }).catch(() => undefined)
+      const parent = (r?.data as { parentID?: string } | undefined)?.parentID
+      if (!parent) break
+      id = parent
+    }
+    const root = roots.get(id) ?? id
+    seen.forEach((s) => roots.set(s, root))
+    return root
+  }
+
+  /** The legate origin of the tasks a session delegates: its root's. */
+  const originFor = async (sessionID: string) => originOf(await rootOf(sessionID))
 
   const log = async (level: "debug" | "info" | "warn" | "error", message: string): Promise<void> => {
     await client.app.log({ body: { service: "legate", level, message } }).catch(() => {})
@@ -225,13 +321,13 @@ export const LegatePlugin: Plugin = async ({ client }) => {
 
   function follow() {
     if (follower || disposed) return
-    const args = ["events", "-f", "--json", "--kind", "finished", "--after", String(cursor)]
+    const args = ["events", "-f", "--json", "--kind", "finished,interrupted", "--after", String(cursor)]
     const child = spawn(LEGATE, args, { env: legateEnv(), stdio: ["ignore", "pipe", "pipe"] })
     follower = child
     child.on("error", (e) => log("error", `following legate's finishes: ${e.message}`))
     child.stderr?.resume()
     createInterface({ input: child.stdout! }).on("line", (line) => {
-      let e: { seq?: number; kind?: string; origin?: string | null }
+      let e: { seq?: number; kind?: string; origin?: string | null; task_id?: string }
       try {
         e = JSON.parse(line)
       } catch {
@@ -239,7 +335,10 @@ export const LegatePlugin: Plugin = async ({ client }) => {
       }
       restarts = 0
       if (typeof e.seq === "number") cursor = Math.max(cursor, e.seq)
-      if (e.kind !== "finished" || !e.origin?.startsWith("opencode:")) return
+      if (e.task_id && childTasks.has(e.task_id))
+        abortChild(e.task_id).catch((err) => log("warn", `aborting the child of ${e.task_id}: ${err}`))
+      // A task whose daemon went away ends interrupted without a finish event.
+      if ((e.kind !== "finished" && e.kind !== "interrupted") || !e.origin?.startsWith("opencode:")) return
       const sessionID = e.origin.slice("opencode:".length)
       pending.add(sessionID)
       deliver(sessionID)
@@ -294,19 +393,31 @@ export const LegatePlugin: Plugin = async ({ client }) => {
           "Its result is posted into this conversation as a message when it finishes; or collect it with async_task_wait or async_task_result. " +
           "Delegate several to work in parallel. An unknown agent name is answered with the list of agents.",
         args: {
-          agent: tool.schema.string().describe("The legate agent to run the task (e.g. claude, codex, gemini, opencode)"),
+          agent: tool.schema
+            .string()
+            .describe("The legate agent to run the task (e.g. claude, codex, gemini; opencode: a child session of this one)"),
           prompt: tool.schema.string().describe("The complete instructions for the task: the agent sees nothing else"),
           description: tool.schema.string().describe("A short title for the task (3-8 words)"),
         },
         async execute(args, ctx) {
-          const origin = originOf(ctx.sessionID)
-          known.add(ctx.sessionID)
+          const origin = await originFor(ctx.sessionID)
+          known.add(origin.slice("opencode:".length))
+          const child = CHILD_AGENTS.has(args.agent.trim())
           const argv = ["run", "--json", "--origin", origin, "--cwd", ctx.directory]
           if (args.description.trim()) argv.push("--title", args.description.trim())
-          argv.push(args.agent, "--", "-")
+          argv.push(child ? CHILD_AGENT : args.agent, "--", "-")
+          // Read when used: the server's address is known once it listens.
+          const serverUrl = input.serverUrl
+          if (child && !(await listening(serverUrl)))
+            throw new Error(
+              `agent "${args.agent}" runs the task as a child session in this OpenCode server, which does not listen at ${serverUrl} ` +
+                "(start OpenCode with --port, or use `opencode serve`); delegate to another agent",
+            )
+          const env = child ? childEnv(serverUrl, ctx.sessionID, ctx.directory) : undefined
           const t = parsed<{ id: string; status: string; agent: string }>(
-            await legate(argv, { origin, stdin: args.prompt, signal: ctx.abort }),
+            await legate(argv, { origin, stdin: args.prompt, signal: ctx.abort, env }),
           )
+          if (child) childTasks.set(t.id, ctx.sessionID)
           follow()
           ctx.metadata({ title: `${t.agent}: ${args.description}`, metadata: { task_id: t.id } })
           return (
@@ -320,7 +431,7 @@ export const LegatePlugin: Plugin = async ({ client }) => {
         description: "The status of a task delegated with async_task, and its result when it has finished (does not wait).",
         args: { task_id: tool.schema.string().describe("The id async_task returned") },
         async execute(args, ctx) {
-          const origin = originOf(ctx.sessionID)
+          const origin = await originFor(ctx.sessionID)
           const shown = parsed<Task>(await legate(["show", "--json", args.task_id], { origin, signal: ctx.abort }))
           if (!FINISHED.has(shown.status)) return describe(shown, TOOL_RESULT_CHARS)
           // Read through `wait --result`, which marks it read, so it is not posted again.
@@ -347,7 +458,7 @@ export const LegatePlugin: Plugin = async ({ client }) => {
             .describe(`Seconds to wait at most (default ${WAIT_DEFAULT_S})`),
         },
         async execute(args, ctx) {
-          const origin = originOf(ctx.sessionID)
+          const origin = await originFor(ctx.sessionID)
           const seconds = Math.ceil(args.timeout ?? WAIT_DEFAULT_S)
           const argv = ["wait", "--json", "--result", "--timeout", `${seconds}s`]
           if (args.mode === "any") argv.push("--any")
@@ -369,7 +480,7 @@ export const LegatePlugin: Plugin = async ({ client }) => {
         description: "Cancel a task delegated with async_task (a queued one at once, a running one by ending its processes).",
         args: { task_id: tool.schema.string().describe("The id async_task returned") },
         async execute(args, ctx) {
-          const origin = originOf(ctx.sessionID)
+          const origin = await originFor(ctx.sessionID)
           const tasks = parsed<Task[]>(await legate(["cancel", "--json", args.task_id], { origin, signal: ctx.abort }))
           // The model knows how these ended: mark them read rather than post them.
           const ended = tasks.filter((t) => FINISHED.has(t.status)).map((t) => t.id)

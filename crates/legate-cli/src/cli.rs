@@ -139,6 +139,14 @@ pub enum Command {
     /// Configure an agent host to use legate: its MCP server entry, with what the host needs
     /// to call legate's tools headless, written into the host's own configuration file.
     Setup(SetupArgs),
+    /// Run a task as a child session of an OpenCode session (the program of the agent
+    /// `opencode-session`; the prompt on stdin, the server and parent in the environment).
+    #[command(hide = true)]
+    OpencodeSession {
+        /// Prompt this existing child session again instead of creating one.
+        #[arg(long)]
+        session: Option<String>,
+    },
     /// Answer an agent host's hook (reads its JSON on stdin).
     Hook {
         /// The host.

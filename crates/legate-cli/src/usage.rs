@@ -77,6 +77,7 @@ fn json_refused(command: &Command) -> Option<String> {
         Command::Mcp => "mcp",
         Command::Serve { .. } => "serve",
         Command::Hook { .. } => "hook",
+        Command::OpencodeSession { .. } => "opencode-session",
         Command::Completions { .. } => "completions",
         Command::Worker { .. } => "worker",
         Command::Daemon(d) if d.action.is_none() && !d.detach && !d.launch => "daemon",

@@ -10,227 +10,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::Home;
-use legate_test_model::{ModelServer, user_texts};
+use common::hosts::delivery::{self, Delivered};
+use common::hosts::opencode::{
+    OpenCode, PATIENCE, last_conversation, output_of, prompt_then_open, session_of, setup_opencode,
+};
+use legate_test_model::ModelServer;
 use serde_json::{Value, json};
-
-/// How long a condition the tests wait for may take.
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A running `opencode serve` with legate's plugin installed in its user configuration, on a
-/// new git project, its model the scripted server and its legate the home of the test.
-struct OpenCode {
-    bin: PathBuf,
-    child: Child,
-    url: String,
-    env: Vec<(String, String)>,
-    project: tempfile::TempDir,
-}
-
-impl OpenCode {
-    fn start(home: &Home, server: &ModelServer) -> Option<OpenCode> {
-        let bin = common::agents::installed("opencode")?;
-        let modules = common::agents::installed("opencode-plugin")?;
-        let h = home.path().join("oc-home");
-        let cfg = h.join(".config/opencode");
-        std::fs::create_dir_all(&cfg).unwrap();
-        // The plugin package, already there, so opencode installs nothing at start.
-        std::os::unix::fs::symlink(&modules, cfg.join("node_modules")).unwrap();
-        std::fs::write(
-            cfg.join("package.json"),
-            r#"{"dependencies":{"@opencode-ai/plugin":"1.18.33"}}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            cfg.join("package-lock.json"),
-            r#"{"lockfileVersion":3,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"1.18.33"}}}}"#,
-        )
-        .unwrap();
-        // Installed as a user would: it pins this legate and this home, so OpenCode needs
-        // neither in its environment.
-        setup_opencode(home, &h, &h, &[]);
-        assert!(cfg.join("plugin/legate.ts").is_file());
-        let config = json!({
-            "$schema": "https://opencode.ai/config.json",
-            "autoupdate": false, "share": "disabled",
-            "model": "scripted/m", "small_model": "scripted/m",
-            "provider": {"scripted": {"npm": "@ai-sdk/openai-compatible", "name": "scripted",
-                "options": {"baseURL": server.base_url(), "apiKey": "x"}, "models": {"m": {"name": "m"}}}}
-        });
-        std::fs::write(h.join("opencode.json"), config.to_string()).unwrap();
-        let s = |p: &Path| p.display().to_string();
-        let env: Vec<(String, String)> = [
-            ("HOME", s(&h)),
-            ("OPENCODE_CONFIG", s(&h.join("opencode.json"))),
-            ("OPENCODE_DISABLE_AUTOUPDATE", "1".into()),
-            ("OPENCODE_DISABLE_SHARE", "1".into()),
-            ("OPENCODE_DISABLE_MODELS_FETCH", "1".into()),
-            ("OPENCODE_DISABLE_LSP_DOWNLOAD", "1".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let project = common::agents::new_project();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(&bin);
-        cmd.args([
-            "serve",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ])
-        .current_dir(project.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        clean_env(&mut cmd, &env);
-        let mut child = cmd.spawn().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let oc = OpenCode {
-            bin,
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            env,
-            project,
-        };
-        rx.recv_timeout(PATIENCE)
-            .expect("opencode serve says it listens");
-        Some(oc)
-    }
-
-    /// Sends `text` (on stdin, unquoted) as a user message to `session` (a new session when
-    /// `None`) with `opencode run --attach`, waits for the turn to end and returns its JSON
-    /// lines.
-    fn prompt(&self, session: Option<&str>, text: &str) -> Vec<Value> {
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(["run", "--attach", &self.url, "--format", "json"])
-            .current_dir(self.project.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(s) = session {
-            cmd.args(["--session", s]);
-        }
-        clean_env(&mut cmd, &self.env);
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "opencode run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
-impl Drop for OpenCode {
-    fn drop(&mut self) {
-        // TERM lets the plugin end its follower; KILL if it does not exit in time.
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let ended = common::poll_until(Duration::from_secs(10), || {
-            self.child.try_wait().is_ok_and(|s| s.is_some())
-        });
-        if !ended {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Runs `legate setup opencode ARGS` for the user whose HOME is `user_home`, in `cwd`, with
-/// the legate home `home`; returns what it said on stderr.
-fn setup_opencode(home: &Home, user_home: &Path, cwd: &Path, args: &[&str]) -> String {
-    let mut argv = vec!["setup", "opencode"];
-    argv.extend_from_slice(args);
-    let out = home
-        .cmd(&argv)
-        .current_dir(cwd)
-        .env("HOME", user_home)
-        .env_remove("XDG_CONFIG_HOME")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "legate {argv:?}: {said}");
-    said
-}
-
-/// `cmd` with `env` and none of the variables that would tie it to a legate task or store
-/// (the plugin reaches the store `legate setup` pinned).
-fn clean_env(cmd: &mut Command, env: &[(String, String)]) {
-    for k in [
-        "LEGATE_HOME",
-        "LEGATE_BIN",
-        "XDG_CONFIG_HOME",
-        "LEGATE_CONFIG",
-        "LEGATE_DEPTH",
-        "LEGATE_TASK_ID",
-        "LEGATE_ORIGIN",
-        "LEGATE_TOKEN",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)));
-}
-
-/// The session a turn ran in.
-fn session_of(lines: &[Value]) -> String {
-    lines
-        .iter()
-        .find_map(|l| l["sessionID"].as_str())
-        .expect("opencode printed a session id")
-        .to_string()
-}
-
-/// The outputs (or errors) of the calls of `tool` in a turn.
-fn tool_outputs(lines: &[Value], tool: &str) -> Vec<String> {
-    lines
-        .iter()
-        .filter(|l| l["type"] == "tool_use" && l["part"]["tool"] == tool)
-        .map(|l| {
-            let state = &l["part"]["state"];
-            state["output"]
-                .as_str()
-                .or(state["error"].as_str())
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect()
-}
-
-/// The one output of `tool` in a turn.
-fn output_of(lines: &[Value], tool: &str) -> String {
-    let outs = tool_outputs(lines, tool);
-    assert_eq!(outs.len(), 1, "one call of {tool} in {lines:#?}");
-    outs[0].clone()
-}
 
 /// A home whose agent `gated` runs its prompt as a shell script.
 fn gated_home() -> Home {
@@ -259,43 +48,6 @@ fn delegate(oc: &OpenCode, session: Option<&str>, gate: &Path, n: u32) -> (Strin
         .to_string();
     assert!(out.contains("delegated to gated"), "{out}");
     (session_of(&lines), id)
-}
-
-/// The user messages of the last request that carried tools (the conversation as the model
-/// last saw it).
-fn last_conversation(server: &ModelServer) -> Vec<String> {
-    server
-        .requests()
-        .iter()
-        .rev()
-        .find(|r| r.get("tools").is_some())
-        .map(user_texts)
-        .unwrap_or_default()
-}
-
-/// Whether any request's user messages hold `needle`.
-fn model_saw(server: &ModelServer, needle: &str) -> bool {
-    server
-        .requests()
-        .iter()
-        .any(|r| user_texts(r).iter().any(|t| t.contains(needle)))
-}
-
-/// Runs `prompt` in `session` on another thread, creates `gate` once the model received it (so
-/// the tool it calls is under way before the tasks end), and returns the turn's lines.
-fn prompt_then_open(
-    oc: &OpenCode,
-    server: &ModelServer,
-    session: &str,
-    prompt: &str,
-    gate: &Path,
-) -> Vec<Value> {
-    std::thread::scope(|s| {
-        let turn = s.spawn(|| oc.prompt(Some(session), prompt));
-        assert!(common::poll_until(PATIENCE, || model_saw(server, prompt)));
-        std::fs::write(gate, "").unwrap();
-        turn.join().unwrap()
-    })
 }
 
 #[test]
@@ -411,14 +163,15 @@ fn finished_results_are_posted_into_the_idle_session_once() {
     let (_, c) = delegate(&oc, Some(&session), &gate, 2003);
     let origin = format!("opencode:{session}");
 
-    // The session is idle: the finishes wake it.
+    // The session is idle: the finishes wake it. Each result is measured from its finish to
+    // the first model request holding it.
     std::fs::write(&gate, "").unwrap();
     let results = ["res-2001", "res-2002", "res-2003"];
-    assert!(
-        common::poll_until(PATIENCE, || results.iter().all(|r| model_saw(&server, r))),
-        "the results reached the model: {:#?}",
-        last_conversation(&server)
-    );
+    let mut delivered: Vec<Delivered> = [&a, &b, &c]
+        .iter()
+        .zip(results)
+        .map(|(id, res)| delivery::await_delivered(&home, &server, id, res))
+        .collect();
     assert!(common::poll_until(PATIENCE, || home
         .inbox(&origin, &[])
         .is_empty()));
@@ -457,13 +210,11 @@ fn finished_results_are_posted_into_the_idle_session_once() {
         ])
         .trim()
         .to_string();
-    assert!(
-        common::poll_until(PATIENCE, || model_saw(&server, "res-3001")),
-        "the result after the restart reached the model"
-    );
+    delivered.push(delivery::await_delivered(&home, &server, &late, "res-3001"));
     assert!(common::poll_until(PATIENCE, || {
         home.show(&late)["acked_at"].is_string()
     }));
+    delivery::report("opencode", "push-into-idle-session", &delivered);
 }
 
 #[test]

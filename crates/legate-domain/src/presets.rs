@@ -118,6 +118,20 @@ pub fn builtins() -> Vec<AgentSpec> {
     opencode.resume = argv(&["--session", "{session}"]);
     opencode.model_args = argv(&["--model", "{model}"]);
 
+    // A child session of the OpenCode session that delegated the task, in that session's
+    // server: the program is legate itself (`legate opencode-session`), which legate's
+    // OpenCode plugin submits with the server and the parent in the task's environment.
+    let mut opencode_session = preset(
+        "opencode-session",
+        AgentKind::Exec,
+        &["legate", "opencode-session", "{args}"],
+        OutputFormat::Opencode,
+        "A child session of the delegating OpenCode session, in its OpenCode server (delegated by legate's OpenCode plugin).",
+    );
+    opencode_session.prompt = PromptMode::Stdin;
+    opencode_session.resume = argv(&["--session", "{session}"]);
+    opencode_session.for_models = false;
+
     let opencode_acp = preset(
         "opencode-acp",
         AgentKind::Acp,
@@ -144,6 +158,7 @@ pub fn builtins() -> Vec<AgentSpec> {
         codex,
         gemini,
         opencode,
+        opencode_session,
         opencode_acp,
         gemini_acp,
     ]

@@ -8,6 +8,7 @@ mod hook;
 mod inbox;
 mod logs;
 mod mcp;
+mod opencode_session;
 mod query;
 mod reconnect;
 mod run;
@@ -83,6 +84,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             }
             Command::Setup(args) => crate::setup::setup(args),
             Command::Hook { host } => hook::hook(&paths, host).await,
+            Command::OpencodeSession { session } => {
+                opencode_session::opencode_session(session).await
+            }
             Command::Mcp => mcp::stdio(&paths).await,
             Command::Serve {
                 listen,

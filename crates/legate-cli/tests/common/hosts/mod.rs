@@ -7,6 +7,7 @@ pub mod claude;
 pub mod codex;
 pub mod delivery;
 pub mod hermes;
+pub mod opencode;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
