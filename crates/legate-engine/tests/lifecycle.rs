@@ -83,14 +83,22 @@ async fn recovery_requeues_or_interrupts_what_a_lost_engine_left_running() {
     assert_eq!(tasks[1].status, Status::Succeeded, "{:?}", tasks[1]);
     assert_eq!(tasks[1].attempt, 2, "{:?}", tasks[1]);
     assert_eq!(tasks[1].result.as_deref().map(str::trim), Some("again"));
-    let kinds: Vec<EventKind> = engine
-        .events()
-        .await
-        .iter()
-        .filter(|e| e.task_id == tasks[1].id)
-        .map(|e| e.kind)
-        .collect();
-    assert!(kinds.contains(&EventKind::Requeued), "{kinds:?}");
+    let events = engine.events().await;
+    let kinds = |id: &legate_domain::TaskId| -> Vec<EventKind> {
+        events
+            .iter()
+            .filter(|e| &e.task_id == id)
+            .map(|e| e.kind)
+            .collect()
+    };
+    // Followers of `finished` learn of the interrupted one too.
+    let plain = kinds(&tasks[0].id);
+    assert!(
+        plain.ends_with(&[EventKind::Interrupted, EventKind::Finished]),
+        "{plain:?}"
+    );
+    let again = kinds(&tasks[1].id);
+    assert!(again.contains(&EventKind::Requeued), "{again:?}");
     engine.svc.shutdown().await;
 }
 
