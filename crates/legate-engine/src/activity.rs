@@ -19,9 +19,11 @@ const OUTPUT_EVERY: Duration = Duration::from_secs(1);
 impl Service {
     /// Records one event of a running task (fenced on its lease) and publishes it.
     async fn record_running(&self, lease: &Lease, kind: EventKind, data: serde_json::Value) {
-        let _w = self.inner.write_lock.lock().await;
-        match self.inner.store.record_event(lease, kind, data).await {
-            Ok(ev) => self.inner.bus.publish(ev),
+        let recorded = self
+            .commit(|store| store.record_event(lease, kind, data))
+            .await;
+        match recorded {
+            Ok(_) => {}
             Err(e) => {
                 warn!(task = %lease.task_id, "recording a {} event failed: {e}", kind.as_str())
             }

@@ -29,18 +29,7 @@ impl Service {
                     }
                 }
                 let (tasks, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
-                let stored = {
-                    let _w = svc.inner.write_lock.lock().await;
-                    let stored = svc.inner.store.insert_batch(tasks).await;
-                    if let Ok(list) = &stored {
-                        for ins in list {
-                            if let Some(ev) = &ins.event {
-                                svc.inner.bus.publish(ev.clone());
-                            }
-                        }
-                    }
-                    stored
-                };
+                let stored = svc.commit(|store| store.insert_batch(tasks)).await;
                 match stored {
                     Ok(list) => {
                         for (ins, reply) in list.into_iter().zip(replies) {

@@ -9,6 +9,7 @@
 mod activity;
 mod agents;
 mod bus;
+mod commit;
 mod config_source;
 mod drain;
 mod error;

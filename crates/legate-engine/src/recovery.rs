@@ -46,11 +46,8 @@ impl Service {
             .filter(|a| a.retry_interrupted)
             .map(|a| a.name.clone())
             .collect();
-        let _w = self.inner.write_lock.lock().await;
         let rescued = self
-            .inner
-            .store
-            .rescue(scope, &requeue, reason)
+            .commit(|store| store.rescue(scope, &requeue, reason))
             .await
             .map_err(from_store)?;
         for r in &rescued {
@@ -59,9 +56,6 @@ impl Service {
             let killed = tree::kill_leftovers(r.task.id.as_str(), r.task.attempt, &dir, p).await;
             if killed > 0 {
                 info!(task = %r.task.id, "killed {killed} leftover process(es)");
-            }
-            for ev in &r.events {
-                self.inner.bus.publish(ev.clone());
             }
         }
         if !rescued.is_empty() {

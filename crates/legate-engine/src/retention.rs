@@ -33,14 +33,10 @@ impl Service {
         ids: &[TaskId],
         unacked: bool,
     ) -> Result<PruneReport, ServiceError> {
-        let pruned = {
-            let _w = self.inner.write_lock.lock().await;
-            self.inner
-                .store
-                .remove(ids, unacked)
-                .await
-                .map_err(from_store)?
-        };
+        let pruned = self
+            .commit(|store| store.remove(ids, unacked))
+            .await
+            .map_err(from_store)?;
         let mut log_bytes = 0;
         for id in &pruned.tasks {
             let dir = self.task_dir(id);

@@ -48,19 +48,16 @@ impl Service {
                 agents: work.agents.clone(),
                 max_claims: room.min(CLAIM_BATCH),
             };
-            let claimed = {
-                let _w = self.inner.write_lock.lock().await;
-                self.inner.store.claim(&req).await.map(|claims| {
-                    claims
-                        .into_iter()
-                        .map(|cl| {
-                            self.inner.bus.publish(cl.event.clone());
-                            let stop = self.register_running(&cl);
-                            (cl, stop)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            };
+            let mut stops = Vec::new();
+            let claimed = self
+                .commit_then(
+                    |store| store.claim(&req),
+                    |claims: &Vec<legate_store::Claimed>| {
+                        stops = claims.iter().map(|cl| self.register_running(cl)).collect();
+                    },
+                )
+                .await
+                .map(|claims| claims.into_iter().zip(stops).collect::<Vec<_>>());
             match claimed {
                 Ok(claims) => {
                     // A claim can stop short of the batch (an agent's cap filled up inside

@@ -61,7 +61,7 @@ pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub bus: EventBus,
     /// Held across every event-producing write and its publication, so events reach the bus
-    /// in sequence order and only after their commit.
+    /// in sequence order and only after their commit: taken only by `Service::commit`.
     pub write_lock: AsyncMutex<()>,
     pub config: ConfigSource,
     pub settings: EngineSettings,

@@ -206,19 +206,9 @@ impl Service {
         let mut delay = Duration::from_millis(50);
         let mut shutting = self.inner.shutting_down.subscribe();
         for attempt in 1u64.. {
-            let res = {
-                // A store of its own publishes in commit order; a shared one is read in
-                // sequence order by followers, so finishes there commit together, unlocked.
-                let _w = match self.inner.settings.work.shared {
-                    true => None,
-                    false => Some(self.inner.write_lock.lock().await),
-                };
-                let res = self.inner.store.finish(lease, outcome.clone()).await;
-                if let Ok((_, ev)) = &res {
-                    self.inner.bus.publish(ev.clone());
-                }
-                res
-            };
+            let res = self
+                .commit_finish(|store| store.finish(lease, outcome.clone()))
+                .await;
             match res {
                 Ok(_) => {
                     if attempt > 1 {

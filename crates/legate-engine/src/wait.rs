@@ -170,34 +170,16 @@ impl Service {
         let mut rx = self.inner.bus.subscribe();
         let mut pending: HashSet<TaskId> = HashSet::new();
         for id in &ids {
-            let queued = {
-                let _w = self.inner.write_lock.lock().await;
-                let r = self
-                    .inner
-                    .store
-                    .cancel_queued(id)
-                    .await
-                    .map_err(from_store)?;
-                if let Some((_, ev)) = &r {
-                    self.inner.bus.publish(ev.clone());
-                }
-                r
-            };
+            let queued = self
+                .commit(|store| store.cancel_queued(id))
+                .await
+                .map_err(from_store)?;
             if queued.is_some() {
                 continue;
             }
-            {
-                let _w = self.inner.write_lock.lock().await;
-                if let Some(ev) = self
-                    .inner
-                    .store
-                    .request_cancel(id)
-                    .await
-                    .map_err(from_store)?
-                {
-                    self.inner.bus.publish(ev);
-                }
-            }
+            self.commit(|store| store.request_cancel(id))
+                .await
+                .map_err(from_store)?;
             let stop = self
                 .inner
                 .running
