@@ -224,6 +224,17 @@ impl Client {
         self.ack(&req).await.map(|_| ())
     }
 
+    /// `GET /v1/inbox`: `q.origin`'s finished tasks not yet acknowledged, oldest first (with
+    /// `q.ack`, acknowledged as they are read; with `q.scope`/`q.orphans`, orphans besides).
+    pub async fn inbox(
+        &self,
+        q: &legate_domain::api::InboxQuery,
+    ) -> Result<legate_domain::api::InboxResponse, ClientError> {
+        let query =
+            serde_urlencoded::to_string(q).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.get(&format!("/v1/inbox?{query}")).await
+    }
+
     /// `POST /v1/inbox/ack`: acknowledges inbox entries.
     pub async fn ack(
         &self,

@@ -106,6 +106,15 @@ pub enum Command {
         /// (with --ack they are marked read in their own origin's inbox).
         #[arg(long)]
         orphans: bool,
+        /// Keep printing: one line per result (id, agent, status, first line), what is
+        /// unread first, then each as it arrives, each marked read once printed; ends when
+        /// stdout's reader or the process that started it goes. Claude Code's plugin monitor.
+        #[arg(long, conflicts_with_all = ["ack", "orphans", "limit"])]
+        follow: bool,
+        /// Whose inbox: the Claude Code session this command runs under (its plugin
+        /// monitor), instead of --origin.
+        #[arg(long, requires = "follow", conflicts_with = "origin")]
+        claude_code: bool,
     },
     /// Acknowledge inbox entries without showing them.
     Ack {
@@ -120,7 +129,13 @@ pub enum Command {
         origin: Option<String>,
     },
     /// Serve the MCP tools on stdin/stdout (what MCP hosts start).
-    Mcp,
+    Mcp {
+        /// Offer no MCP tasks: `delegate` answers with the task at once even to a client that
+        /// follows MCP tasks, so results come only through legate's inbox (hooks, a monitor,
+        /// finished_since_last_call), once each. Claude Code's plugin runs it so.
+        #[arg(long)]
+        no_tasks: bool,
+    },
     /// Serve MCP over streamable HTTP at http://ADDR/mcp. Clients need a bearer token:
     /// $LEGATE_TOKEN, else one kept in serve.token in the config directory (made on first use).
     Serve {
@@ -338,6 +353,10 @@ pub enum SetupHost {
     /// hook (and its approval) in config.yaml, and legate's plugin in plugins/legate/,
     /// enabled.
     Hermes,
+    /// Claude Code: legate's plugin (MCP server, hooks, and a monitor that wakes an idle
+    /// session) in `~/.claude/skills/legate/`, or `.claude/skills/legate/` with --project, and
+    /// its tools allowed in the `settings.json` beside it.
+    ClaudeCode,
 }
 
 /// Hosts whose hooks `legate hook` answers.

@@ -74,7 +74,8 @@ fn json_refused(command: &Command) -> Option<String> {
                  `legate show --json {id}` (the task and its result)"
             ));
         }
-        Command::Mcp => "mcp",
+        Command::Inbox { follow: true, .. } => "inbox --follow",
+        Command::Mcp { .. } => "mcp",
         Command::Serve { .. } => "serve",
         Command::Hook { .. } => "hook",
         Command::OpencodeSession { .. } => "opencode-session",

@@ -181,15 +181,23 @@ fn stop_is_blocked_while_children_run_and_let_go_when_done_or_after_the_limit() 
     assert_eq!(out["decision"], "block");
     assert!(out["reason"].as_str().unwrap().contains("1 of at most 2"));
 
-    // Once the child has ended, its unread result blocks the stop one more time, carrying it.
+    // Once the child has ended, its unread result goes on with the conversation one more
+    // time, carrying it, once: as additional context (Claude Code shows a block's reason to
+    // the model twice), with no block since nothing runs.
     home.ok(&["cancel", &child]);
     let out = hook(&home, &stop("S", "Stop")).expect("the unread result is shown");
-    let reason = out["reason"].as_str().unwrap();
+    assert_eq!(out["hookSpecificOutput"]["hookEventName"], "Stop", "{out}");
+    let context = out["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .unwrap();
     assert!(
-        reason.contains(&child) && reason.contains("canceled"),
-        "{reason}"
+        context.contains(&child) && context.contains("canceled"),
+        "{context}"
     );
-    assert!(!reason.contains("have not finished"), "{reason}");
+    assert!(
+        out.get("decision").is_none() && out.get("reason").is_none(),
+        "{out}"
+    );
     assert_eq!(hook(&home, &stop("S", "Stop")), None, "nothing left: stop");
     assert_eq!(hook(&home, &prompt_submit("S")), None, "already delivered");
 }
@@ -302,4 +310,121 @@ fn bad_hook_input_is_refused_and_other_events_pass() {
     assert_eq!(hook(&home, &note), None);
     let o = home.run(&["hook", "codex"]);
     assert_eq!(o.status.code(), Some(2), "an unknown host is a usage error");
+}
+
+/// `legate inbox --follow --claude-code` as the plugin's monitor runs it, for the session
+/// `CLAUDE_CODE_SESSION_ID` names, its stdout a pipe the test reads without blocking.
+struct Monitor {
+    child: std::process::Child,
+    out: std::fs::File,
+    seen: String,
+}
+
+impl Monitor {
+    fn start(home: &Home, session: &str) -> Monitor {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        // Close-on-exec: no other process may hold the read end open.
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let child = home
+            .cmd(&["inbox", "--follow", "--claude-code"])
+            .env("CLAUDE_CODE_SESSION_ID", session)
+            .stdout(Stdio::from(write))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Monitor {
+            child,
+            out: std::fs::File::from(read),
+            seen: String::new(),
+        }
+    }
+
+    /// The lines printed so far, once there are at least `n`.
+    fn lines(&mut self, n: usize) -> Vec<String> {
+        use std::io::Read;
+        let printed = common::poll_until(std::time::Duration::from_secs(30), || {
+            let mut buf = [0u8; 4096];
+            while let Ok(k @ 1..) = self.out.read(&mut buf) {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..k]));
+            }
+            self.seen.lines().count() >= n
+        });
+        assert!(printed, "{n} line(s) expected, printed:\n{}", self.seen);
+        self.seen.lines().map(str::to_string).collect()
+    }
+
+    /// Closes the pipe (Claude Code gone) and returns the monitor's exit code once it ended.
+    fn close(mut self) -> Option<i32> {
+        drop(self.out);
+        let mut status = None;
+        let ended = common::poll_until(std::time::Duration::from_secs(30), || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(ended, "the monitor outlived its reader");
+        status.and_then(|s| s.code())
+    }
+}
+
+#[test]
+fn the_monitor_and_the_hooks_deliver_each_result_once_between_them() {
+    let home = Home::new("");
+    let early = delegate(&home, "M", "shout early");
+    home.wait_all(std::slice::from_ref(&early));
+
+    // At start the monitor prints what is unread, one line, and marks it read.
+    let mut monitor = Monitor::start(&home, "M");
+    let first = &monitor.lines(1)[0];
+    assert!(
+        first.starts_with(&format!(
+            "legate: task {early} (agent fake) succeeded: EARLY"
+        )) && first.ends_with(&format!("`legate result {early}`")),
+        "{first}"
+    );
+    let read = common::poll_until(std::time::Duration::from_secs(30), || {
+        home.inbox("claude-code:M", &[]).is_empty()
+    });
+    assert!(read, "what the monitor printed is marked read");
+    assert_eq!(hook(&home, &prompt_submit("M")), None, "not injected again");
+
+    // Then each result as it arrives.
+    let late = delegate(&home, "M", "sleep 100; shout late");
+    let second = &monitor.lines(2)[1];
+    assert!(
+        second.contains(&late) && second.contains("LATE"),
+        "{second}"
+    );
+    assert_eq!(hook(&home, &post_tool_use("M")), None, "not injected again");
+
+    // A session its monitor follows is let stop while its tasks run: the monitor wakes it.
+    let running = delegate(&home, "M", "sleep 60000");
+    assert_eq!(hook(&home, &stop("M", "Stop")), None, "not held");
+    home.ok(&["cancel", &running]);
+    let third = &monitor.lines(3)[2];
+    assert!(
+        third.contains(&running) && third.contains("canceled"),
+        "{third}"
+    );
+
+    // The monitor ends when its reader goes, as a reader that went away ends any follow.
+    assert_eq!(monitor.close(), Some(141));
+
+    // What the hooks injected meanwhile, a monitor started later does not print.
+    let taken = delegate(&home, "M", "shout taken");
+    home.wait_all(std::slice::from_ref(&taken));
+    let out = hook(&home, &post_tool_use("M")).expect("the hook injects it");
+    assert!(out.to_string().contains("TAKEN"), "{out}");
+    let next = delegate(&home, "M", "shout next");
+    home.wait_all(std::slice::from_ref(&next));
+    let mut monitor = Monitor::start(&home, "M");
+    let first = &monitor.lines(1)[0];
+    assert!(first.contains(&next) && !first.contains(&taken), "{first}");
+    assert_eq!(monitor.close(), Some(141));
+
+    // With no monitor left, the stop is held for running tasks again.
+    let running = delegate(&home, "M", "sleep 60000");
+    let out = hook(&home, &stop("M", "Stop")).expect("held");
+    assert_eq!(out["decision"], "block", "{out}");
+    home.ok(&["cancel", &running]);
 }

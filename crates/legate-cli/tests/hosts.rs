@@ -63,6 +63,35 @@ fn claude_code_delegates_through_legate_mcp() {
     delegates_over_mcp(hosts::claude::run);
 }
 
+/// After `legate setup claude-code` alone, `claude -p` — with no `--mcp-config` and no
+/// `--allowedTools` — offers and calls legate's tools (the plugin's MCP server, allowed by the
+/// setup's permission rule), and the task belongs to the session its hooks serve.
+#[test]
+fn claude_code_delegates_after_legate_setup_alone() {
+    let server = ModelServer::start().unwrap();
+    let home = Home::new("");
+    let project = agents::new_project();
+    let run = hosts::claude::run_set_up(&home, &server, project.path(), &prompt());
+    assert!(run.status.success() && !run.timed_out, "{run}");
+    assert!(!run.stdout.contains("haven't granted"), "{run}");
+    let tasks = home.ls(&[]);
+    assert_eq!(tasks.len(), 1, "one task delegated: {tasks:?}\n{run}");
+    let id = tasks[0]["id"].as_str().unwrap().to_string();
+    let task: Value = serde_json::from_str(&home.ok(&["show", "--json", "--prompt", &id])).unwrap();
+    assert_eq!(task["prompt"], PROMPT, "{task}");
+    assert!(
+        task["origin"].as_str().unwrap().starts_with("claude-code:"),
+        "{task}"
+    );
+    assert!(
+        server
+            .first_containing("mcp__plugin_legate_legate__delegate")
+            .is_some(),
+        "the plugin's tool was offered"
+    );
+    assert!(server.first_containing(&id).is_some(), "{run}");
+}
+
 #[test]
 fn codex_delegates_through_legate_mcp() {
     delegates_over_mcp(hosts::codex::run);

@@ -247,6 +247,29 @@ async fn the_whole_flow_over_stdio() {
     c.cancel().await.unwrap();
 }
 
+/// `legate mcp --no-tasks` (what Claude Code's plugin runs): no tasks extension, so even a
+/// client that follows MCP tasks gets the task at once and its result only through the inbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tasks_delegate_answers_at_once_even_to_clients_that_negotiate_them() {
+    let home = Home::new("");
+    let c = common::mcp::stdio_args(&home, true, &["--no-tasks"], &[]).await;
+    let caps = &c
+        .peer_info()
+        .expect("the server introduced itself")
+        .capabilities;
+    assert!(!caps.supports_tasks(), "{caps:?}");
+    let args = json!({"agent": "fake", "prompt": "print not a task"});
+    let params =
+        CallToolRequestParams::new("delegate").with_arguments(args.as_object().cloned().unwrap());
+    let id = match c.call_tool_once(params).await.unwrap() {
+        CallToolResponse::Complete(r) => {
+            answer(&r)["task"]["task_id"].as_str().unwrap().to_string()
+        }
+        other => panic!("expected the answer, got {other:?}"),
+    };
+    assert_eq!(home.show(&id)["id"], id.as_str());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegate_runs_as_an_mcp_task_for_clients_that_negotiate_it() {
     let home = Home::new("");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use legate_api::{Client, ClientError};
 use legate_domain::Task;
-use legate_domain::api::{InboxQuery, InboxResponse};
+use legate_domain::api::InboxQuery;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
@@ -70,6 +70,8 @@ pub struct LegateMcp {
     /// The agents offered to models, as last read, and when (saves a daemon call per
     /// delegation; refreshed when stale or when an agent is not in it).
     pub(crate) agents: AgentCache,
+    /// Whether `delegate` may answer with an MCP task (to a client that negotiated them).
+    tasks: bool,
     tool_router: ToolRouter<Self>,
 }
 
@@ -82,8 +84,18 @@ impl LegateMcp {
             origin,
             result_chars,
             agents: Arc::default(),
+            tasks: true,
             tool_router: crate::schema::standard_formats(Self::tool_router()),
         }
+    }
+
+    /// The same server without the MCP tasks extension: `delegate` answers with the task at
+    /// once, and results reach the client only through legate's inbox (hooks, a monitor,
+    /// `finished_since_last_call`), each once. A client following an MCP task shows its
+    /// result when it completes whether or not the inbox already delivered it.
+    pub fn without_tasks(mut self) -> Self {
+        self.tasks = false;
+        self
     }
 
     /// Tasks of `origin` that finished since its last call, after the orphans of its scope
@@ -97,14 +109,7 @@ impl LegateMcp {
             scope: self.origin.scope_of(origin),
             orphans: false,
         };
-        let Ok(query) = query(&q) else {
-            return Vec::new();
-        };
-        match self
-            .client
-            .get::<InboxResponse>(&format!("/v1/inbox?{query}"))
-            .await
-        {
+        match self.client.inbox(&q).await {
             Ok(inbox) => inbox
                 .orphans
                 .iter()
@@ -177,15 +182,21 @@ pub(crate) fn query<T: Serialize>(q: &T) -> Result<String, ToolError> {
 
 impl ServerHandler for LegateMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
+        let capabilities = if self.tasks {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
                 .enable_tasks()
-                .build(),
-        )
-        .with_server_info(Implementation::new("legate", env!("CARGO_PKG_VERSION")))
-        .with_instructions(INSTRUCTIONS)
+                .build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("legate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn call_tool(
@@ -193,9 +204,10 @@ impl ServerHandler for LegateMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let tasks_ok = context
-            .client_capabilities()
-            .is_some_and(|caps| caps.supports_tasks());
+        let tasks_ok = self.tasks
+            && context
+                .client_capabilities()
+                .is_some_and(|caps| caps.supports_tasks());
         // `wait: true` asks for the answer in this call; otherwise the client gets a task.
         let waits = request
             .arguments

@@ -175,13 +175,18 @@ fn is_side(body: &Value) -> bool {
 /// The user's words in every user message of `body` that holds them, in order: its text blocks
 /// joined with `\n`, leaving out those Claude Code adds itself (`<system-reminder>…`, and any
 /// message that follows a tool's result before the model speaks again, such as "Tool loaded.");
-/// a message holding only tool results is no user message.
+/// a message holding only tool results is no user message. A message of reminders alone after
+/// the model has spoken (a hook's context at a stop, a monitor's notification) is a turn Claude
+/// Code started without the user: it counts, with no words, so the script answers it rather
+/// than repeating the user's last request.
 pub(crate) fn user_texts(body: &Value) -> Vec<String> {
     let mut texts = Vec::new();
     let mut after_result = false;
+    let mut spoke = false;
     for m in conversation(body) {
         if m["role"] != "user" {
             after_result = false;
+            spoke |= m["role"] == "assistant";
             continue;
         }
         if blocks(m).any(|b| b["type"] == "tool_result") {
@@ -201,6 +206,8 @@ pub(crate) fn user_texts(body: &Value) -> Vec<String> {
             .collect();
         if !words.is_empty() {
             texts.push(words.join("\n"));
+        } else if spoke && blocks(m).any(|b| b["type"] == "text") {
+            texts.push(String::new());
         }
     }
     texts
@@ -285,6 +292,24 @@ fn error(code: StatusCode, kind: &str, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reminders_after_the_model_spoke_are_a_turn_without_words() {
+        let body = json!({
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "<system-reminder>context</system-reminder>"}
+                ]},
+                {"role": "user", "content": "CALL delegate {}"},
+                {"role": "assistant", "content": [{"type": "text", "text": "SAW: queued"}]},
+                {"role": "user", "content": [
+                    {"type": "text", "text": "<system-reminder>\n<task-notification>…</system-reminder>"}
+                ]}
+            ],
+            "tools": [{"name": "mcp__legate__delegate"}]
+        });
+        assert_eq!(user_texts(&body), ["CALL delegate {}", ""]);
+    }
 
     #[test]
     fn exchange_reads_users_tools_and_the_result_with_its_tool() {

@@ -93,9 +93,7 @@ async fn claude_code(paths: &Paths) -> Result<i32> {
                 scope,
                 orphans: false,
             };
-            let inbox: InboxResponse = client
-                .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
-                .await?;
+            let inbox: InboxResponse = client.inbox(&q).await?;
             let chars = paths.config_or_default().hooks.result_chars;
             let mut text = String::new();
             if !inbox.orphans.is_empty() {
@@ -122,9 +120,12 @@ async fn claude_code(paths: &Paths) -> Result<i32> {
                     },
                 )
                 .await?;
-            gate.block.then(
-                || json!({"decision": "block", "reason": stop_reason(&gate, paths.config_or_default().hooks.result_chars)}),
-            )
+            // A session its plugin's monitor follows goes idle and is woken by the result.
+            let hold = !super::follow::monitored(paths, &origin);
+            let chars = paths.config_or_default().hooks.result_chars;
+            gate.block
+                .then(|| stop_answer(&gate, chars, hold))
+                .filter(|a| a.as_object().is_some_and(|o| !o.is_empty()))
         }
         // Other events (`SubagentStop` among them) carry nothing legate acts on.
         _ => None,
@@ -199,13 +200,30 @@ pub(crate) fn results_text(heading: &str, tasks: &[Task], chars: usize) -> Strin
     s
 }
 
-/// Why the stop is blocked, and what to do instead.
-fn stop_reason(gate: &StopGateResponse, chars: usize) -> String {
-    let mut s = String::new();
+/// The answer to a `Stop` the gate holds. Results go in `additionalContext`, which Claude Code
+/// (2.1.163 and later) adds to the conversation once and goes on with; a `reason` it shows the
+/// model twice (as the hook's feedback and as its blocking error), so it only says which
+/// tasks still run, and blocks the stop for them when `hold`.
+fn stop_answer(gate: &StopGateResponse, chars: usize, hold: bool) -> serde_json::Value {
+    let mut answer = serde_json::Map::new();
     if !gate.unread.is_empty() {
-        s.push_str(&finished_text(&gate.unread, chars));
-        s.push_str("\nUse these results before you finish.\n");
+        let mut results = finished_text(&gate.unread, chars);
+        results.push_str("\nUse these results before you finish.\n");
+        answer.insert(
+            "hookSpecificOutput".into(),
+            json!({"hookEventName": "Stop", "additionalContext": results}),
+        );
     }
+    if hold && !gate.unfinished.is_empty() {
+        answer.insert("decision".into(), json!("block"));
+        answer.insert("reason".into(), json!(stop_reason(gate)));
+    }
+    serde_json::Value::Object(answer)
+}
+
+/// Why the stop is blocked: the tasks that still run, and what to do instead.
+fn stop_reason(gate: &StopGateResponse) -> String {
+    let mut s = String::new();
     if !gate.unfinished.is_empty() {
         let ids: Vec<String> = gate.unfinished.iter().map(|t| t.id.to_string()).collect();
         s.push_str(&format!(

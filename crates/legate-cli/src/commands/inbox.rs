@@ -32,9 +32,7 @@ pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: boo
         orphans: who.orphans,
     };
     let client = connect(paths).await?;
-    let mut res: InboxResponse = client
-        .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
-        .await?;
+    let mut res: InboxResponse = client.inbox(&q).await?;
     res.acked = ack;
     if json {
         print_json(&res)?;

@@ -20,8 +20,9 @@ pub fn hermes_sessions_dir(paths: &Paths) -> std::path::PathBuf {
     paths.run_dir.join("hermes")
 }
 
-/// Serves MCP on stdin/stdout until the host closes it.
-pub async fn stdio(paths: &Paths) -> Result<i32> {
+/// Serves MCP on stdin/stdout until the host closes it; with `no_tasks`, without the MCP
+/// tasks extension.
+pub async fn stdio(paths: &Paths, no_tasks: bool) -> Result<i32> {
     let client = connect_lasting(paths).await?;
     // The project: where the host started this server (its repository's top level).
     let cwd = std::env::current_dir().context("reading the working directory")?;
@@ -37,7 +38,11 @@ pub async fn stdio(paths: &Paths) -> Result<i32> {
             project,
         ),
     };
-    let server = LegateMcp::new(client, origin, paths.config_or_default().mcp.result_chars)
+    let mut server = LegateMcp::new(client, origin, paths.config_or_default().mcp.result_chars);
+    if no_tasks {
+        server = server.without_tasks();
+    }
+    let server = server
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP session on stdin/stdout")?;

@@ -3,6 +3,7 @@
 mod admin;
 mod cancel;
 mod events;
+mod follow;
 mod hermes_hook;
 mod hook;
 mod inbox;
@@ -72,7 +73,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 ack,
                 limit,
                 orphans,
+                follow,
+                claude_code,
             } => {
+                if follow {
+                    let whose = if claude_code {
+                        follow::Whose::ClaudeCode
+                    } else {
+                        follow::Whose::Origin(origin.as_deref())
+                    };
+                    return follow::follow(&paths, whose).await;
+                }
                 let who = inbox::Who {
                     origin: origin.as_deref(),
                     orphans,
@@ -87,7 +98,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::OpencodeSession { session } => {
                 opencode_session::opencode_session(session).await
             }
-            Command::Mcp => mcp::stdio(&paths).await,
+            Command::Mcp { no_tasks } => mcp::stdio(&paths, no_tasks).await,
             Command::Serve {
                 listen,
                 allow_origins,

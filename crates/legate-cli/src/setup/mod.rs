@@ -2,12 +2,13 @@
 //! into the host's own configuration file, keeping everything else in it.
 //!
 //! Each host has its file and format ([`codex`], [`gemini`], [`opencode`], which installs a
-//! plugin and, when asked, the MCP entry; [`hermes`]: MCP entry, hook and plugin); what they
-//! share is here: the MCP
+//! plugin and, when asked, the MCP entry; [`hermes`]: MCP entry, hook and plugin;
+//! [`claude_code`]: a plugin and its tools allowed); what they share is here: the MCP
 //! server entry ([`McpEntry`]: this executable, `mcp`, the store the setup ran against), where
 //! the file is (user-wide, or the project's with `--project`), and how it is written (whole,
 //! through a temporary file renamed over it, so a failure leaves the old one).
 
+mod claude_code;
 mod codex;
 mod gemini;
 mod hermes;
@@ -146,8 +147,8 @@ pub enum Scope {
 pub fn setup(args: SetupArgs) -> Result<i32> {
     if args.mcp && !matches!(args.host, SetupHost::Opencode) {
         anyhow::bail!(
-            "--mcp is for `legate setup opencode`; `legate setup codex`, `gemini` and `hermes` \
-             always write the MCP server: leave --mcp out"
+            "--mcp is for `legate setup opencode`; `legate setup codex`, `gemini`, `hermes` and \
+             `claude-code` always write the MCP server: leave --mcp out"
         );
     }
     let entry = McpEntry::here()?;
@@ -170,6 +171,7 @@ pub fn setup(args: SetupArgs) -> Result<i32> {
         SetupHost::Gemini => (gemini::settings_file(scope)?, gemini::apply),
         SetupHost::Opencode => return setup_opencode(&entry, scope, args.mcp, args.print),
         SetupHost::Hermes => return setup_hermes(&entry, args.print),
+        SetupHost::ClaudeCode => return claude_code::setup(&entry, scope, args.print),
     };
     let old = read_existing(&file)?;
     let new = apply(old.as_deref(), &entry, &file)?;
@@ -308,6 +310,7 @@ fn what_it_means(host: SetupHost) -> Vec<String> {
         ],
         SetupHost::Opencode => opencode::what_it_means(),
         SetupHost::Hermes => hermes::what_it_means(),
+        SetupHost::ClaudeCode => claude_code::what_it_means(Scope::User),
     }
 }
 

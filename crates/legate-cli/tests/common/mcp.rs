@@ -34,9 +34,20 @@ pub async fn stdio(home: &Home, tasks: bool) -> McpClient {
 
 /// `legate mcp` in this home with these extra environment variables.
 pub async fn stdio_with(home: &Home, tasks: bool, vars: &[(&str, &str)]) -> McpClient {
+    stdio_args(home, tasks, &[], vars).await
+}
+
+/// `legate mcp ARGS…` in this home with these extra environment variables.
+pub async fn stdio_args(
+    home: &Home,
+    tasks: bool,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> McpClient {
     let path = home.path().to_path_buf();
     let cmd = tokio::process::Command::new(legate_bin()).configure(|c| {
         c.arg("mcp")
+            .args(args)
             .env("LEGATE_HOME", &path)
             .env_remove("LEGATE_ORIGIN")
             .env_remove("LEGATE_DEPTH")

@@ -4,6 +4,7 @@
 //! headless on one prompt. Installed, pinned, by `scripts/install-test-agents`.
 
 pub mod claude;
+pub mod claude_tui;
 pub mod codex;
 pub mod delivery;
 pub mod hermes;
