@@ -74,16 +74,17 @@ impl Service {
         T: Committed,
         F: Future<Output = Result<T, StoreError>>,
     {
-        self.commit_then(write, |_| {}).await
+        self.commit_then(write, async |_| {}).await
     }
 
     /// [`Service::commit`], with `also` run on what committed while the lock is still held,
-    /// before the events are published (a claim registers its run there, so a cancel that
-    /// follows its `started` event always finds it).
+    /// before the events are published: a claim registers its run there, so a cancel that
+    /// follows its `started` event always finds it; a rescue kills the leftovers of what it
+    /// took back, so its `interrupted` event means they are gone.
     pub(crate) async fn commit_then<'s, T, F>(
         &'s self,
         write: impl FnOnce(&'s dyn Store) -> F,
-        also: impl FnOnce(&T),
+        also: impl AsyncFnOnce(&T),
     ) -> Result<T, StoreError>
     where
         T: Committed,
@@ -91,7 +92,7 @@ impl Service {
     {
         let _w = self.inner.write_lock.lock().await;
         let out = write(&*self.inner.store).await?;
-        also(&out);
+        also(&out).await;
         for ev in out.events() {
             self.inner.bus.publish(ev.clone());
         }

@@ -87,7 +87,7 @@ impl From<EngineError> for ApiError {
         }
         let (what, hint) = match store.kind() {
             StoreErrorKind::Full => (
-                "the storage holding the task store is full; nothing was changed",
+                "the disk holding the task store is full; nothing was changed",
                 "free space there (`legate daemon status` names the store); legate goes on by itself once there is room",
             ),
             StoreErrorKind::ReadOnly => (

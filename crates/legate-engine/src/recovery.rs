@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use legate_runner::tree;
-use legate_store::RescueScope;
+use legate_store::{RescueScope, Rescued};
 use tracing::{info, warn};
 
 use crate::error::{ServiceError, from_store};
@@ -46,18 +46,28 @@ impl Service {
             .filter(|a| a.retry_interrupted)
             .map(|a| a.name.clone())
             .collect();
+        // A lapsed lease may be another machine's: the pid and group it recorded name nothing
+        // here, so only what carries the task's id (its cgroup, marked processes) is killed.
+        let ran_here = !matches!(scope, RescueScope::Expired);
+        let kill = async |rescued: &Vec<Rescued>| {
+            for r in rescued {
+                let p = r
+                    .process
+                    .filter(|_| ran_here)
+                    .map(|p| (p.pid, p.pgid, p.start_time));
+                let dir = self.task_dir(&r.task.id);
+                let killed =
+                    tree::kill_leftovers(r.task.id.as_str(), r.task.attempt, &dir, p).await;
+                if killed > 0 {
+                    info!(task = %r.task.id, "killed {killed} leftover process(es)");
+                }
+            }
+        };
+        // Leftovers go before the `interrupted` events are published.
         let rescued = self
-            .commit(|store| store.rescue(scope, &requeue, reason))
+            .commit_then(|store| store.rescue(scope, &requeue, reason), kill)
             .await
             .map_err(from_store)?;
-        for r in &rescued {
-            let p = r.process.map(|p| (p.pid, p.pgid, p.start_time));
-            let dir = self.task_dir(&r.task.id);
-            let killed = tree::kill_leftovers(r.task.id.as_str(), r.task.attempt, &dir, p).await;
-            if killed > 0 {
-                info!(task = %r.task.id, "killed {killed} leftover process(es)");
-            }
-        }
         if !rescued.is_empty() {
             self.inner.wake.notify_one();
         }

@@ -52,7 +52,7 @@ impl Service {
             let claimed = self
                 .commit_then(
                     |store| store.claim(&req),
-                    |claims: &Vec<legate_store::Claimed>| {
+                    async |claims: &Vec<legate_store::Claimed>| {
                         stops = claims.iter().map(|cl| self.register_running(cl)).collect();
                     },
                 )
