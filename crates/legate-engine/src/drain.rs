@@ -63,7 +63,7 @@ impl Service {
     /// task running here is not new work but part of what the drain waits for: it is
     /// accepted (`parent`, when known).
     pub(crate) fn accepting(&self, parent: Option<&TaskId>) -> Result<(), ServiceError> {
-        if *self.inner.shutting_down.borrow() {
+        if self.inner.stopping.is_cancelled() {
             return Err(shutting_down("submit again once it is back"));
         }
         let part_of_the_drain = parent.is_some_and(|p| {
@@ -86,27 +86,14 @@ impl Service {
     /// Begins stopping: the waits held are answered with [`ErrorCode::ShuttingDown`], new
     /// submissions are refused, and scheduling stops. [`Service::shutdown`] does the rest.
     pub fn stopping(&self) {
-        self.inner.shutting_down.send_replace(true);
+        self.inner.stopping.cancel();
         self.inner.wake.notify_one();
-    }
-
-    /// A receiver that turns true when the engine begins stopping.
-    pub(crate) fn stopping_signal(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.inner.shutting_down.subscribe()
     }
 
     /// Returns once the engine begins stopping (at once if it has), for streams the API
     /// serves, which end then so their clients resume from the next daemon.
     pub async fn until_stopping(&self) {
-        let mut rx = self.stopping_signal();
-        loop {
-            if *rx.borrow_and_update() {
-                return;
-            }
-            if rx.changed().await.is_err() {
-                return;
-            }
-        }
+        self.inner.stopping.cancelled().await
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 
 use legate_domain::api::ErrorCode;
 use legate_domain::{Event, EventFilter};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{ServiceError, from_store};
 use crate::service::Service;
@@ -30,7 +31,7 @@ const SHARED_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 pub struct Follower {
     service: Service,
     rx: broadcast::Receiver<Event>,
-    shutting_down: watch::Receiver<bool>,
+    stopping: CancellationToken,
     filter: EventFilter,
     cursor: i64,
     backlog: VecDeque<Event>,
@@ -45,7 +46,7 @@ impl Service {
     pub fn follow(&self, after: i64, filter: EventFilter) -> Follower {
         Follower {
             rx: self.inner.bus.subscribe(),
-            shutting_down: self.inner.shutting_down.subscribe(),
+            stopping: self.inner.stopping.clone(),
             service: self.clone(),
             filter,
             cursor: after,
@@ -85,12 +86,12 @@ impl Follower {
                 self.backlog.extend(page);
                 continue;
             }
-            if *self.shutting_down.borrow() {
+            if self.stopping.is_cancelled() {
                 return Err(shutting_down());
             }
             let received = tokio::select! {
                 r = self.rx.recv() => r,
-                _ = self.shutting_down.changed() => return Err(shutting_down()),
+                _ = self.stopping.cancelled() => return Err(shutting_down()),
             };
             match received {
                 Ok(e) if e.seq > self.cursor && self.filter.matches(&e) => {
@@ -148,7 +149,7 @@ impl Follower {
                     return Err(shutting_down());
                 },
                 _ = tokio::time::sleep(SHARED_POLL) => {}
-                _ = self.shutting_down.changed() => return Err(shutting_down()),
+                _ = self.stopping.cancelled() => return Err(shutting_down()),
             }
         }
     }

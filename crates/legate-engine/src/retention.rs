@@ -92,7 +92,7 @@ impl Service {
     pub(crate) fn spawn_retention(&self) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let mut stop = svc.inner.shutting_down.subscribe();
+            let stop = svc.inner.stopping.clone();
             loop {
                 match svc.apply_retention().await {
                     Ok(r) if r.tasks > 0 => info!(
@@ -106,7 +106,7 @@ impl Service {
                 tokio::select! {
                     _ = tokio::time::sleep(every.max(Duration::from_millis(100))) => {}
                     _ = svc.inner.config.changed() => {}
-                    _ = stop.changed() => return,
+                    _ = stop.cancelled() => return,
                 }
             }
         });

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use legate_store::ClaimRequest;
 use tracing::{error, warn};
@@ -19,9 +20,9 @@ impl Service {
     }
 
     async fn schedule_loop(&self) {
-        let mut shutting = self.inner.shutting_down.subscribe();
+        let shutting = self.inner.stopping.clone();
         loop {
-            if *shutting.borrow_and_update() {
+            if shutting.is_cancelled() {
                 return;
             }
             let config = self.inner.config.last_good();
@@ -33,7 +34,7 @@ impl Service {
             // A draining engine on a shared store leaves the queue to the others.
             if room == 0 || (work.shared && self.is_draining()) {
                 // Every slot here is taken: a task end wakes us.
-                self.idle(&mut shutting).await;
+                self.idle(&shutting).await;
                 continue;
             }
             let req = ClaimRequest {
@@ -70,14 +71,14 @@ impl Service {
                     if more {
                         continue;
                     }
-                    self.idle(&mut shutting).await;
+                    self.idle(&shutting).await;
                 }
                 Err(e) => {
                     error!("claiming tasks failed: {e}; retrying");
                     tokio::select! {
                         _ = self.inner.wake.notified() => {}
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutting.changed() => {}
+                        _ = shutting.cancelled() => {}
                     }
                 }
             }
@@ -86,7 +87,7 @@ impl Service {
 
     /// Waits for a reason to claim again: a wake-up, shutdown, or on a shared store the slow
     /// poll (another engine's notice may have been lost).
-    async fn idle(&self, shutting: &mut tokio::sync::watch::Receiver<bool>) {
+    async fn idle(&self, shutting: &CancellationToken) {
         let poll = async {
             if self.inner.settings.work.shared {
                 tokio::time::sleep(crate::shared::FALLBACK_POLL).await;
@@ -97,7 +98,7 @@ impl Service {
         tokio::select! {
             _ = self.inner.wake.notified() => {}
             _ = poll => {}
-            _ = shutting.changed() => {}
+            _ = shutting.cancelled() => {}
         }
     }
 
@@ -114,11 +115,11 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             let every = svc.inner.settings.lease_ttl / 3;
-            let mut shutting = svc.inner.shutting_down.subscribe();
+            let shutting = svc.inner.stopping.clone();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
-                    _ = shutting.changed() => return,
+                    _ = shutting.cancelled() => return,
                 }
                 let s = &svc.inner;
                 if let Err(e) = s

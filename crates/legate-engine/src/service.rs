@@ -12,7 +12,8 @@ use legate_domain::{EventFilter, Status, Task, TaskId, Timestamp};
 use legate_runner::StopReason;
 use legate_store::{Store, TaskFilter};
 use tokio::sync::{Mutex as AsyncMutex, Notify, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::bus::EventBus;
 use crate::config_source::ConfigSource;
@@ -69,10 +70,12 @@ pub(crate) struct Inner {
     pub running: Mutex<HashMap<TaskId, watch::Sender<Option<StopReason>>>>,
     /// The agent processes of the tasks running here, to recognise their delegations.
     pub agents: Mutex<crate::lineage::LocalAgents>,
-    pub supervisors: Mutex<JoinSet<()>>,
+    /// The supervisors of the runs here, awaited at shutdown.
+    pub supervisors: TaskTracker,
     /// Turns to start an agent (see `Service::start_agent`).
     pub starting: tokio::sync::Semaphore,
-    pub shutting_down: watch::Sender<bool>,
+    /// Cancelled when the engine begins stopping.
+    pub stopping: CancellationToken,
     /// Draining: no new task accepted (see `drain.rs`).
     pub draining: watch::Sender<bool>,
     pub started_at: Timestamp,
@@ -114,7 +117,6 @@ impl Service {
                     "check the permissions of legate's data directory, or set LEGATE_HOME",
                 )
             })?;
-        let (shutting_down, _) = watch::channel(false);
         let (draining, _) = watch::channel(false);
         let (intake, intake_rx) = mpsc::channel(1024);
         let service = Service {
@@ -128,8 +130,8 @@ impl Service {
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
-                supervisors: Mutex::new(JoinSet::new()),
-                shutting_down,
+                supervisors: TaskTracker::new(),
+                stopping: CancellationToken::new(),
                 draining,
                 started_at: Timestamp(chrono_now()),
                 intake,
@@ -265,7 +267,7 @@ impl Service {
     /// Stops the engine: ends every running agent's process tree, marks those tasks
     /// interrupted (requeued by policy at the next start), and stops scheduling.
     pub async fn shutdown(&self) {
-        let _ = self.inner.shutting_down.send(true);
+        self.inner.stopping.cancel();
         self.inner.wake.notify_one();
         let senders: Vec<_> = self
             .inner
@@ -278,14 +280,8 @@ impl Service {
         for s in senders {
             let _ = s.send(Some(StopReason::Shutdown));
         }
-        let mut set = std::mem::take(
-            &mut *self
-                .inner
-                .supervisors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        );
-        while set.join_next().await.is_some() {}
+        self.inner.supervisors.close();
+        self.inner.supervisors.wait().await;
         self.interrupt_own("the daemon was stopped while the task ran")
             .await;
         let notifier = self

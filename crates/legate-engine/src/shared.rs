@@ -31,7 +31,7 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             let mut changes = changes;
-            let mut shutting = svc.inner.shutting_down.subscribe();
+            let shutting = svc.inner.stopping.clone();
             loop {
                 let first = tokio::select! {
                     kind = changes.recv() => match kind {
@@ -39,7 +39,7 @@ impl Service {
                         Some(kind) => kind,
                     },
                     _ = tokio::time::sleep(FALLBACK_POLL) => String::new(),
-                    _ = shutting.changed() => return,
+                    _ = shutting.cancelled() => return,
                 };
                 // Notices come in bursts (one per event): act once per burst.
                 let mut frees = frees_work(&first);
@@ -87,11 +87,11 @@ impl Service {
         let svc = self.clone();
         tokio::spawn(async move {
             let every = (svc.inner.settings.lease_ttl / 2).max(Duration::from_millis(200));
-            let mut shutting = svc.inner.shutting_down.subscribe();
+            let shutting = svc.inner.stopping.clone();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
-                    _ = shutting.changed() => return,
+                    _ = shutting.cancelled() => return,
                 }
                 match svc
                     .rescue(

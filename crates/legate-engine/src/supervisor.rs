@@ -25,7 +25,7 @@ impl Service {
         &self,
         claimed: &Claimed,
     ) -> watch::Receiver<Option<StopReason>> {
-        let already_stopping = *self.inner.shutting_down.borrow();
+        let already_stopping = self.inner.stopping.is_cancelled();
         let (stop_tx, stop_rx) = watch::channel(already_stopping.then_some(StopReason::Shutdown));
         self.inner
             .running
@@ -41,14 +41,9 @@ impl Service {
         stop_rx: watch::Receiver<Option<StopReason>>,
     ) {
         let svc = self.clone();
-        let mut set = self
-            .inner
+        self.inner
             .supervisors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        // Reap finished supervisors so the set stays small.
-        while set.try_join_next().is_some() {}
-        set.spawn(async move { svc.supervise(claimed, stop_rx).await });
+            .spawn(async move { svc.supervise(claimed, stop_rx).await });
     }
 
     async fn supervise(&self, claimed: Claimed, stop: watch::Receiver<Option<StopReason>>) {
@@ -204,7 +199,7 @@ impl Service {
     /// lost lease means someone else owns the task now, so the outcome is dropped.
     async fn record_finish(&self, lease: &Lease, outcome: Outcome) {
         let mut delay = Duration::from_millis(50);
-        let mut shutting = self.inner.shutting_down.subscribe();
+        let shutting = self.inner.stopping.clone();
         for attempt in 1u64.. {
             let res = self
                 .commit_finish(|store| store.finish(lease, outcome.clone()))
@@ -226,13 +221,13 @@ impl Service {
                     if attempt == 1 || attempt % 12 == 0 {
                         error!(task = %lease.task_id, "recording the outcome failed: {e}; retrying until the store takes it");
                     }
-                    if *shutting.borrow_and_update() {
+                    if shutting.is_cancelled() {
                         warn!(task = %lease.task_id, "the daemon is stopping before the outcome could be recorded; the next start marks the task interrupted");
                         return;
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
-                        _ = shutting.changed() => {}
+                        _ = shutting.cancelled() => {}
                     }
                     delay = (delay * 2).min(FINISH_RETRY_MAX);
                 }

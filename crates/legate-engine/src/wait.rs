@@ -30,7 +30,7 @@ impl Service {
         }
         let mut rx = self.inner.bus.subscribe();
         // A stopping daemon answers at once, so the waiter reconnects to the next one.
-        let mut stopping = self.stopping_signal();
+        let stopping = self.inner.stopping.clone();
         let mut ids = Vec::with_capacity(req.ids.len());
         for r in &req.ids {
             ids.push(self.resolve(r).await?);
@@ -57,7 +57,7 @@ impl Service {
             .shared
             .then_some(crate::shared::FALLBACK_POLL);
         while !done(&tasks) {
-            if *stopping.borrow_and_update() {
+            if stopping.is_cancelled() {
                 return Err(crate::drain::shutting_down(
                     "wait again: the next daemon goes on with the task",
                 ));
@@ -71,7 +71,7 @@ impl Service {
             };
             let next = tokio::select! {
                 r = tokio::time::timeout_at(until, rx.recv()) => r,
-                _ = stopping.changed() => continue,
+                _ = stopping.cancelled() => continue,
             };
             let next = match next {
                 Ok(r) => r,

@@ -10,6 +10,7 @@ mod deliver;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use legate_domain::{Event, EventFilter, EventKind, NotifySettings, Task};
 use tokio::task::JoinSet;
@@ -45,18 +46,18 @@ impl Service {
     }
 
     async fn notify_loop(&self) {
-        let mut stop = self.inner.shutting_down.subscribe();
+        let stop = self.inner.stopping.clone();
         if !self.inner.settings.work.shared {
             // Alone on its store: nobody else can announce.
-            return self.announce_finishes(&mut stop).await;
+            return self.announce_finishes(&stop).await;
         }
         let owner = self.inner.settings.owner.clone();
         loop {
             match self.inner.store.hold_role(ROLE, &owner, ROLE_TTL).await {
                 Ok(true) => {
                     info!("announcing finishes for every engine on this store");
-                    self.announce_finishes(&mut stop).await;
-                    if *stop.borrow() {
+                    self.announce_finishes(&stop).await;
+                    if stop.is_cancelled() {
                         let _ = self.inner.store.release_role(ROLE, &owner).await;
                         return;
                     }
@@ -67,7 +68,7 @@ impl Service {
             }
             tokio::select! {
                 _ = tokio::time::sleep(ROLE_EVERY) => {}
-                _ = stop.changed() => return,
+                _ = stop.cancelled() => return,
             }
         }
     }
@@ -84,7 +85,7 @@ impl Service {
 
     /// Announces finishes from the saved cursor until shutdown, or until the role is lost on a
     /// shared store (then the cursor is left to the new holder).
-    async fn announce_finishes(&self, stop: &mut tokio::sync::watch::Receiver<bool>) {
+    async fn announce_finishes(&self, stop: &CancellationToken) {
         let start = loop {
             match self.inner.store.cursor(CURSOR).await {
                 Ok(c) => break c,
@@ -92,7 +93,7 @@ impl Service {
                     error!("reading the notifier's cursor failed: {e}; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => return,
+                        _ = stop.cancelled() => return,
                     }
                 }
             }
@@ -118,7 +119,7 @@ impl Service {
                             deliveries.spawn(job);
                         }
                     }
-                    Err(_) if *stop.borrow() => break,
+                    Err(_) if stop.is_cancelled() => break,
                     Err(e) => {
                         warn!("the notifier lost the event log: {e}; resuming");
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -134,7 +135,7 @@ impl Service {
                 _ = renew.tick() => if !self.still_holds_role().await {
                     return;
                 },
-                _ = stop.changed() => break,
+                _ = stop.cancelled() => break,
             }
         }
         self.save_cursor(&in_flight, seen, saved).await;
