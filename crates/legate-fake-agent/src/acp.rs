@@ -14,6 +14,7 @@
 //! | `agent-error MESSAGE` | answers the prompt with a JSON-RPC error MESSAGE |
 //! | `exit CODE` | the process exits at once with CODE |
 //! | `eprint TEXT` | TEXT and `\n` on stderr |
+//! | `signal NAME` | the process sends itself SIG`NAME`, as the exec mode's `signal` does |
 //!
 //! `session/load` replays the session's earlier prompts as user message chunks first.
 
@@ -238,6 +239,7 @@ async fn turn(
             "agent-error" => return Err(Error::internal_error().data(serde_json::json!(arg))),
             "exit" => crate::out::finish(arg.parse().unwrap_or(1)),
             "eprint" => crate::out::err(arg),
+            "signal" => crate::script::signal(arg),
             other => say(
                 cx,
                 sid,

@@ -125,7 +125,7 @@ fn step_once(step: &str) {
 }
 
 /// `signal NAME`.
-fn signal(name: &str) {
+pub(crate) fn signal(name: &str) {
     let Some(sig) = sys::signal_by_name(name) else {
         out::err(&format!("fake-agent: unknown signal '{name}'"));
         finish(2);

@@ -1,25 +1,14 @@
 //! Pumping an agent's stdout and stderr into its capped logs.
 
-use std::path::Path;
-
-use legate_domain::OutputCapPolicy;
 use tokio::io::AsyncReadExt;
 use tokio::process::{ChildStderr, ChildStdout};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::lines::LineFeed;
-use crate::log::CappedLog;
 use crate::parse::Parsed;
+use crate::sink::LogSink;
+pub(crate) use crate::sink::{Alarm, Logs};
 use crate::stderr_tail::StderrTail;
-
-/// Why the capture asks for the task to be ended.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Alarm {
-    /// A log write failed (full disk, I/O error).
-    LogFailed(String),
-    /// The output passed the cap and the agent's policy is to fail.
-    OverCap(u64),
-}
 
 /// What the capture did.
 #[derive(Debug, Default)]
@@ -84,26 +73,8 @@ impl LatestOutput {
     }
 }
 
-/// The two logs of a task: everything as a terminal would show it, and stdout alone for the
-/// output parser.
-pub(crate) struct Logs {
-    pub output: CappedLog,
-    pub stdout: CappedLog,
-}
-
-impl Logs {
-    pub fn create(dir: &Path, cap: u64) -> std::io::Result<Self> {
-        Ok(Logs {
-            output: CappedLog::create(&dir.join("output.log"), cap)?,
-            stdout: CappedLog::create(&dir.join("stdout.log"), cap)?,
-        })
-    }
-}
-
 /// Where the capture reports besides the logs.
 pub(crate) struct Sinks {
-    /// Raised once when the task must end (log failure, cap with `fail` policy).
-    pub alarm: oneshot::Sender<Alarm>,
     /// The latest output line and byte count.
     pub latest: watch::Sender<LatestOutput>,
     /// The line parser of structured agents.
@@ -115,18 +86,10 @@ pub(crate) struct Sinks {
 pub(crate) async fn pump(
     mut out: ChildStdout,
     mut err: ChildStderr,
-    mut logs: Logs,
-    cap: u64,
-    policy: OutputCapPolicy,
+    mut logs: LogSink,
     sinks: Sinks,
 ) -> Report {
-    let Sinks {
-        alarm,
-        latest,
-        mut lines,
-    } = sinks;
-    let mut alarm = Some(alarm);
-    let mut broken = false;
+    let Sinks { latest, mut lines } = sinks;
     let (mut out_open, mut err_open) = (true, true);
     let mut stdout_bytes = 0u64;
     let mut stderr = StderrTail::default();
@@ -151,41 +114,20 @@ pub(crate) async fn pump(
         } else {
             stderr.take(chunk);
         }
-        if broken {
+        if logs.broken() {
             continue;
         }
         latest.send_modify(|l| l.take(chunk));
-        let written = logs.output.write(chunk).and_then(|rot| {
-            if is_stdout {
-                logs.stdout.write(chunk).map(|r2| rot || r2)
-            } else {
-                Ok(rot)
-            }
-        });
-        let raise = match written {
-            Err(e) => Some(Alarm::LogFailed(format!(
-                "writing the task's log failed: {e}"
-            ))),
-            Ok(true) if policy == OutputCapPolicy::Fail => Some(Alarm::OverCap(cap)),
-            Ok(_) => None,
-        };
-        if let Some(reason) = raise {
-            broken = true;
-            if let Some(tx) = alarm.take() {
-                let _ = tx.send(reason);
-            }
-        }
+        logs.write(chunk, is_stdout);
     }
-    let stdout_truncated = logs.stdout.truncated();
-    let dropped = logs.output.finish().unwrap_or(0);
-    let _ = logs.stdout.finish();
+    let closed = logs.close();
     let (parsed, notes_dropped) = match lines.map(LineFeed::finish) {
         Some((p, n)) => (Some(p), n),
         None => (None, 0),
     };
     Report {
-        dropped,
-        stdout_truncated,
+        dropped: closed.dropped,
+        stdout_truncated: closed.stdout_truncated,
         stdout_bytes,
         parsed,
         notes_dropped,

@@ -15,11 +15,11 @@ use crate::command::{Invocation, prepare};
 use crate::lines::LineFeed;
 use crate::log::{append_note, read_tail};
 use crate::notes::NoteSink;
-use crate::outcome::{Ending, deadline, humanize, note_dropped, outcome_of};
+use crate::outcome::{Ending, deadline, humanize, outcome_of, wrap_up};
 use crate::parse::{OutputParser, Parsed, PlainParser, stream_parser};
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
-use crate::stderr_tail::explain;
+use crate::sink::LogSink;
 use crate::tree::TaskTree;
 
 pub use crate::command::{arg_max, command_problem, resolve_program};
@@ -124,8 +124,7 @@ pub fn spawn(
         _ => None,
     };
     let (out, err) = (child.stdout.take(), child.stderr.take());
-    let (alarm_tx, alarm) = oneshot::channel();
-    let (cap, policy) = (settings.log_cap, spec.on_output_cap);
+    let (sink, alarm) = LogSink::new(logs, settings.log_cap, spec.on_output_cap);
     let (latest_tx, latest) = watch::channel(LatestOutput::default());
     let (steps_tx, steps) = mpsc::unbounded_channel();
     let lines = stream_parser(spec.format, settings.result_cap)
@@ -133,11 +132,10 @@ pub fn spawn(
     let pump = match (out, err) {
         (Some(out), Some(err)) => {
             let sinks = capture::Sinks {
-                alarm: alarm_tx,
                 latest: latest_tx.clone(),
                 lines,
             };
-            tokio::spawn(capture::pump(out, err, logs, cap, policy, sinks))
+            tokio::spawn(capture::pump(out, err, sink, sinks))
         }
         _ => return Err(fail("the agent's output pipes were not set up".into())),
     };
@@ -216,7 +214,7 @@ impl Spawned {
         let ending = tokio::select! {
             st = self.child.wait() => match st {
                 Ok(st) => Ending::Exited(st),
-                Err(e) => Ending::Alarm(Alarm::LogFailed(format!("waiting for the agent failed: {e}"))),
+                Err(e) => Ending::WaitFailed(e.to_string()),
             },
             _ = sleep => Ending::TimedOut,
             r = stopped => Ending::Stopped(r),
@@ -241,7 +239,7 @@ impl Spawned {
                     &format!("{r:?}: ending the agent's process tree").to_lowercase(),
                 );
             }
-            Ending::Alarm(_) => {}
+            Ending::Alarm(_) | Ending::WaitFailed(_) => {}
         }
         // Whatever happened, nothing the task started may outlive it.
         self.tree.end(grace).await;
@@ -270,13 +268,12 @@ impl Spawned {
         if let Some(parsed) = parsed {
             apply_parsed(&mut outcome, parsed);
         }
-        if report.dropped > 0 {
-            outcome
-                .metadata
-                .insert("output_dropped_bytes".into(), report.dropped.into());
-        }
-        note_dropped(&mut outcome, report.notes_dropped);
-        explain(&mut outcome, &report.stderr);
+        wrap_up(
+            &mut outcome,
+            report.dropped,
+            report.notes_dropped,
+            &report.stderr,
+        );
         outcome
     }
 }

@@ -6,7 +6,8 @@
 //! after every end of a run — in a cgroup of the task's own where the machine allows
 //! ([`cgroup`], [`tree`]). [`tree::kill_leftovers`] ends what a crashed daemon left without
 //! touching unrelated processes that reused a pid. [`bounds`] keeps what a run holds in memory
-//! bounded whatever the agent prints.
+//! bounded whatever the agent prints. Both runners write the logs through one sink (the cap
+//! policy, log-write failures) and build the outcome through one finish.
 
 pub mod acp;
 pub mod bounds;
@@ -22,6 +23,7 @@ mod outcome;
 pub mod parse;
 pub mod procfs;
 mod run;
+mod sink;
 pub mod stderr_tail;
 pub mod tree;
 pub mod version;

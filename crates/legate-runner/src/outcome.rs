@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use crate::capture::Alarm;
 use crate::exec::StopReason;
 use crate::parse::AgentFailure;
+use crate::stderr_tail::{StderrTail, explain};
 
 /// Why an exec run ended.
 pub(crate) enum Ending {
@@ -22,6 +23,63 @@ pub(crate) enum Ending {
     Stopped(StopReason),
     /// The capture raised an alarm.
     Alarm(Alarm),
+    /// Waiting for the agent process failed: legate lost track of it.
+    WaitFailed(String),
+}
+
+/// The last part of every run's outcome, alike for both runners: what the cap dropped from
+/// `output.log` (bytes), the notes the task's budget dropped, and the agent's stderr where it
+/// explains a failure.
+pub(crate) fn wrap_up(
+    outcome: &mut Outcome,
+    dropped: u64,
+    notes_dropped: u64,
+    stderr: &StderrTail,
+) {
+    if dropped > 0 {
+        outcome
+            .metadata
+            .insert("output_dropped_bytes".into(), dropped.into());
+    }
+    note_dropped(outcome, notes_dropped);
+    explain(outcome, stderr);
+}
+
+/// Records how the agent process ended: its exit code, or the signal that killed it.
+pub(crate) fn record_status(outcome: &mut Outcome, status: Option<ExitStatus>) {
+    if let Some(st) = status {
+        outcome.exit_code = st.code();
+        outcome.signal = st.signal();
+    }
+}
+
+/// The outcome of a run its capture raised an alarm for.
+pub(crate) fn alarmed(alarm: &Alarm) -> Outcome {
+    match alarm {
+        Alarm::LogFailed(msg) => {
+            Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
+        }
+        Alarm::OverCap(cap) => Outcome::failed(
+            Status::Failed,
+            ErrorKind::OutputTooLarge,
+            format!(
+                "the agent wrote more than the output cap of {cap} bytes and its policy is on_output_cap = \"fail\""
+            ),
+        ),
+    }
+}
+
+/// The outcome of an agent that a signal not sent by legate ended, if `status` says so.
+pub(crate) fn signaled(status: Option<ExitStatus>) -> Option<Outcome> {
+    status?.signal().map(killed_by)
+}
+
+fn killed_by(sig: i32) -> Outcome {
+    Outcome::failed(
+        Status::Failed,
+        ErrorKind::Signaled,
+        format!("the agent was killed by signal {}", signal_name(sig)),
+    )
 }
 
 /// Says in the outcome how many notes the task's budget dropped, if any.
@@ -55,6 +113,7 @@ pub fn apply_parsed(outcome: &mut Outcome, parsed: crate::parse::Parsed) {
     }
 }
 
+/// The outcome of an exec run from how it ended and the agent's exit status.
 pub(crate) fn outcome_of(
     ending: &Ending,
     status: Option<ExitStatus>,
@@ -75,11 +134,7 @@ pub(crate) fn outcome_of(
                 ErrorKind::ExitNonzero,
                 format!("the agent exited with code {code}"),
             ),
-            (None, Some(sig)) => Outcome::failed(
-                Status::Failed,
-                ErrorKind::Signaled,
-                format!("the agent was killed by signal {}", signal_name(sig)),
-            ),
+            (None, Some(sig)) => killed_by(sig),
             (None, None) => Outcome::failed(
                 Status::Failed,
                 ErrorKind::Signaled,
@@ -88,21 +143,14 @@ pub(crate) fn outcome_of(
         },
         Ending::TimedOut => timed_out(timeout),
         Ending::Stopped(reason) => stopped(*reason),
-        Ending::Alarm(Alarm::LogFailed(msg)) => {
-            Outcome::failed(Status::Failed, ErrorKind::LogWriteFailed, msg.clone())
-        }
-        Ending::Alarm(Alarm::OverCap(cap)) => Outcome::failed(
+        Ending::Alarm(alarm) => alarmed(alarm),
+        Ending::WaitFailed(msg) => Outcome::failed(
             Status::Failed,
-            ErrorKind::OutputTooLarge,
-            format!(
-                "the agent wrote more than the output cap of {cap} bytes and its policy is on_output_cap = \"fail\""
-            ),
+            ErrorKind::Interrupted,
+            format!("waiting for the agent failed: {msg}"),
         ),
     };
-    if let Some(st) = status {
-        o.exit_code = st.code();
-        o.signal = st.signal();
-    }
+    record_status(&mut o, status);
     o
 }
 
@@ -159,5 +207,41 @@ pub(crate) fn humanize(d: Duration) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitStatus;
+
+    use legate_domain::ErrorKind;
+
+    use super::{Ending, outcome_of, signaled};
+
+    #[test]
+    fn a_failed_wait_is_not_reported_as_a_log_write_failure() {
+        let o = outcome_of(&Ending::WaitFailed("no child".into()), None, None);
+        let error = o.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::Interrupted);
+        assert!(
+            error
+                .message
+                .contains("waiting for the agent failed: no child")
+        );
+    }
+
+    #[test]
+    fn an_exit_status_records_its_signal_for_either_runner() {
+        let killed = ExitStatus::from_raw(11);
+        let o = outcome_of(&Ending::Exited(killed), Some(killed), None);
+        assert_eq!((o.exit_code, o.signal), (None, Some(11)));
+        assert_eq!(o.error.unwrap().kind, ErrorKind::Signaled);
+        let acp = signaled(Some(killed)).unwrap();
+        assert_eq!(
+            acp.error.unwrap().message,
+            "the agent was killed by signal SIGSEGV"
+        );
+        assert!(signaled(Some(ExitStatus::from_raw(3 << 8))).is_none());
     }
 }

@@ -18,7 +18,7 @@ use agent_client_protocol::v1::schema::StopReason as AcpStop;
 use legate_domain::{AgentSpec, ErrorKind, Outcome, ProcessInfo, Status};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStderr};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::bounds::line_cap;
@@ -26,11 +26,12 @@ use crate::capture::{LatestOutput, Logs};
 use crate::command::{Invocation, prepare_acp, run_dir};
 use crate::exec::{RunSettings, StopReason};
 use crate::log::append_note;
-use crate::outcome::{deadline, note_dropped, stopped, timed_out};
+use crate::outcome::{alarmed, deadline, record_status, signaled, stopped, timed_out, wrap_up};
 use crate::parse::classify_failure;
 use crate::procfs;
 use crate::run::{AgentRun, RunNote};
-use crate::stderr_tail::{StderrTail, explain};
+use crate::sink::{Alarm, LogSink};
+use crate::stderr_tail::StderrTail;
 use crate::tree::TaskTree;
 use state::Talk;
 use talk::{Brief, Ended};
@@ -44,6 +45,8 @@ pub struct AcpRun {
     conversation: JoinHandle<Ended>,
     relay: JoinHandle<()>,
     cancel: watch::Sender<bool>,
+    /// Raised by the log sink: a log write failed, or the output passed the cap under `fail`.
+    alarm: oneshot::Receiver<Alarm>,
     stderr: JoinHandle<()>,
     /// The newest of what the agent wrote on stderr (shared with the task reading it).
     stderr_tail: Arc<Mutex<StderrTail>>,
@@ -98,10 +101,11 @@ pub fn spawn(
     };
     let (notes_tx, notes) = mpsc::unbounded_channel();
     let (latest_tx, latest) = watch::channel(LatestOutput::default());
+    let (sink, alarm) = LogSink::new(logs, settings.log_cap, spec.on_output_cap);
     let talk = Talk::new(
         notes_tx,
         latest_tx,
-        logs,
+        sink,
         spec.permissions.clone(),
         settings.result_cap,
     );
@@ -131,6 +135,7 @@ pub fn spawn(
         conversation,
         relay,
         cancel,
+        alarm,
         stderr,
         stderr_tail,
         latest,
@@ -156,6 +161,7 @@ enum Why {
     Ended(Ended),
     TimedOut,
     Stopped(StopReason),
+    Alarm(Alarm),
 }
 
 #[async_trait::async_trait]
@@ -180,14 +186,28 @@ impl AgentRun for AcpRun {
         let timeout = self.settings.timeout;
         let grace = self.settings.kill_grace;
         let sleep = deadline(timeout);
-        let why = tokio::select! {
+        // The sink drops its sender when the logs close without trouble: that is no alarm.
+        let alarm = async {
+            match (&mut self.alarm).await {
+                Ok(a) => a,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let mut why = tokio::select! {
             ended = &mut self.conversation => Why::Ended(ended.unwrap_or_else(|e| Ended::Failed(e.to_string()))),
             _ = sleep => Why::TimedOut,
             r = async { stop.wait_for(|r| r.is_some()).await.map(|r| *r) } => match r {
                 Ok(r) => Why::Stopped(r.unwrap_or(StopReason::Cancel)),
                 Err(_) => Why::Stopped(StopReason::Shutdown),
             },
+            a = alarm => Why::Alarm(a),
         };
+        // A turn that ended after an alarm was raised still ends by the alarm.
+        if matches!(why, Why::Ended(_))
+            && let Ok(a) = self.alarm.try_recv()
+        {
+            why = Why::Alarm(a);
+        }
         if !matches!(why, Why::Ended(_)) {
             // Ask the agent to end its turn, and give it the grace period to do so.
             let _ = self.cancel.send(true);
@@ -215,16 +235,11 @@ impl AgentRun for AcpRun {
             Why::Ended(ended) => ended_outcome(ended, status),
             Why::TimedOut => timed_out(timeout),
             Why::Stopped(r) => stopped(r),
+            Why::Alarm(a) => alarmed(&a),
         };
-        outcome.exit_code = status.and_then(|s| s.code());
+        record_status(&mut outcome, status);
         let dropped = self.talk.close_logs();
-        if dropped > 0 {
-            outcome
-                .metadata
-                .insert("output_dropped_bytes".into(), dropped.into());
-        }
         outcome.result = Some(self.talk.answer());
-        note_dropped(&mut outcome, self.talk.notes_dropped());
         if let Some(s) = self.talk.session() {
             outcome.metadata.insert("session_id".into(), s.into());
         }
@@ -238,7 +253,7 @@ impl AgentRun for AcpRun {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        explain(&mut outcome, &stderr);
+        wrap_up(&mut outcome, dropped, self.talk.notes_dropped(), &stderr);
         outcome
     }
 }
@@ -270,12 +285,13 @@ fn ended_outcome(ended: Ended, status: Option<std::process::ExitStatus>) -> Outc
             )
         }
         Ended::CannotResume(msg) => failed(ErrorKind::AgentError, msg),
-        Ended::Failed(msg) => {
+        // The agent went away: a signal not sent by legate that killed it says why best.
+        Ended::Failed(msg) => signaled(status).unwrap_or_else(|| {
             let exit = status
                 .map(|s| format!(" (the agent process ended: {s})"))
                 .unwrap_or_default();
             failed(classify_failure(&msg), format!("{msg}{exit}"))
-        }
+        }),
     };
     o.metadata.insert("protocol".into(), "acp".into());
     o

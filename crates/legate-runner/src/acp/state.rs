@@ -13,17 +13,18 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::bounds::{STEP_BYTES, StepText, TailText, cut};
-use crate::capture::{LatestOutput, Logs};
+use crate::capture::LatestOutput;
 use crate::notes::NoteSink;
 use crate::parse::{Progress, ProgressKind};
 use crate::run::RunNote;
+use crate::sink::LogSink;
 
 /// Shared between the protocol handlers and the conversation.
 #[derive(Clone)]
 pub(crate) struct Talk {
     inner: Arc<Mutex<Heard>>,
     latest: watch::Sender<LatestOutput>,
-    logs: Arc<Mutex<Option<Logs>>>,
+    logs: Arc<Mutex<Option<LogSink>>>,
     policy: PermissionPolicy,
     /// Counts the `session/update`s received, so a quiet spell can be waited for.
     heard_updates: Arc<watch::Sender<u64>>,
@@ -48,7 +49,7 @@ impl Talk {
     pub fn new(
         notes: mpsc::UnboundedSender<RunNote>,
         latest: watch::Sender<LatestOutput>,
-        logs: Logs,
+        logs: LogSink,
         policy: PermissionPolicy,
         result_cap: u64,
     ) -> Self {
@@ -81,17 +82,15 @@ impl Talk {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes to the task's log: everything to `output.log`, the agent's words also to
-    /// `stdout.log`; and counts it as activity.
+    /// Writes to the task's log through its sink (cap policy, write failures raise the
+    /// alarm): everything to `output.log`, the agent's words also to `stdout.log`; and counts
+    /// it as activity. After an alarm nothing more is written or counted, as in exec runs.
     pub fn log(&self, text: &str, words: bool) {
         let bytes = text.as_bytes();
-        self.latest.send_modify(|l| l.take(bytes));
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(logs) = logs.as_mut() {
-            let _ = logs.output.write(bytes);
-            if words {
-                let _ = logs.stdout.write(bytes);
-            }
+        if let Some(logs) = logs.as_mut().filter(|l| !l.broken()) {
+            self.latest.send_modify(|l| l.take(bytes));
+            logs.write(bytes, words);
         }
     }
 
@@ -99,10 +98,7 @@ impl Talk {
     /// writes are ignored.
     pub fn close_logs(&self) -> u64 {
         let logs = self.logs.lock().unwrap_or_else(|p| p.into_inner()).take();
-        logs.map_or(0, |l| {
-            let _ = l.stdout.finish();
-            l.output.finish().unwrap_or(0)
-        })
+        logs.map_or(0, |l| l.close().dropped)
     }
 
     pub fn set_replaying(&self, on: bool) {
