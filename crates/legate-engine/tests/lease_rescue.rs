@@ -7,8 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use legate_domain::task::default_title;
-use legate_domain::{Config, EventKind, NewTask, ProcessInfo, Status, TaskEnv};
+use legate_domain::{Config, EventKind, ProcessInfo, Status};
 use legate_engine::{ConfigSource, EngineSettings, Service, WorkSettings};
 use legate_store::sqlite::SqliteStore;
 use legate_store::{ClaimRequest, Lease, RescueScope, Store};
@@ -33,23 +32,7 @@ async fn a_lapsed_lease_of_another_machine_never_signals_a_process_here() {
     let pgid = here.id() as i32;
 
     let task = store
-        .insert(NewTask {
-            agent: "sh".into(),
-            prompt: "true".into(),
-            title: default_title("true"),
-            cwd: None,
-            labels: vec![],
-            priority: 0,
-            timeout_ms: None,
-            dedupe_key: None,
-            parent: None,
-            origin: "test".into(),
-            depth: 1,
-            metadata: serde_json::json!({}),
-            notify: vec![],
-            env: Some(TaskEnv::of_this_process()),
-            idempotency_key: None,
-        })
+        .insert(support::new_task("sh", "true"))
         .await
         .unwrap()
         .task;

@@ -8,37 +8,16 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use legate_domain::task::default_title;
-use legate_domain::{ErrorKind, EventKind, NewTask, Status};
+use legate_domain::{ErrorKind, EventKind, Status};
 use legate_store::sqlite::SqliteStore;
 use legate_store::{ClaimRequest, Store};
-use support::{DEADLINE, Engine};
+use support::{DEADLINE, Engine, new_task};
 
 const AGAIN: &str = r#"
 [agents.again]
 command = ["sh", "-c", "{prompt}"]
 retry_interrupted = true
 "#;
-
-fn new_task(agent: &str, prompt: &str) -> NewTask {
-    NewTask {
-        agent: agent.into(),
-        prompt: prompt.into(),
-        title: default_title(prompt),
-        cwd: None,
-        labels: vec![],
-        priority: 0,
-        timeout_ms: None,
-        dedupe_key: None,
-        parent: None,
-        origin: "test".into(),
-        depth: 1,
-        metadata: serde_json::json!({}),
-        notify: vec![],
-        env: Some(legate_domain::TaskEnv::of_this_process()),
-        idempotency_key: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_requeues_or_interrupts_what_a_lost_engine_left_running() {

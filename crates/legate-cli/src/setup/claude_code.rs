@@ -259,11 +259,7 @@ mod tests {
     use std::path::Path;
 
     fn entry() -> McpEntry {
-        McpEntry {
-            command: "/opt/my legate/legate".into(),
-            args: vec!["mcp".into()],
-            env: vec![("LEGATE_HOME".into(), "/srv/legate".into())],
-        }
+        super::super::sample_entry("/opt/my legate/legate", "/srv/legate")
     }
 
     #[test]

@@ -56,11 +56,7 @@ mod tests {
     use super::*;
 
     fn entry() -> McpEntry {
-        McpEntry {
-            command: "/opt/legate/bin/legate".into(),
-            args: vec!["mcp".into()],
-            env: vec![("LEGATE_HOME".into(), "/srv/legate".into())],
-        }
+        super::super::sample_entry("/opt/legate/bin/legate", "/srv/legate")
     }
 
     #[test]

@@ -266,11 +266,7 @@ mod tests {
     use super::*;
 
     fn entry() -> McpEntry {
-        McpEntry {
-            command: "/opt/legate/bin/legate".into(),
-            args: vec!["mcp".into()],
-            env: vec![("LEGATE_HOME".into(), "/srv/my legate".into())],
-        }
+        super::super::sample_entry("/opt/legate/bin/legate", "/srv/my legate")
     }
 
     #[test]

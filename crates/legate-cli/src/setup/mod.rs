@@ -357,3 +357,13 @@ fn home() -> Result<PathBuf> {
 fn project_dir() -> Result<PathBuf> {
     std::env::current_dir().context("cannot read the current directory")
 }
+
+/// An entry as a test writes it: `command`, `mcp`, and `LEGATE_HOME` = `home`.
+#[cfg(test)]
+pub(crate) fn sample_entry(command: &str, home: &str) -> McpEntry {
+    McpEntry {
+        command: command.into(),
+        args: vec!["mcp".into()],
+        env: vec![("LEGATE_HOME".into(), home.into())],
+    }
+}

@@ -23,6 +23,8 @@ use deliver::Target;
 const CURSOR: &str = "notifier";
 /// How often the cursor is saved while work moves it.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// How long a stopping notifier lets deliveries under way end (shutdown waits 5 s for it).
+const STOP_GRACE: Duration = Duration::from_secs(3);
 /// The longest pause between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The role that only one engine on a shared store holds.
@@ -136,6 +138,18 @@ impl Service {
                     return;
                 },
                 _ = stop.cancelled() => break,
+            }
+        }
+        // A clean stop lets the deliveries under way end (briefly, within what shutdown waits
+        // for the notifier), so they are not announced again by the next start.
+        let grace = tokio::time::sleep(STOP_GRACE);
+        tokio::pin!(grace);
+        while !deliveries.is_empty() {
+            tokio::select! {
+                Some(done) = deliveries.join_next() => if let Ok(seq) = done {
+                    in_flight.remove(&seq);
+                },
+                _ = &mut grace => break,
             }
         }
         self.save_cursor(&in_flight, seen, saved).await;

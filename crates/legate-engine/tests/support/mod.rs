@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use legate_domain::api::{SubmitRequest, WaitRequest};
-use legate_domain::{Config, Event, EventFilter, Task, TaskEnv, TaskId};
+use legate_domain::task::default_title;
+use legate_domain::{Config, Event, EventFilter, NewTask, Task, TaskEnv, TaskId};
 use legate_engine::{Caller, ConfigSource, EngineSettings, Service};
 use legate_store::RescueScope;
 use legate_store::sqlite::SqliteStore;
@@ -121,6 +122,28 @@ impl Engine {
         .await;
         assert!(done.is_ok(), "never saw {what}; events: {seen:#?}");
         seen
+    }
+}
+
+/// A submission as the store takes it: `prompt` for `agent`, origin `test`, depth 1, this
+/// process's environment, nothing else.
+pub fn new_task(agent: &str, prompt: &str) -> NewTask {
+    NewTask {
+        agent: agent.into(),
+        prompt: prompt.into(),
+        title: default_title(prompt),
+        cwd: None,
+        labels: vec![],
+        priority: 0,
+        timeout_ms: None,
+        dedupe_key: None,
+        parent: None,
+        origin: "test".into(),
+        depth: 1,
+        metadata: serde_json::json!({}),
+        notify: vec![],
+        env: Some(TaskEnv::of_this_process()),
+        idempotency_key: None,
     }
 }
 
