@@ -211,6 +211,19 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &[],
             &["unknown status 'done'", "timed_out"],
         ),
+        Cli(&["ls", "--status", ","], &[], &["--status is empty"]),
+        // Origins no task can have are refused for reading too, not followed forever.
+        Cli(&["inbox", "--origin", "a\tb"], &[], &["control character"]),
+        Cli(
+            &["inbox", "--follow", "--origin", "a\nb"],
+            &[],
+            &["control character"],
+        ),
+        Cli(
+            &["events", "-f", "--origin", "a\tb"],
+            &[],
+            &["control character"],
+        ),
         Cli(
             &["prune", "--older-than", "whenever"],
             &[],

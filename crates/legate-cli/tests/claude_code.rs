@@ -129,17 +129,29 @@ fn setup_writes_the_plugin_and_the_permission_once_keeping_the_rest() {
         "the user's untouched"
     );
 
-    // Settings legate cannot edit are left alone, and no plugin file is written either.
+    // Settings legate cannot edit (comments) are left alone and the one step left is named;
+    // the plugin is installed all the same. Once the user made that step, setup is content.
     let other = agents::new_project();
+    let settings = other.path().join(".claude/settings.json");
     std::fs::create_dir_all(other.path().join(".claude")).unwrap();
-    std::fs::write(other.path().join(".claude/settings.json"), "{ // mine\n}").unwrap();
+    std::fs::write(&settings, "{ // mine\n}").unwrap();
     let out = setup(&["--project"], other.path());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("one step is left for you"), "{err}");
+    assert!(err.contains("mcp__plugin_legate_legate"), "{err}");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{ // mine\n}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("is not a JSON object legate can edit"),
-        "{out:?}"
+        other
+            .path()
+            .join(".claude/skills/legate/.claude-plugin/plugin.json")
+            .exists()
     );
-    assert!(!other.path().join(".claude/skills").exists());
+    let by_hand = "{ // mine\n  \"permissions\": {\"allow\": [\"mcp__plugin_legate_legate\"]}\n}";
+    std::fs::write(&settings, by_hand).unwrap();
+    let out = setup(&["--project"], other.path());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), by_hand);
 }
 
 /// The id and origin of the last task delegated, once there are `n`.

@@ -244,3 +244,40 @@ fn without_the_plugin_the_next_turn_of_the_session_brings_each_result_once() {
     assert!(origin.starts_with("hermes:"), "{origin}");
     assert!(home.inbox(&origin, &[]).is_empty(), "all were read");
 }
+
+/// A `config.yaml` with comments (Hermes' own saves write some) is never rewritten: when it
+/// lacks legate's entries the rest is installed and the command names the step left; when it
+/// has them (added by hand), setup says nothing is left.
+#[test]
+fn a_commented_config_is_left_alone_and_the_rest_installed() {
+    let home = Home::new("");
+    let hermes = tempfile::tempdir().unwrap();
+    let config = hermes.path().join("config.yaml");
+    let setup = || {
+        home.cmd(&["setup", "hermes"])
+            .env("HERMES_HOME", hermes.path())
+            .output()
+            .unwrap()
+    };
+    let commented = "# ── Security\nmodel: {default: m}\n";
+    std::fs::write(&config, commented).unwrap();
+    let out = setup();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("one step is left") && err.contains("pre_llm_call"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), commented);
+    assert!(hermes.path().join("plugins/legate/__init__.py").exists());
+    assert!(hermes.path().join("shell-hooks-allowlist.json").exists());
+
+    // What setup writes into an uncommented file, with a comment added: nothing is left.
+    std::fs::remove_file(&config).unwrap();
+    assert!(setup().status.success());
+    let by_hand = format!("# mine\n{}", std::fs::read_to_string(&config).unwrap());
+    std::fs::write(&config, &by_hand).unwrap();
+    let out = setup();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), by_hand);
+}

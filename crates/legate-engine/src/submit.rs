@@ -16,9 +16,6 @@ use crate::service::Service;
 /// The longest idempotency key accepted.
 const MAX_KEY_BYTES: usize = 128;
 
-/// The longest origin accepted, in bytes.
-const MAX_ORIGIN_BYTES: usize = 1024;
-
 fn invalid(message: impl Into<String>, hint: impl Into<String>) -> ServiceError {
     EngineError::refused(ErrorCode::InvalidRequest, message, hint)
 }
@@ -231,23 +228,8 @@ fn validate(
             .map(|d| d.as_millis() as u64),
     };
     let origin = match req.origin {
-        Some(o) if o.trim().is_empty() => {
-            return Err(invalid(
-                "the origin is empty",
-                "pass a non-empty --origin (it names whose inbox gets the result), or none",
-            ));
-        }
-        Some(o) if o.chars().any(char::is_control) => {
-            return Err(invalid(
-                "the origin holds a control character (a newline, tab or escape)",
-                "pass an origin of printable characters, e.g. --origin cli:ann",
-            ));
-        }
-        Some(o) if o.len() > MAX_ORIGIN_BYTES => {
-            return Err(invalid(
-                format!("the origin is over {MAX_ORIGIN_BYTES} bytes"),
-                "pass a short origin: it names whose inbox gets the result, e.g. --origin cli:ann",
-            ));
+        Some(o) if let Some((problem, hint)) = legate_domain::api::origin_problem(&o) => {
+            return Err(invalid(problem, hint));
         }
         Some(o) => o,
         None => "api".into(),

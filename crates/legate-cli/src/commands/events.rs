@@ -16,6 +16,9 @@ use crate::paths::Paths;
 /// Prints events; with `-f`, follows them until interrupted, resuming from the last one
 /// printed whenever the connection drops (a daemon restart loses nothing).
 pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
+    if let Some(o) = &args.origin {
+        crate::commands::run::read_origin(Some(o))?;
+    }
     let filters = EventsQuery {
         task: args.task,
         origin: args.origin,

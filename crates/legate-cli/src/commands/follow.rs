@@ -57,10 +57,21 @@ pub async fn follow(paths: &Paths, whose: Whose<'_>) -> Result<i32> {
     let above = Ancestors::now();
     let closed = crate::out::stdout_closed();
     tokio::pin!(closed);
+    if let Whose::Origin(given) = whose {
+        crate::commands::run::read_origin(given)?;
+    }
     let mut client = connect(paths).await?;
+    let mut said = false;
     let mut origin = loop {
         if let Some(o) = origin_of(paths, whose) {
             break o;
+        }
+        if !std::mem::replace(&mut said, true) {
+            errln!(
+                "legate: waiting for the Claude Code session this runs under to register (this is \
+                 the monitor of legate's Claude Code plugin; outside Claude Code, follow an inbox \
+                 with --origin)"
+            );
         }
         tokio::select! {
             () = &mut closed => std::process::exit(crate::out::CLOSED_PIPE),

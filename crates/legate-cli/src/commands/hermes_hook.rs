@@ -21,7 +21,6 @@
 //! and skills every few turns) shares the session id; its turns, which start with
 //! [`REVIEW_PROMPT_START`], are left alone, so a result goes to the conversation itself.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -111,10 +110,7 @@ pub fn answers(event: &str, prompt: &str) -> bool {
 
 /// Answers one Hermes hook call.
 pub async fn hook(paths: &Paths) -> Result<i32> {
-    let mut raw = String::new();
-    std::io::stdin()
-        .read_to_string(&mut raw)
-        .context("reading the hook payload from stdin")?;
+    let raw = super::hook::read_payload()?;
     let input: HermesInput = serde_json::from_str(&raw).context(
         "the hook payload is not Hermes shell-hook JSON with `hook_event_name`; run this \
          command only from the `hooks:` of Hermes' config.yaml (legate setup hermes)",

@@ -49,18 +49,16 @@ pub async fn hook(paths: &Paths, host: HookHost) -> Result<i32> {
 
 /// Answers one Claude Code hook call.
 async fn claude_code(paths: &Paths) -> Result<i32> {
-    let mut raw = String::new();
-    std::io::stdin()
-        .read_to_string(&mut raw)
-        .context("reading the hook payload from stdin")?;
+    let raw = read_payload()?;
     let input: HookInput = serde_json::from_str(&raw).context(
         "the hook payload is not Claude Code hook JSON with `session_id` and `hook_event_name`; \
          run this command only from Claude Code's hooks settings",
     )?;
-    if input.session_id.trim().is_empty() {
+    // The session part the MCP server and the monitor use too (printable, cut to a length).
+    let Some(session) = legate_mcp::identity::session_part(&input.session_id) else {
         bail!("the hook payload has an empty session_id");
-    }
-    let origin = claude_code_origin(&input.session_id);
+    };
+    let origin = claude_code_origin(&session);
     // A subagent shares its parent's session id, so the session's tasks are its parent's as far
     // as legate can tell: its hooks neither take the parent's results (they would be
     // acknowledged in a context the parent never sees) nor hold its stop (`SubagentStop` never
@@ -250,4 +248,24 @@ fn stop_reason(gate: &StopGateResponse) -> String {
         gate.blocks, gate.max_blocks
     ));
     s
+}
+
+/// The most a hook payload may hold, in bytes: hosts send a few kilobytes.
+const MAX_PAYLOAD: u64 = 16 * 1024 * 1024;
+
+/// A hook's JSON payload from stdin. Errors: it cannot be read, is not UTF-8, or is over
+/// [`MAX_PAYLOAD`].
+pub(crate) fn read_payload() -> Result<String> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(MAX_PAYLOAD + 1)
+        .read_to_string(&mut raw)
+        .context("reading the hook payload from stdin")?;
+    if raw.len() as u64 > MAX_PAYLOAD {
+        bail!(
+            "the hook payload is over {} MiB; hooks get a few kilobytes of JSON from their host",
+            MAX_PAYLOAD / 1024 / 1024
+        );
+    }
+    Ok(raw)
 }

@@ -6,7 +6,7 @@ use legate_domain::terminal::one_line;
 
 use crate::columns::{self, Cell, Column};
 use crate::commands::print_json;
-use crate::commands::run::origin;
+use crate::commands::run::read_origin;
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
@@ -25,7 +25,7 @@ pub struct Who<'a> {
 /// that went away (exit 141) leaves it unread.
 pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: bool) -> Result<i32> {
     let q = InboxQuery {
-        origin: origin(who.origin),
+        origin: read_origin(who.origin)?,
         ack: false,
         limit: Some(limit),
         scope: None,
@@ -118,7 +118,7 @@ pub async fn ack(
     json: bool,
 ) -> Result<i32> {
     let req = AckRequest {
-        origin: origin(who),
+        origin: read_origin(who)?,
         ids,
         all,
     };

@@ -26,6 +26,12 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
         }
         None => Vec::new(),
     };
+    if args.status.is_some() && status.is_empty() {
+        anyhow::bail!(
+            "--status is empty; name one or more statuses, comma-separated (e.g. --status \
+             queued,running), or leave it out for all"
+        );
+    }
     let limit = if args.all { MAX_LIST } else { args.limit };
     // One more than shown, to know whether some were left out.
     let q = ListQuery {

@@ -248,3 +248,14 @@ pub(crate) fn origin(given: Option<&str>) -> String {
             format!("cli:{user}")
         })
 }
+
+/// [`origin`], checked for reading an inbox or events: an origin no task can have (empty,
+/// control characters, over 1024 bytes) is refused rather than followed forever. Errors: what
+/// is wrong with it and what to do.
+pub(crate) fn read_origin(given: Option<&str>) -> anyhow::Result<String> {
+    let o = origin(given);
+    match legate_domain::api::origin_problem(&o) {
+        Some((problem, hint)) => bail!("{problem}; {hint}"),
+        None => Ok(o),
+    }
+}

@@ -152,8 +152,21 @@ fn pretty(v: &Value) -> Result<String> {
 /// object or its `allow` not an array.
 pub fn apply_settings(before: Option<&str>, file: &std::path::Path) -> Result<String> {
     let again = "legate setup claude-code";
+    let allowed = |s: &Map<String, Value>| {
+        s.get("permissions")
+            .and_then(|p| p.get("allow"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|r| r.as_str() == Some(ALLOW_RULE)))
+    };
     let mut settings: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
         None => Map::new(),
+        // A file with comments (JSONC) that already allows the tools needs nothing.
+        Some(text)
+            if serde_json::from_str::<Value>(text).is_err()
+                && super::read_jsonc(text).is_some_and(|s| allowed(&s)) =>
+        {
+            return Ok(text.to_string());
+        }
         Some(text) => serde_json::from_str(text).map_err(|e| {
             anyhow::anyhow!(
                 "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
@@ -195,8 +208,14 @@ pub fn setup(entry: &McpEntry, scope: Scope, print: bool) -> Result<i32> {
     }
     let settings = settings_file(scope)?;
     let old = super::read_existing(&settings)?;
-    let new = apply_settings(old.as_deref(), &settings)?;
-    files.push((old, settings.clone(), new));
+    // Settings first: a refusal to write them leaves nothing half done. Settings legate cannot
+    // edit (comments) leave one step to the user, but the plugin is installed all the same.
+    let mut by_hand = None;
+    match apply_settings(old.as_deref(), &settings) {
+        Ok(new) => files.insert(0, (old, settings.clone(), new)),
+        Err(e) if !print => by_hand = Some(e),
+        Err(e) => return Err(e),
+    }
     if print {
         for (_, file, new) in &files {
             errln!("legate: {} would be:", file.display());
@@ -210,6 +229,12 @@ pub fn setup(entry: &McpEntry, scope: Scope, print: bool) -> Result<i32> {
             super::write_whole(file, new)?;
             changed = true;
         }
+    }
+    if let Some(e) = by_hand {
+        anyhow::bail!(
+            "legate installed its Claude Code plugin in {}, but one step is left for you:\n{e}",
+            dir.display()
+        );
     }
     if !changed {
         errln!(
@@ -260,6 +285,16 @@ mod tests {
 
     fn entry() -> McpEntry {
         super::super::sample_entry("/opt/my legate/legate", "/srv/legate")
+    }
+
+    #[test]
+    fn commented_settings_that_already_allow_the_tools_are_left_as_they_are() {
+        let text =
+            format!("{{\n  // mine\n  \"permissions\": {{\"allow\": [\"{ALLOW_RULE}\"]}}\n}}\n");
+        let same = apply_settings(Some(&text), Path::new("settings.json")).unwrap();
+        assert_eq!(same, text);
+        let e = apply_settings(Some("{ // mine\n}"), Path::new("settings.json")).unwrap_err();
+        assert!(e.to_string().contains(ALLOW_RULE), "{e}");
     }
 
     #[test]

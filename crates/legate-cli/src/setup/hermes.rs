@@ -76,15 +76,6 @@ pub fn apply_config(before: Option<&str>, entry: &McpEntry, file: &Path) -> Resu
     let hook = hook_command(entry)?;
     let by_hand = || by_hand(entry, &hook);
     let text = before.unwrap_or("");
-    if has_comments(text) {
-        anyhow::bail!(
-            "{} has comments, which legate would lose, so legate leaves it alone\nadd this \
-             yourself (merging with keys you have), or remove the comments and run `legate \
-             setup hermes` again:\n{}",
-            file.display(),
-            by_hand()
-        );
-    }
     let mut config: Mapping = if text.trim().is_empty() {
         Mapping::new()
     } else {
@@ -97,6 +88,7 @@ pub fn apply_config(before: Option<&str>, entry: &McpEntry, file: &Path) -> Resu
             )
         })?
     };
+    let original = config.clone();
     let shape = |key: &str, what: &str| {
         anyhow::anyhow!(
             "`{key}` in {} is not {what}; fix it, then run `legate setup hermes` again",
@@ -113,7 +105,7 @@ pub fn apply_config(before: Option<&str>, entry: &McpEntry, file: &Path) -> Resu
     list.retain(|h| !is_legate_hook(h));
     list.push(Value::Mapping(Mapping::from_iter([(
         "command".into(),
-        Value::String(hook),
+        Value::String(hook.clone()),
     )])));
     // plugins.enabled has legate; plugins.disabled does not.
     let plugins =
@@ -124,6 +116,19 @@ pub fn apply_config(before: Option<&str>, entry: &McpEntry, file: &Path) -> Resu
     }
     if let Some(Value::Sequence(disabled)) = plugins.get_mut("disabled") {
         disabled.retain(|v| v.as_str() != Some("legate"));
+    }
+    if config == original {
+        // Nothing to add (the user may have added it by hand): the file stays as it is.
+        return Ok(text.to_string());
+    }
+    if has_comments(text) {
+        anyhow::bail!(
+            "{} has comments, which legate would lose, so legate leaves it alone\nadd this \
+             yourself (merging with keys you have), or remove the comments and run `legate \
+             setup hermes` again:\n{}",
+            file.display(),
+            by_hand()
+        );
     }
     Ok(serde_yaml_ng::to_string(&config)?)
 }
@@ -334,6 +339,14 @@ mod tests {
         assert!(e.contains("pre_llm_call") && e.contains("timeout:"), "{e}");
         let e = apply_config(Some("hooks: 3\n"), &entry(), Path::new("c.yaml")).unwrap_err();
         assert!(e.to_string().contains("`hooks`"), "{e}");
+    }
+
+    #[test]
+    fn a_config_with_comments_that_already_has_it_all_is_left_as_it_is() {
+        let done = apply_config(None, &entry(), Path::new("c.yaml")).unwrap();
+        let commented = format!("# ── Security (Hermes writes these)\n{done}# end\n");
+        let again = apply_config(Some(&commented), &entry(), Path::new("c.yaml")).unwrap();
+        assert_eq!(again, commented);
     }
 
     #[test]

@@ -107,14 +107,22 @@ pub fn json_with_server(
     use serde_json::{Map, Value};
     let mut settings: Map<String, Value> = match before.filter(|b| !b.trim().is_empty()) {
         None => empty,
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
+        Some(text) => match serde_json::from_str(text) {
+            Ok(settings) => settings,
+            // A file with comments (JSONC) that already holds this entry needs nothing.
+            Err(_)
+                if read_jsonc(text)
+                    .is_some_and(|s| s.get(key).and_then(|v| v.get("legate")) == Some(&server)) =>
+            {
+                return Ok(text.to_string());
+            }
+            Err(e) => anyhow::bail!(
                 "{} is not a JSON object legate can edit ({e}; comments are not kept either), so \
                  legate leaves it alone\nadd this under \"{key}\" yourself, or fix the file and \
                  run `{again}` again:\n\"legate\": {server}",
                 file.display(),
-            )
-        })?,
+            ),
+        },
     };
     let servers = settings
         .entry(key)
@@ -130,6 +138,54 @@ pub fn json_with_server(
     let mut text = serde_json::to_string_pretty(&settings)?;
     text.push('\n');
     Ok(text)
+}
+
+/// A JSON object written with comments (`//` and `/* */` outside strings, as Claude Code,
+/// Gemini CLI and OpenCode accept), read to see whether it already holds what legate would add;
+/// `None` when it is not one.
+pub(crate) fn read_jsonc(text: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let (mut in_string, mut escaped) = (false, false);
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    serde_json::from_str(&out).ok()
 }
 
 /// Where a host's configuration goes: the user's, or with `--project` the current
@@ -203,11 +259,17 @@ fn setup_opencode(entry: &McpEntry, scope: Scope, mcp: bool, print: bool) -> Res
         read_existing(&plugin)?,
         opencode::plugin(entry),
     )];
+    let mut by_hand = None;
     if mcp {
         let config = opencode::config_file(scope)?;
         let old = read_existing(&config)?;
-        let new = opencode::apply_mcp(old.as_deref(), entry, &config)?;
-        files.push((config, old, new));
+        // An opencode.json legate cannot edit (comments) leaves one step to the user; the
+        // plugin is installed all the same.
+        match opencode::apply_mcp(old.as_deref(), entry, &config) {
+            Ok(new) => files.push((config, old, new)),
+            Err(e) if !print => by_hand = Some(e),
+            Err(e) => return Err(e),
+        }
     }
     if print {
         for (file, _, new) in &files {
@@ -234,6 +296,12 @@ fn setup_opencode(entry: &McpEntry, scope: Scope, mcp: bool, print: bool) -> Res
             errln!("legate: wrote legate's MCP server into {}", file.display());
         }
     }
+    if let Some(e) = by_hand {
+        anyhow::bail!(
+            "legate installed its OpenCode plugin in {}, but one step is left for you:\n{e}",
+            plugin.display()
+        );
+    }
     Ok(exit::OK)
 }
 
@@ -245,7 +313,13 @@ fn setup_hermes(entry: &McpEntry, print: bool) -> Result<i32> {
     let allowlist = home.join("shell-hooks-allowlist.json");
     let plugin_dir = home.join("plugins").join("legate");
     let old_config = read_existing(&config)?;
-    let new_config = hermes::apply_config(old_config.as_deref(), entry, &config)?;
+    // A config.yaml legate cannot edit (comments: Hermes' own saves add some) leaves one step
+    // to the user; the hook's approval and the plugin are installed all the same.
+    let (new_config, by_hand) = match hermes::apply_config(old_config.as_deref(), entry, &config) {
+        Ok(new) => (new, None),
+        Err(e) if !print => (old_config.clone().unwrap_or_default(), Some(e)),
+        Err(e) => return Err(e),
+    };
     let old_allow = read_existing(&allowlist)?;
     let new_allow = hermes::apply_allowlist(
         old_allow.as_deref(),
@@ -273,12 +347,19 @@ fn setup_hermes(entry: &McpEntry, print: bool) -> Result<i32> {
     }
     let mut changed = false;
     for (file, old, new) in &files {
-        if old.as_deref() == Some(new.as_str()) {
+        if old.as_deref().unwrap_or_default() == new.as_str() {
             continue;
         }
         write_whole(file, new)?;
         errln!("legate: wrote {}", file.display());
         changed = true;
+    }
+    if let Some(e) = by_hand {
+        anyhow::bail!(
+            "legate installed its Hermes plugin and the hook's approval in {}, but one step is \
+             left for you:\n{e}",
+            home.display()
+        );
     }
     if !changed {
         errln!(
@@ -334,6 +415,28 @@ fn read_existing(file: &Path) -> Result<Option<String>> {
 fn write_whole(file: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    // A symlinked file (kept with the user's dotfiles) is written where it points.
+    let target;
+    let file = match std::fs::symlink_metadata(file) {
+        Ok(m) if m.file_type().is_symlink() => {
+            target = std::fs::canonicalize(file).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is a symbolic link to a file that does not exist; create that file (or \
+                     remove the link) and run `legate setup` again",
+                    file.display()
+                )
+            })?;
+            target.as_path()
+        }
+        _ => file,
+    };
+    if std::fs::metadata(file).is_ok_and(|m| m.permissions().readonly()) {
+        anyhow::bail!(
+            "{} is read-only, so legate leaves it alone; make it writable (`chmod u+w`) and run \
+             `legate setup` again",
+            file.display()
+        );
+    }
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mode = std::fs::metadata(file).map_or(0o600, |m| m.permissions().mode() & 0o7777);
@@ -365,5 +468,75 @@ pub(crate) fn sample_entry(command: &str, home: &str) -> McpEntry {
         command: command.into(),
         args: vec!["mcp".into()],
         env: vec![("LEGATE_HOME".into(), home.into())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonc_is_read_without_its_comments_and_strings_are_kept() {
+        let text = "{\n  // a comment\n  \"url\": \"http://x//y\", /* more */ \"n\": 1\n}";
+        let v = read_jsonc(text).unwrap();
+        assert_eq!(v["url"], "http://x//y");
+        assert_eq!(v["n"], 1);
+        assert!(read_jsonc("{ // open").is_none());
+    }
+
+    #[test]
+    fn a_commented_file_that_already_has_the_entry_is_left_as_it_is() {
+        let server = serde_json::json!({"command": "legate", "args": ["mcp"]});
+        let text = format!("{{\n  // mine\n  \"mcpServers\": {{\"legate\": {server}}}\n}}\n");
+        let same = json_with_server(
+            Some(&text),
+            Default::default(),
+            "mcpServers",
+            server.clone(),
+            Path::new("s.json"),
+            "legate setup gemini",
+        )
+        .unwrap();
+        assert_eq!(same, text);
+        let other = serde_json::json!({"command": "other"});
+        let e = json_with_server(
+            Some(&text),
+            Default::default(),
+            "mcpServers",
+            other,
+            Path::new("s.json"),
+            "legate setup gemini",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("add this under"), "{e}");
+    }
+
+    #[test]
+    fn a_symlinked_file_is_written_where_it_points_and_a_read_only_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dotfiles.json");
+        std::fs::write(&target, "{}").unwrap();
+        let link = dir.path().join("settings.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_whole(&link, "{\"a\": 1}\n").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{\"a\": 1}\n");
+
+        let dangling = dir.path().join("gone.json");
+        std::os::unix::fs::symlink(dir.path().join("nowhere.json"), &dangling).unwrap();
+        let e = write_whole(&dangling, "{}").unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o444)).unwrap();
+        // root writes read-only files anyway: the refusal is legate's, not the system's.
+        let e = write_whole(&link, "{}").unwrap_err();
+        assert!(e.to_string().contains("read-only"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "{\"a\": 1}\n");
     }
 }

@@ -125,6 +125,33 @@ pub struct SubmitResponse {
     pub deduplicated: bool,
 }
 
+/// The longest origin, in bytes.
+pub const MAX_ORIGIN_BYTES: usize = 1024;
+
+/// What is wrong with `origin` as an origin, and what to do: `(problem, hint)`; `None` when it
+/// can be one. An origin is non-empty, printable (no control character) and at most
+/// [`MAX_ORIGIN_BYTES`] bytes; a submission or a read naming another is refused.
+pub fn origin_problem(origin: &str) -> Option<(String, &'static str)> {
+    if origin.trim().is_empty() {
+        Some((
+            "the origin is empty".into(),
+            "pass a non-empty --origin (it names whose inbox gets the result), or none",
+        ))
+    } else if origin.chars().any(char::is_control) {
+        Some((
+            "the origin holds a control character (a newline, tab or escape)".into(),
+            "pass an origin of printable characters, e.g. --origin cli:ann",
+        ))
+    } else if origin.len() > MAX_ORIGIN_BYTES {
+        Some((
+            format!("the origin is over {MAX_ORIGIN_BYTES} bytes"),
+            "pass a short origin: it names whose inbox gets the result, e.g. --origin cli:ann",
+        ))
+    } else {
+        None
+    }
+}
+
 /// `GET /v1/tasks` filters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
