@@ -35,21 +35,31 @@ pub fn apply(before: Option<&str>, entry: &McpEntry, file: &Path) -> Result<Stri
             file.display()
         )
     })?;
-    let servers = doc
-        .entry("mcp_servers")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "`mcp_servers` in {} is not a table; fix it, then run `legate setup codex` again",
-                file.display()
-            )
-        })?;
-    servers.insert("legate", Item::Table(server_table(entry)));
+    let item = doc.entry("mcp_servers").or_insert_with(|| {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        Item::Table(t)
+    });
+    // `mcp_servers = { … }` (an inline table) is a table too.
+    if let Some(inline) = item.as_inline_table() {
+        *item = Item::Table(inline.clone().into_table());
+    }
+    let servers = item.as_table_mut().ok_or_else(|| {
+        anyhow::anyhow!(
+            "`mcp_servers` in {} is not a table; fix it, then run `legate setup codex` again",
+            file.display()
+        )
+    })?;
+    let mut ours = server_table(entry);
+    // Keys the user added to an earlier entry (`enabled`, `startup_timeout_sec`…) are kept.
+    if let Some(before) = servers.get("legate").and_then(Item::as_table_like) {
+        for (k, v) in before.iter() {
+            if !ours.contains_key(k) {
+                ours.insert(k, v.clone());
+            }
+        }
+    }
+    servers.insert("legate", Item::Table(ours));
     Ok(doc.to_string())
 }
 
@@ -90,6 +100,17 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_users_own_keys_of_an_earlier_entry_are_kept_and_an_inline_table_is_read() {
+        let before = "mcp_servers = { legate = { command = \"old\", enabled = false, startup_timeout_sec = 30 } }\n";
+        let after = apply(Some(before), &entry(&[]), Path::new("c.toml")).unwrap();
+        let doc: toml_edit::DocumentMut = after.parse().unwrap();
+        let legate = &doc["mcp_servers"]["legate"];
+        assert_eq!(legate["command"].as_str(), Some("/opt/legate/bin/legate"));
+        assert_eq!(legate["enabled"].as_bool(), Some(false));
+        assert_eq!(legate["startup_timeout_sec"].as_integer(), Some(30));
     }
 
     #[test]

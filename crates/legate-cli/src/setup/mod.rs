@@ -134,6 +134,14 @@ pub fn json_with_server(
                 file.display()
             )
         })?;
+    let mut server = server;
+    // Keys the user added to an earlier entry (`includeTools`, `enabled`…) are kept.
+    if let (Some(Value::Object(before)), Value::Object(ours)) = (servers.get("legate"), &mut server)
+    {
+        for (k, v) in before {
+            ours.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     servers.insert("legate".into(), server);
     let mut text = serde_json::to_string_pretty(&settings)?;
     text.push('\n');
