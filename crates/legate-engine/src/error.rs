@@ -65,11 +65,6 @@ impl From<ApiError> for EngineError {
     }
 }
 
-/// Kept for call sites that map a store result: the store's error, typed.
-pub fn from_store(e: StoreError) -> EngineError {
-    e.into()
-}
-
 impl From<EngineError> for ApiError {
     /// The wire form: a refusal as the engine worded it; a store failure by its kind, with
     /// what to do about that kind (on either backend: `legate daemon status` names the store).

@@ -9,7 +9,7 @@ use legate_domain::{Event, EventFilter};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 /// How many events one store read brings back while catching up.
@@ -80,8 +80,7 @@ impl Follower {
                     .inner
                     .store
                     .events_after(self.cursor, PAGE, &self.filter)
-                    .await
-                    .map_err(from_store)?;
+                    .await?;
                 self.live = page.is_empty();
                 self.backlog.extend(page);
                 continue;
@@ -126,8 +125,7 @@ impl Follower {
                 .inner
                 .store
                 .events_after(seen, PAGE, &EventFilter::default())
-                .await
-                .map_err(from_store)?;
+                .await?;
             for e in page {
                 if e.seq != seen + 1 {
                     let since = *hole.get_or_insert_with(tokio::time::Instant::now);

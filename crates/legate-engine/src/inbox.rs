@@ -9,7 +9,7 @@ use legate_domain::api::{
 use legate_domain::{Status, Task, TaskId, Timestamp};
 use legate_store::TaskFilter;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 fn need_origin(origin: &str) -> Result<(), ServiceError> {
@@ -30,12 +30,9 @@ impl Service {
         let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
         let store = &self.inner.store;
         // Most reads find nothing new: a read-only look first keeps them off the writer.
-        let mut tasks = store.inbox(&q.origin, limit).await.map_err(from_store)?;
+        let mut tasks = store.inbox(&q.origin, limit).await?;
         if q.ack && !tasks.is_empty() {
-            tasks = store
-                .take_inbox(&q.origin, limit)
-                .await
-                .map_err(from_store)?;
+            tasks = store.take_inbox(&q.origin, limit).await?;
         }
         let orphans = if q.scope.is_some() || q.orphans {
             self.orphans(q, limit).await?
@@ -59,10 +56,7 @@ impl Service {
         let before = Timestamp(crate::service::chrono_now() - age.as_millis() as i64);
         let scope = if q.orphans { None } else { q.scope.as_deref() };
         let store = &self.inner.store;
-        let found = store
-            .orphans(scope, before, limit)
-            .await
-            .map_err(from_store)?;
+        let found = store.orphans(scope, before, limit).await?;
         // The caller's own results came as its inbox.
         let found: Vec<Task> = found.into_iter().filter(|t| t.origin != q.origin).collect();
         if !q.ack {
@@ -72,8 +66,7 @@ impl Service {
         for t in found {
             let acked = store
                 .ack(&t.origin, Some(std::slice::from_ref(&t.id)))
-                .await
-                .map_err(from_store)?;
+                .await?;
             if !acked.is_empty() {
                 taken.push(t);
             }
@@ -87,9 +80,7 @@ impl Service {
         need_origin(&req.origin)?;
         if req.all {
             let acked = self.inner.store.ack(&req.origin, None).await;
-            return Ok(AckResponse {
-                acked: acked.map_err(from_store)?,
-            });
+            return Ok(AckResponse { acked: acked? });
         }
         if req.ids.is_empty() {
             return Err(EngineError::refused(
@@ -124,9 +115,7 @@ impl Service {
             ids.push(t.id);
         }
         let acked = self.inner.store.ack(&req.origin, Some(&ids)).await;
-        Ok(AckResponse {
-            acked: acked.map_err(from_store)?,
-        })
+        Ok(AckResponse { acked: acked? })
     }
 
     /// Decides whether an orchestrator may stop: not while tasks it delegated are unfinished
@@ -138,12 +127,7 @@ impl Service {
             .max_blocks
             .unwrap_or(self.inner.config.last_good().hooks.max_stop_blocks);
         let unfinished = self.unfinished_of(&req.origin).await?;
-        let unread = self
-            .inner
-            .store
-            .inbox(&req.origin, 100)
-            .await
-            .map_err(from_store)?;
+        let unread = self.inner.store.inbox(&req.origin, 100).await?;
         let blocks = {
             let mut counts = self
                 .inner
@@ -170,11 +154,7 @@ impl Service {
             });
         };
         let ids: Vec<TaskId> = unread.iter().map(|t| t.id.clone()).collect();
-        self.inner
-            .store
-            .ack(&req.origin, Some(&ids))
-            .await
-            .map_err(from_store)?;
+        self.inner.store.ack(&req.origin, Some(&ids)).await?;
         Ok(StopGateResponse {
             block: true,
             unfinished,
@@ -191,6 +171,10 @@ impl Service {
             limit: 1000,
             ..TaskFilter::default()
         };
-        self.inner.store.list(&filter).await.map_err(from_store)
+        self.inner
+            .store
+            .list(&filter)
+            .await
+            .map_err(EngineError::from)
     }
 }

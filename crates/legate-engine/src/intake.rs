@@ -6,7 +6,7 @@ use legate_domain::NewTask;
 use legate_store::Inserted;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{ServiceError, from_store};
+use crate::error::{EngineError, ServiceError};
 use crate::service::Service;
 
 /// The most submissions one commit takes.
@@ -38,7 +38,7 @@ impl Service {
                         svc.inner.wake.notify_one();
                     }
                     Err(e) => {
-                        let err = from_store(e);
+                        let err = EngineError::from(e);
                         for reply in replies {
                             let _ = reply.send(Err(err.clone()));
                         }

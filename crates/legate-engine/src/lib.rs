@@ -34,7 +34,7 @@ mod wait;
 pub use agents::Versions;
 pub use bus::EventBus;
 pub use config_source::{ConfigSource, load as load_config};
-pub use error::{EngineError, ServiceError, from_store};
+pub use error::{EngineError, ServiceError};
 pub use follow::Follower;
 pub use legate_store::OutputTail;
 pub use lineage::Caller;

@@ -12,7 +12,7 @@ use legate_domain::id::{ID_LEN, IdPrefix};
 use legate_domain::{ProcessInfo, TaskId};
 use legate_runner::procfs;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 /// What the API server knows about a request besides its body.
@@ -124,7 +124,7 @@ impl Service {
         };
         let mut depth = claimed_depth;
         if let Some(p) = &named
-            && let Some(t) = self.inner.store.get(p, false).await.map_err(from_store)?
+            && let Some(t) = self.inner.store.get(p, false).await?
         {
             depth = depth.max(t.depth);
         }

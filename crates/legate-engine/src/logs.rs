@@ -9,7 +9,7 @@ use legate_domain::api::ErrorCode;
 use legate_domain::{Task, TaskId};
 use legate_store::OutputTail;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 /// Which captured stream to read.
@@ -65,6 +65,6 @@ impl Service {
 
     /// The newest output stored for a task by the engine that ran it, if any.
     pub async fn stored_output(&self, id: &TaskId) -> Result<Option<OutputTail>, ServiceError> {
-        self.inner.store.output(id).await.map_err(from_store)
+        self.inner.store.output(id).await.map_err(EngineError::from)
     }
 }

@@ -8,7 +8,7 @@ use legate_domain::api::{ErrorCode, QueueState};
 use legate_domain::{Status, Task};
 use legate_store::TaskFilter;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 /// The most running or queued tasks looked at to explain a wait.
@@ -47,7 +47,11 @@ impl Service {
             limit: LOOKED_AT,
             ..Default::default()
         };
-        self.inner.store.list(&filter).await.map_err(from_store)
+        self.inner
+            .store
+            .list(&filter)
+            .await
+            .map_err(EngineError::from)
     }
 
     /// The first thing that keeps `task` from a claim, as the claim sees it.

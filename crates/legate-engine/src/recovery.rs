@@ -6,7 +6,7 @@ use legate_runner::tree;
 use legate_store::{RescueScope, Rescued};
 use tracing::{info, warn};
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 impl Service {
@@ -66,8 +66,7 @@ impl Service {
         // Leftovers go before the `interrupted` events are published.
         let rescued = self
             .commit_then(|store| store.rescue(scope, &requeue, reason), kill)
-            .await
-            .map_err(from_store)?;
+            .await?;
         if !rescued.is_empty() {
             self.inner.wake.notify_one();
         }

@@ -9,7 +9,7 @@ use legate_domain::api::{PruneReport, PruneRequest};
 use legate_domain::{TaskId, Timestamp};
 use tracing::{info, warn};
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::{Service, chrono_now};
 
 impl Service {
@@ -20,8 +20,7 @@ impl Service {
             .inner
             .store
             .prune_candidates(Some(before), req.unacked)
-            .await
-            .map_err(from_store)?;
+            .await?;
         let ids: Vec<TaskId> = found.tasks.into_iter().map(|(id, _)| id).collect();
         let mut report = self.remove_tasks(&ids, req.unacked).await?;
         report.kept_unacked = found.kept_unacked;
@@ -33,10 +32,7 @@ impl Service {
         ids: &[TaskId],
         unacked: bool,
     ) -> Result<PruneReport, ServiceError> {
-        let pruned = self
-            .commit(|store| store.remove(ids, unacked))
-            .await
-            .map_err(from_store)?;
+        let pruned = self.commit(|store| store.remove(ids, unacked)).await?;
         let mut log_bytes = 0;
         for id in &pruned.tasks {
             let dir = self.task_dir(id);
@@ -67,12 +63,7 @@ impl Service {
         if let Some(cap) = policy.max_total {
             let mut used = dir_size_deep(&self.inner.settings.logs_dir);
             if used > cap {
-                let found = self
-                    .inner
-                    .store
-                    .prune_candidates(None, false)
-                    .await
-                    .map_err(from_store)?;
+                let found = self.inner.store.prune_candidates(None, false).await?;
                 let mut doomed = Vec::new();
                 for (id, _) in found.tasks {
                     if used <= cap {

@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::bus::EventBus;
 use crate::config_source::ConfigSource;
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 
 /// Where the engine keeps files and how it leases work.
 #[derive(Debug, Clone)]
@@ -176,12 +176,7 @@ impl Service {
             return TaskId::parse(prefix.as_str())
                 .map_err(|e| EngineError::refused(ErrorCode::InvalidRequest, e.to_string(), ""));
         }
-        let ids = self
-            .inner
-            .store
-            .ids_with_prefix(&prefix, 6)
-            .await
-            .map_err(from_store)?;
+        let ids = self.inner.store.ids_with_prefix(&prefix, 6).await?;
         match ids.as_slice() {
             [] => Err(EngineError::refused(
                 ErrorCode::NotFound,
@@ -218,9 +213,8 @@ impl Service {
         self.inner
             .store
             .get(id, with_prompt)
-            .await
-            .map_err(from_store)?
-            .ok_or_else(|| from_store(legate_store::StoreError::NotFound(id.clone())))
+            .await?
+            .ok_or_else(|| EngineError::from(legate_store::StoreError::NotFound(id.clone())))
     }
 
     /// Tasks matching a filter, oldest first.
@@ -237,7 +231,11 @@ impl Service {
             parent,
             limit: q.limit.unwrap_or(100).clamp(1, 100_000),
         };
-        self.inner.store.list(&filter).await.map_err(from_store)
+        self.inner
+            .store
+            .list(&filter)
+            .await
+            .map_err(EngineError::from)
     }
 
     /// Events after a sequence number that pass the filter, oldest first.
@@ -251,12 +249,12 @@ impl Service {
             .store
             .events_after(after, limit, filter)
             .await
-            .map_err(from_store)
+            .map_err(EngineError::from)
     }
 
     /// Counts of tasks by status.
     pub async fn counts(&self) -> Result<Vec<(Status, u64)>, ServiceError> {
-        self.inner.store.counts().await.map_err(from_store)
+        self.inner.store.counts().await.map_err(EngineError::from)
     }
 
     /// The directory holding a task's logs.

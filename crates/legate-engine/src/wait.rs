@@ -12,7 +12,7 @@ use legate_runner::StopReason;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use crate::error::{ServiceError, from_store};
+use crate::error::ServiceError;
 use crate::service::Service;
 
 impl Service {
@@ -113,11 +113,7 @@ impl Service {
                 .map(|t| t.id.clone())
                 .collect();
             if !seen.is_empty() {
-                self.inner
-                    .store
-                    .ack(origin, Some(&seen))
-                    .await
-                    .map_err(from_store)?;
+                self.inner.store.ack(origin, Some(&seen)).await?;
             }
         }
         Ok(WaitResponse { tasks, timed_out })
@@ -170,16 +166,11 @@ impl Service {
         let mut rx = self.inner.bus.subscribe();
         let mut pending: HashSet<TaskId> = HashSet::new();
         for id in &ids {
-            let queued = self
-                .commit(|store| store.cancel_queued(id))
-                .await
-                .map_err(from_store)?;
+            let queued = self.commit(|store| store.cancel_queued(id)).await?;
             if queued.is_some() {
                 continue;
             }
-            self.commit(|store| store.request_cancel(id))
-                .await
-                .map_err(from_store)?;
+            self.commit(|store| store.request_cancel(id)).await?;
             let stop = self
                 .inner
                 .running

@@ -229,7 +229,7 @@ fn record_name(pid: i32, start: u64) -> String {
 /// registrations of processes that are gone are removed. `dir` is created 0700 and each
 /// record 0600, whatever the umask; the caller checks the directory above it.
 pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<()> {
-    register(dir, &nearest_ancestors(), session_id)
+    register_processes(dir, &nearest_ancestors(), session_id)
 }
 
 /// Registers `origin` (a Hermes session's) for the parent of this process: the Hermes process
@@ -238,7 +238,7 @@ pub fn register_claude_session(dir: &Path, session_id: &str) -> std::io::Result<
 pub fn register_hermes(dir: &Path, origin: &str) -> std::io::Result<()> {
     let mut parent = legate_runner::procfs::ancestors(std::process::id() as i32);
     parent.truncate(1);
-    register(dir, &parent, origin)
+    register_processes(dir, &parent, origin)
 }
 
 /// The origin a Hermes process registered for itself, when it is one of this process's
@@ -251,9 +251,9 @@ pub fn hermes_origin(dir: &Path) -> Option<String> {
         .filter(|o| !o.is_empty())
 }
 
-/// Writes `text` as the record of each of `processes` in `dir`, then removes the records of
-/// processes that are gone.
-fn register(dir: &Path, processes: &[(i32, u64)], text: &str) -> std::io::Result<()> {
+/// Writes `text` as the record of each of `processes` (pid, start time) in `dir`, then removes
+/// the records of processes that are gone. `dir` is created 0700 and each record 0600.
+pub fn register_processes(dir: &Path, processes: &[(i32, u64)], text: &str) -> std::io::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -267,7 +267,18 @@ fn register(dir: &Path, processes: &[(i32, u64)], text: &str) -> std::io::Result
             .open(dir.join(record_name(pid, start)))?
             .write_all(text.as_bytes())?;
     }
-    for entry in std::fs::read_dir(dir)?.flatten() {
+    live_records(dir);
+    Ok(())
+}
+
+/// The records in `dir` (named `PID-START`) of processes still alive; those of processes that
+/// are gone are removed.
+pub fn live_records(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut live = Vec::new();
+    for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let alive = name
             .split_once('-')
@@ -275,11 +286,13 @@ fn register(dir: &Path, processes: &[(i32, u64)], text: &str) -> std::io::Result
             .is_some_and(|(p, s)| {
                 legate_runner::procfs::stat(p).is_some_and(|st| st.start_time == s)
             });
-        if !alive {
+        if alive {
+            live.push(entry.path());
+        } else {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-    Ok(())
+    live
 }
 
 /// The Claude Code session registered for one of this process's nearest ancestors, nearest

@@ -15,8 +15,6 @@
 //! A Claude Code follower records which session it serves ([`monitored`]): the `Stop` hook
 //! then lets the session stop while its tasks still run, since the follower will wake it.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -150,49 +148,19 @@ fn announce(paths: &Paths, origin: &str) {
     let Some(start) = legate_runner::procfs::stat(me).map(|s| s.start_time) else {
         return;
     };
-    let dir = monitors_dir(paths);
-    let _ = crate::paths::ensure_private_dir(&paths.run_dir)
-        .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|()| {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-        })
-        .and_then(|()| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(dir.join(format!("{me}-{start}")))
-        })
-        .and_then(|mut f| f.write_all(origin.as_bytes()));
+    if crate::paths::ensure_private_dir(&paths.run_dir).is_ok() {
+        let _ =
+            legate_mcp::origin::register_processes(&monitors_dir(paths), &[(me, start)], origin);
+    }
 }
 
 /// Whether a live monitor follows `origin` (a Claude Code session whose plugin monitor is
 /// armed, which wakes it when a result arrives); records of monitors that are gone are
 /// removed.
 pub fn monitored(paths: &Paths, origin: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(monitors_dir(paths)) else {
-        return false;
-    };
-    let mut found = false;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let alive = name
-            .split_once('-')
-            .and_then(|(p, s)| Some((p.parse::<i32>().ok()?, s.parse::<u64>().ok()?)))
-            .is_some_and(|(p, s)| {
-                legate_runner::procfs::stat(p).is_some_and(|st| st.start_time == s)
-            });
-        if !alive {
-            let _ = std::fs::remove_file(entry.path());
-        } else if std::fs::read_to_string(entry.path()).is_ok_and(|o| o == origin) {
-            found = true;
-        }
-    }
-    found
+    legate_mcp::origin::live_records(&monitors_dir(paths))
+        .iter()
+        .any(|r| std::fs::read_to_string(r).is_ok_and(|o| o == origin))
 }
 
 /// The origin followed now, if it can be told yet (a Claude Code session may not be

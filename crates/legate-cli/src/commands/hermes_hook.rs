@@ -24,11 +24,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use legate_domain::api::{AckRequest, InboxQuery, InboxResponse};
+use legate_domain::api::{InboxQuery, InboxResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::hook::{ORPHANS_HEADING, finished_text, results_text};
 use crate::connect::connect;
 use crate::exit;
 use crate::paths::Paths;
@@ -148,20 +147,11 @@ pub async fn hook(paths: &Paths) -> Result<i32> {
         scope: Some(legate_mcp::identity::project_scope(&project)),
         orphans: false,
     };
-    let inbox: InboxResponse = client
-        .get(&format!("/v1/inbox?{}", serde_urlencoded::to_string(&q)?))
-        .await?;
+    let inbox: InboxResponse = client.inbox(&q).await?;
     if inbox.tasks.is_empty() && inbox.orphans.is_empty() {
         return Ok(exit::OK);
     }
-    let chars = paths.config_or_default().hooks.result_chars;
-    let mut text = String::new();
-    if !inbox.orphans.is_empty() {
-        text.push_str(&results_text(ORPHANS_HEADING, &inbox.orphans, chars));
-    }
-    if !inbox.tasks.is_empty() {
-        text.push_str(&finished_text(&inbox.tasks, chars));
-    }
+    let text = super::hook::injected_text(&inbox, paths.config_or_default().hooks.result_chars);
     {
         let mut out = std::io::stdout().lock();
         crate::out::checked(
@@ -170,21 +160,7 @@ pub async fn hook(paths: &Paths) -> Result<i32> {
         );
     }
     // Printed: read, each in its own origin's inbox.
-    let mut by_origin: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for t in inbox.tasks.iter().chain(&inbox.orphans) {
-        by_origin
-            .entry(t.origin.as_str())
-            .or_default()
-            .push(t.id.to_string());
-    }
-    for (origin, ids) in by_origin {
-        let req = AckRequest {
-            origin: origin.to_string(),
-            ids,
-            all: false,
-        };
-        client.ack(&req).await?;
-    }
+    super::inbox::ack_shown(&client, inbox.tasks.iter().chain(&inbox.orphans)).await?;
     Ok(exit::OK)
 }
 

@@ -92,14 +92,7 @@ async fn claude_code(paths: &Paths) -> Result<i32> {
                 orphans: false,
             };
             let inbox: InboxResponse = client.inbox(&q).await?;
-            let chars = paths.config_or_default().hooks.result_chars;
-            let mut text = String::new();
-            if !inbox.orphans.is_empty() {
-                text.push_str(&results_text(ORPHANS_HEADING, &inbox.orphans, chars));
-            }
-            if !inbox.tasks.is_empty() {
-                text.push_str(&finished_text(&inbox.tasks, chars));
-            }
+            let text = injected_text(&inbox, paths.config_or_default().hooks.result_chars);
             (!text.is_empty()).then(|| {
                 json!({"hookSpecificOutput": {
                     "hookEventName": event,
@@ -268,4 +261,17 @@ pub(crate) fn read_payload() -> Result<String> {
         );
     }
     Ok(raw)
+}
+
+/// What a hook adds to the conversation for an inbox read: the orphans first, then the
+/// session's own finished tasks, each result cut to `chars`; empty when there is nothing.
+pub(crate) fn injected_text(inbox: &InboxResponse, chars: usize) -> String {
+    let mut text = String::new();
+    if !inbox.orphans.is_empty() {
+        text.push_str(&results_text(ORPHANS_HEADING, &inbox.orphans, chars));
+    }
+    if !inbox.tasks.is_empty() {
+        text.push_str(&finished_text(&inbox.tasks, chars));
+    }
+    text
 }

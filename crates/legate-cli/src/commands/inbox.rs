@@ -40,27 +40,35 @@ pub async fn inbox(paths: &Paths, who: Who<'_>, ack: bool, limit: u32, json: boo
         print_inbox(&res, ack);
     }
     if ack {
-        // One acknowledgement per origin: each result is read in its own origin's inbox.
-        let mut by_origin: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for t in res.tasks.iter().chain(&res.orphans) {
-            by_origin
-                .entry(t.origin.as_str())
-                .or_default()
-                .push(t.id.to_string());
-        }
-        for (origin, ids) in by_origin {
-            let req = AckRequest {
-                origin: origin.to_string(),
-                ids,
-                all: false,
-            };
-            client
-                .ack(&req)
-                .await
-                .map_err(|e| anyhow::anyhow!("the results above were not marked read: {e}"))?;
-        }
+        ack_shown(&client, res.tasks.iter().chain(&res.orphans))
+            .await
+            .map_err(|e| anyhow::anyhow!("the results above were not marked read: {e}"))?;
     }
     Ok(exit::OK)
+}
+
+/// Acknowledges results a reader was shown, each in its own origin's inbox (orphans belong
+/// to other origins than the reader's): one acknowledgement per origin.
+pub(crate) async fn ack_shown<'t>(
+    client: &legate_api::Client,
+    tasks: impl Iterator<Item = &'t legate_domain::Task>,
+) -> Result<(), legate_api::ClientError> {
+    let mut by_origin: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for t in tasks {
+        by_origin
+            .entry(t.origin.as_str())
+            .or_default()
+            .push(t.id.to_string());
+    }
+    for (origin, ids) in by_origin {
+        let req = AckRequest {
+            origin: origin.to_string(),
+            ids,
+            all: false,
+        };
+        client.ack(&req).await?;
+    }
+    Ok(())
 }
 
 /// Prints an inbox read as a table (and the hint to acknowledge it unless `acked`).
