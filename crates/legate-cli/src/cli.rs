@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
+mod engine;
+pub use engine::EngineArgs;
+
 /// Delegate tasks to agents in the background; follow, wait for, cancel and collect them.
 #[derive(Debug, Parser)]
 #[command(name = "legate", version, about, after_help = EXIT_CODES)]
@@ -181,15 +184,12 @@ pub enum Command {
     },
     /// Run the daemon in the foreground, or manage it.
     Daemon(DaemonArgs),
-    /// Run tasks from a shared Postgres store (LEGATE_STORE) without serving the API; start
-    /// any number, on any number of machines.
+    /// Run tasks from a shared Postgres store (--store / LEGATE_STORE) without serving the API;
+    /// start any number, on any number of machines.
     Worker {
-        /// Only tasks of these agents (comma-separated; default: any).
-        #[arg(long, value_delimiter = ',')]
-        agents: Option<Vec<String>>,
-        /// At most this many tasks at once on this worker (default: only the global caps).
-        #[arg(long)]
-        slots: Option<u32>,
+        /// The store, what to take and the lease.
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Print shell completions.
     Completions {
@@ -425,6 +425,9 @@ pub struct DaemonArgs {
     /// own daemon: the daemon is then no descendant of the command that needed it).
     #[arg(long, hide = true)]
     pub launch: bool,
+    /// The store, what to take and the lease.
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// stop / status.
     #[command(subcommand)]
     pub action: Option<DaemonAction>,

@@ -23,6 +23,7 @@ use anyhow::{Context, Result, bail};
 use legate_api::Client;
 use nix::fcntl::OFlag;
 
+use crate::cli::EngineArgs;
 use crate::paths::Paths;
 
 /// Exit code of a daemon that found another one holding the lock.
@@ -56,7 +57,7 @@ pub async fn connect(paths: &Paths) -> Result<Client> {
         other_config(paths);
         return Ok(client);
     }
-    start_daemon().await?;
+    start_daemon(&EngineArgs::default()).await?;
     reachable(paths).await?.with_context(|| {
         format!(
             "the legate daemon started but does not answer at {}; see {}",
@@ -89,7 +90,11 @@ fn other_config(paths: &Paths) {
 pub async fn connect_lasting(paths: &Paths) -> Result<Client> {
     let client = connect(paths).await?;
     let starter: legate_api::Starter = std::sync::Arc::new(move || {
-        Box::pin(async move { start_daemon().await.map_err(|e| format!("{e:#}")) })
+        Box::pin(async move {
+            start_daemon(&EngineArgs::default())
+                .await
+                .map_err(|e| format!("{e:#}"))
+        })
     });
     Ok(client.with_starter(starter))
 }
@@ -122,10 +127,13 @@ pub async fn existing(paths: &Paths) -> Result<Client> {
 }
 
 /// Starts a daemon detached from this process (see the module docs) for the store this
-/// environment names, and returns once it answers. Errors: the daemon's own reason for failing to start, from its log.
-pub async fn start_daemon() -> Result<()> {
+/// environment names, with `engine`'s settings where they are given, and returns once it
+/// answers. Errors: the daemon's own reason for failing to start, from its log.
+pub async fn start_daemon(engine: &EngineArgs) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the legate executable")?;
-    let out = tokio::process::Command::new(exe)
+    let mut cmd = tokio::process::Command::new(exe);
+    engine.export(cmd.as_std_mut());
+    let out = cmd
         .args(["daemon", "--launch"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -143,24 +151,35 @@ pub async fn start_daemon() -> Result<()> {
 
 /// `legate daemon --launch`: starts the daemon and waits until it answers (exit 0), or
 /// reports why it did not start (an error).
-pub async fn launch(paths: &Paths) -> Result<i32> {
-    let child = spawn_daemon(paths)?;
-    wait_ready(paths, child).await?;
+pub async fn launch(paths: &Paths, engine: &EngineArgs) -> Result<i32> {
+    let started = spawn_daemon(paths, engine)?;
+    wait_ready(paths, started).await?;
     Ok(crate::exit::OK)
 }
 
+/// A daemon process this command started.
+struct Started {
+    child: Child,
+    /// Where its lines begin in the daemon log (bytes): what came before is earlier starts'.
+    log_from: u64,
+}
+
 /// Starts the daemon process (its own session, output to the daemon log).
-fn spawn_daemon(paths: &Paths) -> Result<Child> {
+fn spawn_daemon(paths: &Paths, engine: &EngineArgs) -> Result<Started> {
     paths.prepare_log_dir()?;
     let log = open_daemon_log(&paths.daemon_log)?;
+    let log_from = log.metadata()?.len();
     let exe = std::env::current_exe().context("cannot find the legate executable")?;
-    Command::new(exe)
+    let mut cmd = Command::new(exe);
+    engine.export(&mut cmd);
+    let child = cmd
         .args(["daemon", "--session"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
-        .context("cannot start the legate daemon")
+        .context("cannot start the legate daemon")?;
+    Ok(Started { child, log_from })
 }
 
 /// Opens the daemon's log for appending: created 0600 (whatever the umask), never through a
@@ -194,7 +213,11 @@ fn open_daemon_log(path: &Path) -> Result<File> {
 }
 
 /// Waits for the store's daemon to answer, or reports why the daemon died.
-async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
+async fn wait_ready(paths: &Paths, started: Started) -> Result<()> {
+    let Started {
+        mut child,
+        log_from,
+    } = started;
     let deadline = Instant::now() + START_DEADLINE;
     let mut exited_ok = false;
     loop {
@@ -214,7 +237,7 @@ async fn wait_ready(paths: &Paths, mut child: Child) -> Result<()> {
             } else {
                 bail!(
                     "the legate daemon failed to start:\n{}",
-                    last_lines(&paths.daemon_log, 8)
+                    last_lines(&paths.daemon_log, log_from, 8)
                 );
             }
         }
@@ -275,8 +298,19 @@ fn cannot_reach(pid: i32, what: &str) -> String {
     format!("the legate daemon of this store (pid {pid}) is running but cannot be reached: {what}")
 }
 
-fn last_lines(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+/// The last `n` lines the daemon log got from byte `from` on (this start's), or a sentence
+/// saying it got none.
+fn last_lines(path: &Path, from: u64, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(from))
+            .and_then(|_| f.read_to_end(&mut bytes))
+    });
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
+    if read.is_err() || lines.is_empty() {
+        return format!("(it wrote nothing to {})", path.display());
+    }
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

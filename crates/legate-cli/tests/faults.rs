@@ -448,3 +448,52 @@ fn an_emptied_or_deleted_store_with_task_logs_left_is_refused_until_told_to_star
     let id = home.submit("fake", "print fresh start");
     assert_eq!(finishes(&home, &id), "succeeded");
 }
+
+#[test]
+fn a_failed_start_reports_its_own_lines_of_the_daemon_log_not_an_earlier_start() {
+    // Each way a start can fail (the store refused, the daemon's own settings refused) shows
+    // what this start wrote; an earlier start's failure in the same log never stands in.
+    let home = stopped_home_with_tasks(1);
+    std::fs::write(home.db(), b"this is not a database\n".repeat(50)).unwrap();
+    // (environment, what the start says); the daemon's settings are refused by the
+    // launcher before any daemon runs, the store by the daemon.
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "failed to start:\nerror: the task store"),
+        (&[("LEGATE_SLOTS", "many")], "not a number of task slots"),
+        (
+            &[("LEGATE_CONFIG", "BAD_CONFIG")],
+            "failed to start:\nerror: invalid config",
+        ),
+    ];
+    let bad_config = home.path().join("bad.toml");
+    std::fs::write(&bad_config, "[limits]\nmax_running = 0\n").unwrap();
+    let mut earlier_case: Option<&str> = None;
+    for (env, says) in cases {
+        let log = home.path().join("daemon.log");
+        let earlier = "an earlier start failed: EARLIER-FAILURE\n".repeat(20);
+        let mut kept = std::fs::read_to_string(&log).unwrap_or_default();
+        kept.push_str(&earlier);
+        std::fs::write(&log, &kept).unwrap();
+        let mut cmd = home.cmd(&["ls"]);
+        for (k, v) in env {
+            cmd.env(
+                k,
+                if *v == "BAD_CONFIG" {
+                    bad_config.as_os_str()
+                } else {
+                    v.as_ref()
+                },
+            );
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(
+            !err.contains("EARLIER-FAILURE") && earlier_case.is_none_or(|e| !err.contains(e)),
+            "an earlier start's lines: {err}"
+        );
+        assert!(home.daemon_pid().is_none());
+        earlier_case = Some(says);
+    }
+}

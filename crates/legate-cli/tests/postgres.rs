@@ -176,20 +176,51 @@ fn the_store_is_described_without_the_credentials_of_its_url() {
     let Some(url) = common::pg_server("the Postgres store description test") else {
         return;
     };
-    // A query parameter stands in for a secret one (`?password=` would be one).
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let pg = PgHome::new(format!("{url}{sep}application_name=q-secret"));
+    // The server trusts local connections, so passwords given in the URL (as user info and as
+    // `?password=`) are sent and ignored: the daemon starts, and must show neither.
+    let with_secrets = url.replacen("://postgres@", "://postgres:info-secret@", 1);
+    let sep = if with_secrets.contains('?') { '&' } else { '?' };
+    let pg = PgHome::new(format!("{with_secrets}{sep}password=query-secret"));
+    // Given as options, not variables: the daemon started for them gets them in its
+    // environment, never on its command line.
+    let o = pg
+        .home
+        .cmd(&[
+            "daemon",
+            "--detach",
+            "--store",
+            &pg.url,
+            "--store-schema",
+            &pg.schema,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     pg.ok(&["run", "--wait", "fake", "print up"]);
     let status: serde_json::Value =
         serde_json::from_str(&pg.ok(&["daemon", "status", "--json"])).unwrap();
     let store = status["store"].as_str().unwrap();
     assert!(
-        store.starts_with("postgres:") && store.ends_with(&format!("?*** (schema {})", pg.schema)),
+        store.starts_with("postgres:postgres://***@")
+            && store.ends_with(&format!("?*** (schema {})", pg.schema)),
         "{store}"
     );
+    let text = pg.ok(&["daemon", "status"]);
+    let pid = status["pid"].as_u64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let log = std::fs::read_to_string(pg.home.path().join("daemon.log")).unwrap_or_default();
-    assert!(
-        !store.contains("secret") && !log.contains("q-secret"),
-        "{store}\n{log}"
-    );
+    for (what, shown) in [
+        ("status --json", store.to_string()),
+        ("status", text),
+        (
+            "the daemon's command line",
+            String::from_utf8_lossy(&cmdline).into_owned(),
+        ),
+        ("daemon.log", log),
+    ] {
+        assert!(
+            !shown.contains("secret"),
+            "{what} shows a password: {shown}"
+        );
+    }
 }

@@ -20,6 +20,9 @@ struct Cluster {
     url: String,
     schema: String,
     workers: Vec<Child>,
+    /// Short, so the tests of lapsed leases end soon; tests that only need work done use a
+    /// longer one (a loaded machine can delay a heartbeat by more than a short lease).
+    lease_ttl: &'static str,
 }
 
 impl Cluster {
@@ -33,7 +36,14 @@ impl Cluster {
             url,
             schema: format!("legate_workers_{}_{nanos:x}", std::process::id()),
             workers: Vec::new(),
+            lease_ttl: "2s",
         }
+    }
+
+    /// The same cluster with leases of `ttl`.
+    fn with_lease_ttl(mut self, ttl: &'static str) -> Cluster {
+        self.lease_ttl = ttl;
+        self
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -45,7 +55,7 @@ impl Cluster {
         let mut c = common::legate_in(home, args);
         c.env("LEGATE_STORE", &self.url)
             .env("LEGATE_STORE_SCHEMA", &self.schema)
-            .env("LEGATE_LEASE_TTL", "2s")
+            .env("LEGATE_LEASE_TTL", self.lease_ttl)
             .env("LEGATE_SLOTS", "0");
         c
     }
@@ -54,8 +64,10 @@ impl Cluster {
         let o = self.cmd(args).output().unwrap();
         assert!(
             o.status.success(),
-            "legate {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
+            "legate {args:?}: exit {:?}: {}\n{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
         );
         String::from_utf8(o.stdout).unwrap()
     }
@@ -154,7 +166,7 @@ fn three_workers_run_500_tasks_once_each_within_global_caps() {
     let Some(url) = common::pg_server("the worker tests") else {
         return;
     };
-    let mut c = Cluster::new(url, 6, "");
+    let mut c = Cluster::new(url, 6, "").with_lease_ttl("20s");
     for _ in 0..3 {
         c.worker(&[]);
     }

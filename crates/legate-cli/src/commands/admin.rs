@@ -11,7 +11,7 @@ use legate_domain::api::{AgentsQuery, DaemonStatus, PruneReport, PruneRequest};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::one_line;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, EngineArgs};
 use crate::commands::print_json;
 use crate::connect::connect;
 use crate::exit;
@@ -159,7 +159,10 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
 }
 
 /// Starts the daemon in the background and returns once it answers.
-pub async fn daemon_detach(paths: &Paths, json: bool) -> Result<i32> {
+pub async fn daemon_detach(paths: &Paths, engine: &EngineArgs, json: bool) -> Result<i32> {
+    if crate::connect::reachable(paths).await?.is_none() {
+        crate::connect::start_daemon(engine).await?;
+    }
     let client = crate::connect::connect(paths).await?;
     let s: DaemonStatus = client.get("/v1/daemon").await?;
     if json {

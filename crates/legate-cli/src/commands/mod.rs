@@ -32,10 +32,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         && !d.detach
         && !d.launch
     {
-        return crate::daemon::run(&paths, d.session);
+        return crate::daemon::run(&paths, d.session, &d.engine);
     }
-    if let Command::Worker { agents, slots } = &cli.command {
-        return crate::daemon::run_worker(&paths, agents.clone(), *slots);
+    if let Command::Worker { engine } = &cli.command {
+        return crate::daemon::run_worker(&paths, engine);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,8 +119,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                     stop::daemon_stop(&paths, o).await
                 }
                 Some(DaemonAction::Status) => admin::daemon_status(&paths, json).await,
-                None if d.launch => crate::connect::launch(&paths).await,
-                None => admin::daemon_detach(&paths, json).await,
+                None if d.launch => crate::connect::launch(&paths, &d.engine).await,
+                None => admin::daemon_detach(&paths, &d.engine, json).await,
             },
             Command::Completions { shell } => admin::completions(shell),
             Command::Worker { .. } => unreachable!("handled before the runtime starts"),

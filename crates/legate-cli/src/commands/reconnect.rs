@@ -73,7 +73,7 @@ pub(crate) async fn reconnect(
         }
         // Several waiters may start one each: the daemons race for the store's lock, one
         // wins, and every starter finds it.
-        match start_daemon().await {
+        match start_daemon(&crate::cli::EngineArgs::default()).await {
             Ok(()) => continue,
             Err(e) if Instant::now() >= patience => {
                 return Err(e).context("the daemon went away and could not be started again");

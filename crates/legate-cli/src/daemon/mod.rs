@@ -17,18 +17,16 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::cli::EngineArgs;
 use crate::connect::ALREADY_RUNNING;
 use crate::paths::Paths;
-
-/// How long a claim lasts without a heartbeat (`LEGATE_LEASE_TTL` changes it).
-const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// How long a stopping daemon gives the requests under way to be answered before it closes
 /// their connections (a followed stream may stay open).
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the daemon in the foreground until stopped; returns the exit code.
-pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
+pub fn run(paths: &Paths, new_session: bool, engine: &EngineArgs) -> Result<i32> {
     if new_session {
         // Detach from the starting terminal's session so its hangup does not reach us.
         let _ = nix::unistd::setsid();
@@ -51,20 +49,18 @@ pub fn run(paths: &Paths, new_session: bool) -> Result<i32> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(serve_until_stopped(paths, config))?;
+    rt.block_on(serve_until_stopped(paths, config, engine))?;
     Ok(0)
 }
 
-/// Opens the store and starts the engine on it. `work` says what this engine takes; for a
-/// daemon, `LEGATE_AGENTS` and `LEGATE_SLOTS` narrow it.
+/// Opens the store and starts the engine on it, taking what `engine` narrows it to.
 async fn start_engine(
     paths: &Paths,
     config: ConfigSource,
     role: &str,
-    mut work: WorkSettings,
+    engine: &EngineArgs,
 ) -> Result<Service> {
-    let opened = store::open(paths, role).await?;
-    work.shared = opened.shared;
+    let opened = store::open(paths, role, engine).await?;
     let recovery = if role == "worker" {
         // Sibling workers on this machine may be alive: only lapsed leases are taken back.
         legate_store::RescueScope::Expired
@@ -74,64 +70,26 @@ async fn start_engine(
     let settings = EngineSettings {
         logs_dir: paths.logs_dir.clone(),
         owner: opened.owner,
-        lease_ttl: lease_ttl()?,
+        lease_ttl: engine.lease_ttl(),
         recovery,
         event_buffer: legate_engine::DEFAULT_EVENT_BUFFER,
-        work,
+        work: WorkSettings {
+            agents: engine.agents().map(|a| a.into_iter().collect()),
+            slots: engine.slots(),
+            shared: opened.shared,
+        },
     };
     Service::start(opened.store, config, settings)
         .await
         .map_err(|e| anyhow!("{e}"))
 }
 
-/// `LEGATE_LEASE_TTL` (e.g. `10s`), else the default.
-fn lease_ttl() -> Result<Duration> {
-    match std::env::var("LEGATE_LEASE_TTL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    {
-        None => Ok(LEASE_TTL),
-        Some(v) => legate_domain::size::parse_duration(&v)
-            .map_err(|m| anyhow!("LEGATE_LEASE_TTL={v:?}: {m}"))
-            .and_then(|d| {
-                if d < Duration::from_millis(300) {
-                    Err(anyhow!(
-                        "LEGATE_LEASE_TTL={v:?} is too short: at least 300ms"
-                    ))
-                } else {
-                    Ok(d)
-                }
-            }),
-    }
-}
-
-/// `LEGATE_AGENTS` (comma-separated) and `LEGATE_SLOTS` for a daemon.
-fn work_from_env() -> Result<WorkSettings> {
-    let agents = std::env::var("LEGATE_AGENTS")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            s.split(',')
-                .map(|a| a.trim().to_string())
-                .filter(|a| !a.is_empty())
-                .collect()
-        });
-    let slots = match std::env::var("LEGATE_SLOTS").ok().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(v) => Some(
-            v.parse::<u32>()
-                .map_err(|_| anyhow!("LEGATE_SLOTS={v:?} is not a number of task slots"))?,
-        ),
-    };
-    Ok(WorkSettings {
-        agents,
-        slots,
-        shared: false,
-    })
-}
-
-async fn serve_until_stopped(paths: &Paths, config: ConfigSource) -> Result<()> {
-    let service = start_engine(paths, config, "daemon", work_from_env()?).await?;
+async fn serve_until_stopped(
+    paths: &Paths,
+    config: ConfigSource,
+    engine: &EngineArgs,
+) -> Result<()> {
+    let service = start_engine(paths, config, "daemon", engine).await?;
     let (listener, mut inode) = socket::listen(&paths.socket)?;
     let stop = Arc::new(Notify::new());
     let state = AppState {

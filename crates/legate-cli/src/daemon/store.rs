@@ -1,5 +1,5 @@
 //! Which store the daemon uses: the SQLite file under the data directory, or the Postgres
-//! database named by `LEGATE_STORE` (shared with other machines' daemons).
+//! database named by `--store` / `LEGATE_STORE` (shared with other machines' daemons).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use legate_store::postgres::PgStore;
 use legate_store::sqlite::SqliteStore;
 use legate_store::{RescueScope, Store, StoreError};
 
+use crate::cli::EngineArgs;
 use crate::paths::Paths;
 
 /// The opened store, this daemon's lease owner id, and what it takes back at start.
@@ -22,9 +23,9 @@ pub struct Opened {
     pub recovery: RescueScope,
 }
 
-/// Opens the store `LEGATE_STORE` names (`postgres://…`, with `LEGATE_STORE_SCHEMA` for a
-/// schema of its own), else the SQLite file.
-pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
+/// Opens the store `engine` names (`postgres://…`, with a schema of its own when it gives
+/// one), else the SQLite file.
+pub async fn open(paths: &Paths, role: &str, engine: &EngineArgs) -> Result<Opened> {
     // Owner ids name the role, machine, user and data directory, so a daemon on a shared
     // store can tell its own predecessors' leases (one data directory has one daemon: its
     // lock) from other machines', other homes' and workers'.
@@ -43,14 +44,11 @@ pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
         std::process::id(),
         legate_domain::TaskId::generate()
     );
-    match std::env::var("LEGATE_STORE").ok().filter(|s| !s.is_empty()) {
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let schema = std::env::var("LEGATE_STORE_SCHEMA")
-                .ok()
-                .filter(|s| !s.is_empty());
+    match engine.store().map_err(anyhow::Error::msg)? {
+        Some(url) => {
             // Each engine's connections carry its owner id as application_name, so an
             // operator (or a test) can tell them apart in pg_stat_activity.
-            let store = PgStore::connect_as(&url, schema.as_deref(), &owner)
+            let store = PgStore::connect_as(url, engine.store_schema(), &owner)
                 .await
                 .context("cannot open the Postgres task store named by LEGATE_STORE")?;
             Ok(Opened {
@@ -60,10 +58,6 @@ pub async fn open(paths: &Paths, role: &str) -> Result<Opened> {
                 recovery: RescueScope::OwnedByPrefix(prefix),
             })
         }
-        Some(other) => bail!(
-            "LEGATE_STORE={:?} is not a store legate knows: use postgres://USER@HOST/DB, or unset it for the SQLite file",
-            legate_domain::redact_url(&other)
-        ),
         None => {
             refuse_lost_store(paths)?;
             let store = SqliteStore::open(&paths.db).await.map_err(|e| match e {
