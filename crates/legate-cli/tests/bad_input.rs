@@ -58,7 +58,7 @@ fn an_invalid_config_names_file_line_and_key_and_starts_nothing() {
     let err = refused(
         &home,
         &["run", "sh", "echo hi"],
-        &["config.toml", "line 3", "max_runing"],
+        &["config.toml:3:1", "max_runing"],
     );
     assert!(err.contains("unknown field"), "{err}");
     assert!(

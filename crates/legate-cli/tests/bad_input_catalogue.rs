@@ -278,7 +278,7 @@ fn catalogue(home: &Home) -> Vec<Case> {
             "[notify]\ntargets = [{ webhook = \"gopher://x\" }]\n",
             &["notify"],
         ),
-        Config("this is not toml", &["config.toml", "line"]),
+        Config("this is not toml", &["config.toml:", ":6: "]),
         ConfigFile(0o666, 0, needles(vec![config, config_fix])),
         ConfigFile(0o644, 65534, needles(vec![config, "uid 65534"])),
         // API requests.

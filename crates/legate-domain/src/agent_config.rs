@@ -5,46 +5,47 @@
 //! `command`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::agent::{
     AgentKind, AgentSpec, OutputCapPolicy, OutputFormat, PermissionPolicy, PromptMode, StallPolicy,
 };
+use crate::config_spans::{Refusal, check};
 use crate::notify::NotifyTarget;
+use crate::sections::targets;
 use crate::size::parse_duration_opt;
-
-/// What a problem is about: the key, and the message.
-type KeyError = (&'static str, String);
 
 /// An agent table as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAgent {
-    preset: Option<String>,
+    preset: Option<Spanned<String>>,
     kind: Option<AgentKind>,
-    command: Option<Vec<String>>,
+    command: Option<Spanned<Vec<String>>>,
     prompt: Option<PromptMode>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     cwd: Option<String>,
-    timeout: Option<String>,
-    max_running: Option<u32>,
+    timeout: Option<Spanned<String>>,
+    max_running: Option<Spanned<u32>>,
     description: Option<String>,
     retry_interrupted: Option<bool>,
     for_models: Option<bool>,
     on_output_cap: Option<OutputCapPolicy>,
     #[serde(default)]
-    notify: Vec<NotifyTarget>,
+    notify: Vec<Spanned<NotifyTarget>>,
     format: Option<OutputFormat>,
-    resume: Option<Vec<String>>,
-    model: Option<String>,
+    resume: Option<Spanned<Vec<String>>>,
+    model: Option<Spanned<String>>,
     model_args: Option<Vec<String>>,
     args: Option<Vec<String>>,
-    stall_timeout: Option<String>,
+    stall_timeout: Option<Spanned<String>>,
     on_stall: Option<StallPolicy>,
     version_command: Option<Vec<String>>,
-    permissions: Option<RawPermissions>,
+    permissions: Option<Spanned<RawPermissions>>,
     fs: Option<bool>,
 }
 
@@ -61,31 +62,40 @@ impl RawAgent {
         &self,
         name: &str,
         known: &BTreeMap<String, AgentSpec>,
-    ) -> Result<Option<AgentSpec>, KeyError> {
+    ) -> Result<Option<AgentSpec>, Refusal> {
         let builtin = |n: &str| known.get(n).filter(|a| a.builtin).cloned();
         match &self.preset {
-            Some(p) => builtin(p).map(Some).ok_or_else(|| {
+            Some(p) => builtin(p.get_ref()).map(Some).ok_or_else(|| {
                 let presets: Vec<&str> = known
                     .values()
                     .filter(|a| a.builtin)
                     .map(|a| a.name.as_str())
                     .collect();
-                (
+                Refusal::new(
                     "preset",
-                    format!("no built-in agent '{p}'; presets: {}", presets.join(", ")),
+                    p.span(),
+                    format!(
+                        "no built-in agent '{}'; presets: {}",
+                        p.get_ref(),
+                        presets.join(", ")
+                    ),
                 )
             }),
             None => Ok(builtin(name)),
         }
     }
 
-    /// Validates the table into an agent, over `base` when there is one.
+    /// Validates the table into an agent, over `base` when there is one. `table` is where the
+    /// table is written (its header, or its key), for problems no value of its own shows.
     pub(crate) fn into_spec(
         self,
         name: &str,
         base: Option<AgentSpec>,
-    ) -> Result<AgentSpec, KeyError> {
-        let mut a = match (base, self.command) {
+        table: Range<usize>,
+    ) -> Result<AgentSpec, Refusal> {
+        let command_at = self.command.as_ref().map_or(table.clone(), Spanned::span);
+        let command = self.command.map(Spanned::into_inner);
+        let mut a = match (base, command) {
             (Some(mut b), command) => {
                 if let Some(c) = command {
                     // The version is asked of the program that actually runs.
@@ -101,69 +111,65 @@ impl RawAgent {
             }
             (None, Some(c)) => AgentSpec::new(name, self.kind.unwrap_or(AgentKind::Exec), c),
             (None, None) => {
-                return Err((
+                return Err(Refusal::new(
                     "command",
-                    "is required: the agent's argv as a list, e.g. command = [\"my-agent\", \"{prompt}\"] (or preset = \"claude\" to start from a built-in agent)"
-                        .to_string(),
+                    table,
+                    "is required: the agent's argv as a list, e.g. command = [\"my-agent\", \"{prompt}\"] (or preset = \"claude\" to start from a built-in agent)",
                 ));
             }
         };
         a.name = name.to_string();
         if a.command.first().is_none_or(|p| p.trim().is_empty()) {
-            return Err((
+            return Err(Refusal::new(
                 "command",
-                "must name a program as its first element".to_string(),
+                command_at,
+                "must name a program as its first element",
             ));
         }
         if let Some(t) = self.timeout {
-            a.timeout = parse_duration_opt(&t).map_err(|m| ("timeout", m))?;
+            a.timeout = check("timeout", t, |t| parse_duration_opt(&t))?;
         }
         if let Some(t) = self.stall_timeout {
-            a.stall_timeout = parse_duration_opt(&t).map_err(|m| ("stall_timeout", m))?;
+            a.stall_timeout = check("stall_timeout", t, |t| parse_duration_opt(&t))?;
         }
-        if let Some(p) = self.notify.iter().find_map(NotifyTarget::problem) {
-            return Err(("notify", p));
+        let notify = targets("notify", self.notify)?;
+        if let Some(m) = self.max_running {
+            a.max_running = Some(check("max_running", m, |m| match m {
+                0 => Err("must be at least 1".to_string()),
+                m => Ok(m),
+            })?);
         }
-        if self.max_running == Some(0) {
-            return Err(("max_running", "must be at least 1".to_string()));
+        if let Some(r) = self.resume {
+            a.resume = check("resume", r, |r| {
+                if !r.is_empty() && !r.iter().any(|x| x.contains("{session}")) {
+                    return Err("must contain {session}, where the agent's session id goes, e.g. resume = [\"--resume\", \"{session}\"]".to_string());
+                }
+                Ok(r)
+            })?;
         }
-        if let Some(r) = &self.resume
-            && !r.is_empty()
-            && !r.iter().any(|x| x.contains("{session}"))
-        {
-            return Err((
-                "resume",
-                "must contain {session}, where the agent's session id goes, e.g. resume = [\"--resume\", \"{session}\"]".to_string(),
-            ));
+        if let Some(p) = self.permissions {
+            a.permissions = check("permissions", p, |p| match p {
+                RawPermissions::Word(w) if w == "deny" => Ok(PermissionPolicy::Deny),
+                RawPermissions::Word(w) if w == "allow" => Ok(PermissionPolicy::Allow),
+                RawPermissions::Word(w) => Err(format!(
+                    "'{w}' is not a policy: use \"deny\", \"allow\", or a list of ACP tool kinds such as [\"read\", \"search\"]"
+                )),
+                RawPermissions::Kinds(k) => Ok(PermissionPolicy::Kinds(k)),
+            })?;
         }
-        a.permissions = match self.permissions {
-            None => a.permissions,
-            Some(RawPermissions::Word(w)) if w == "deny" => PermissionPolicy::Deny,
-            Some(RawPermissions::Word(w)) if w == "allow" => PermissionPolicy::Allow,
-            Some(RawPermissions::Word(w)) => {
-                return Err((
-                    "permissions",
-                    format!(
-                        "'{w}' is not a policy: use \"deny\", \"allow\", or a list of ACP tool kinds such as [\"read\", \"search\"]"
-                    ),
-                ));
-            }
-            Some(RawPermissions::Kinds(k)) => PermissionPolicy::Kinds(k),
-        };
-        if !self.notify.is_empty() {
-            a.notify = self.notify;
+        if !notify.is_empty() {
+            a.notify = notify;
         }
+        let model_at = self.model.as_ref().map_or(table, Spanned::span);
         a.env.extend(self.env);
         set(&mut a.kind, self.kind);
         set(&mut a.prompt, self.prompt);
-        set(&mut a.max_running, self.max_running.map(Some));
         set(&mut a.description, self.description);
         set(&mut a.retry_interrupted, self.retry_interrupted);
         set(&mut a.for_models, self.for_models);
         set(&mut a.on_output_cap, self.on_output_cap);
         set(&mut a.format, self.format);
-        set(&mut a.resume, self.resume);
-        set(&mut a.model, self.model.map(Some));
+        set(&mut a.model, self.model.map(|m| Some(m.into_inner())));
         set(&mut a.model_args, self.model_args);
         set(&mut a.args, self.args);
         set(&mut a.on_stall, self.on_stall);
@@ -171,9 +177,10 @@ impl RawAgent {
         set(&mut a.fs, self.fs);
         set(&mut a.cwd, self.cwd.map(Some));
         if a.model.is_some() && a.model_args.is_empty() {
-            return Err((
+            return Err(Refusal::new(
                 "model",
-                "this agent has no model_args to pass a model with; add e.g. model_args = [\"--model\", \"{model}\"]".to_string(),
+                model_at,
+                "this agent has no model_args to pass a model with; add e.g. model_args = [\"--model\", \"{model}\"]",
             ));
         }
         Ok(a)
@@ -280,7 +287,7 @@ mod tests {
             ),
             (
                 "[agents.a]\ncommand = [\"x\"]\non_stall = \"explode\"\n",
-                "on_stall",
+                "agents.a.on_stall",
                 "unknown variant",
             ),
         ];

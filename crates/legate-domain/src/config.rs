@@ -7,8 +7,10 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::agent::AgentSpec;
+use crate::config_spans::{Refusal, check, key_at, position};
 use crate::notify::NotifySettings;
 use crate::sections::{
     HookSettings, McpSettings, RawHooks, RawMcp, RawNotify, RawRetention, Retention,
@@ -78,14 +80,17 @@ impl Default for Config {
     }
 }
 
-/// A config file that cannot be used: where (file, line, key) and what to do.
+/// A config file that cannot be used: where (file, line, column, key) and what to do.
+/// Shown as `invalid config FILE:LINE:COLUMN key 'KEY': MESSAGE` (the parts known).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, when known.
     pub file: Option<String>,
-    /// 1-based line, when known.
+    /// 1-based line of the offending value (or key, or table), when known.
     pub line: Option<usize>,
-    /// The offending key (dotted path), when known.
+    /// 1-based column on that line, counted in characters, when known.
+    pub column: Option<usize>,
+    /// The offending key (full dotted path, e.g. `agents.claude.timeout`), when known.
     pub key: Option<String>,
     /// What is wrong.
     pub message: String,
@@ -94,11 +99,17 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid config")?;
-        if let Some(file) = &self.file {
-            write!(f, " {file}")?;
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, " {file}:{line}")?,
+            (Some(file), None) => write!(f, " {file}")?,
+            (None, Some(line)) => write!(f, " line {line}")?,
+            (None, None) => {}
         }
-        if let Some(line) = self.line {
-            write!(f, " line {line}")?;
+        if let (Some(column), Some(_)) = (self.column, self.line) {
+            match self.file {
+                Some(_) => write!(f, ":{column}")?,
+                None => write!(f, ", column {column}")?,
+            }
         }
         if let Some(key) = &self.key {
             write!(f, " key '{key}'")?;
@@ -115,7 +126,7 @@ struct RawConfig {
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
-    agents: BTreeMap<String, crate::agent_config::RawAgent>,
+    agents: BTreeMap<Spanned<String>, Spanned<crate::agent_config::RawAgent>>,
     #[serde(default)]
     notify: RawNotify,
     #[serde(default)]
@@ -129,12 +140,12 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    max_running: Option<u32>,
+    max_running: Option<Spanned<u32>>,
     max_depth: Option<u32>,
-    log_cap: Option<SizeValue>,
-    result_cap: Option<SizeValue>,
-    kill_grace: Option<String>,
-    default_timeout: Option<String>,
+    log_cap: Option<Spanned<SizeValue>>,
+    result_cap: Option<Spanned<SizeValue>>,
+    kill_grace: Option<Spanned<String>>,
+    default_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -145,85 +156,70 @@ enum SizeValue {
 }
 
 impl Config {
-    /// Parses and validates config text. `file` is only used in error messages.
+    /// Parses and validates config text. `file` is only used in error messages. An error
+    /// names the line and column of the value (or key, or table) at fault, from the TOML
+    /// parser's spans, and its full dotted key.
     pub fn parse(text: &str, file: Option<&str>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            let key = line.and_then(|l| key_on_line(text, l));
+        let at = |byte: usize, key: Option<String>, message: String| {
+            let (line, column) = position(text, byte);
             ConfigError {
                 file: file.map(str::to_string),
-                line,
+                line: Some(line),
+                column: Some(column),
                 key,
-                message: e.message().trim().to_string(),
+                message,
             }
-        })?;
-        let err = |table: &str, key: &str, message: String| ConfigError {
-            file: file.map(str::to_string),
-            line: locate(text, table, key),
-            key: Some(format!("{table}.{key}")),
-            message,
         };
-        let mut config = Config::default();
-        let l = &mut config.limits;
-        let rl = raw.limits;
-        if let Some(v) = rl.max_running {
-            if v == 0 {
-                return Err(err("limits", "max_running", "must be at least 1".into()));
-            }
-            l.max_running = v;
-        }
-        if let Some(v) = rl.max_depth {
-            l.max_depth = v;
-        }
-        if let Some(v) = rl.log_cap {
-            l.log_cap = size_value(v).map_err(|m| err("limits", "log_cap", m))?;
-            if l.log_cap < 4096 {
-                return Err(err("limits", "log_cap", "must be at least 4KiB".into()));
-            }
-        }
-        if let Some(v) = rl.result_cap {
-            l.result_cap = size_value(v).map_err(|m| err("limits", "result_cap", m))?;
-        }
-        if let Some(v) = rl.kill_grace {
-            l.kill_grace = parse_duration(&v).map_err(|m| err("limits", "kill_grace", m))?;
-        }
-        if let Some(v) = rl.default_timeout {
-            l.default_timeout =
-                parse_duration_opt(&v).map_err(|m| err("limits", "default_timeout", m))?;
-        }
-        config.notify = raw
-            .notify
-            .validate()
-            .map_err(|(k, m)| err("notify", k, m))?;
-        config.retention = raw
-            .retention
-            .validate()
-            .map_err(|(k, m)| err("retention", k, m))?;
-        config.hooks = raw.hooks.validate().map_err(|(k, m)| err("hooks", k, m))?;
-        config.mcp = raw.mcp.validate().map_err(|(k, m)| err("mcp", k, m))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => at(
+                span.start,
+                key_at(text, span.start),
+                e.message().trim().to_string(),
+            ),
+            None => ConfigError {
+                file: file.map(str::to_string),
+                line: None,
+                column: None,
+                key: None,
+                message: e.message().trim().to_string(),
+            },
+        })?;
+        let refused = |table: &str, r: Refusal| {
+            at(r.span.start, Some(format!("{table}.{}", r.key)), r.message)
+        };
+        let mut config = Config {
+            limits: raw.limits.validate().map_err(|r| refused("limits", r))?,
+            notify: raw.notify.validate().map_err(|r| refused("notify", r))?,
+            retention: raw
+                .retention
+                .validate()
+                .map_err(|r| refused("retention", r))?,
+            hooks: raw.hooks.validate().map_err(|r| refused("hooks", r))?,
+            mcp: raw.mcp.validate().map_err(|r| refused("mcp", r))?,
+            ..Config::default()
+        };
         // Tables start from the pristine built-ins, whatever order they come in: adjusting
         // `[agents.claude]` does not change what `preset = "claude"` starts from elsewhere.
         let presets = Config::default().agents;
         for (name, ra) in raw.agents {
+            let (name_at, name) = (name.span(), name.into_inner());
             let table = format!("agents.{name}");
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(ConfigError {
-                    file: file.map(str::to_string),
-                    line: locate(text, &table, ""),
-                    key: Some(table),
-                    message: "agent names use only letters, digits, '-' and '_'".into(),
-                });
+                return Err(at(
+                    name_at.start,
+                    Some(table),
+                    "agent names use only letters, digits, '-' and '_'".into(),
+                ));
             }
-            let base = ra
-                .base(&name, &presets)
-                .map_err(|(key, m)| err(&table, key, m))?;
+            let (table_at, ra) = (ra.span(), ra.into_inner());
+            let base = ra.base(&name, &presets).map_err(|r| refused(&table, r))?;
             let spec = ra
-                .into_spec(&name, base)
-                .map_err(|(key, m)| err(&table, key, m))?;
+                .into_spec(&name, base, table_at)
+                .map_err(|r| refused(&table, r))?;
             config.agents.insert(name, spec);
         }
         Ok(config)
@@ -235,41 +231,42 @@ impl Config {
     }
 }
 
+impl RawLimits {
+    fn validate(self) -> Result<Limits, Refusal> {
+        let mut l = Limits::default();
+        if let Some(v) = self.max_running {
+            l.max_running = check("max_running", v, |v| match v {
+                0 => Err("must be at least 1".to_string()),
+                v => Ok(v),
+            })?;
+        }
+        if let Some(v) = self.max_depth {
+            l.max_depth = v;
+        }
+        if let Some(v) = self.log_cap {
+            l.log_cap = check("log_cap", v, |v| match size_value(v)? {
+                b if b < 4096 => Err("must be at least 4KiB".to_string()),
+                b => Ok(b),
+            })?;
+        }
+        if let Some(v) = self.result_cap {
+            l.result_cap = check("result_cap", v, size_value)?;
+        }
+        if let Some(v) = self.kill_grace {
+            l.kill_grace = check("kill_grace", v, |v| parse_duration(&v))?;
+        }
+        if let Some(v) = self.default_timeout {
+            l.default_timeout = check("default_timeout", v, |v| parse_duration_opt(&v))?;
+        }
+        Ok(l)
+    }
+}
+
 fn size_value(v: SizeValue) -> Result<u64, String> {
     match v {
         SizeValue::Bytes(b) => Ok(b),
         SizeValue::Text(t) => parse_size(&t),
     }
-}
-
-fn line_of(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())].matches('\n').count() + 1
-}
-
-fn key_on_line(text: &str, line: usize) -> Option<String> {
-    let l = text.lines().nth(line - 1)?;
-    let key = l.split('=').next()?.trim().trim_matches(['[', ']']).trim();
-    (!key.is_empty()).then(|| key.to_string())
-}
-
-/// Finds the line of `key` inside `[table]` (or of the table header when `key` is empty).
-fn locate(text: &str, table: &str, key: &str) -> Option<usize> {
-    let mut in_table = false;
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if l.starts_with('[') {
-            let name = l.trim_matches(['[', ']']).trim().replace(['"', '\''], "");
-            in_table = name == table;
-            if in_table && key.is_empty() {
-                return Some(i + 1);
-            }
-            continue;
-        }
-        if in_table && l.split('=').next().map(str::trim) == Some(key) {
-            return Some(i + 1);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -324,9 +321,9 @@ on_output_cap = "fail"
     fn unknown_key_names_file_line_and_key() {
         let e = Config::parse("[limits]\nmax_runing = 3\n", Some("/x/config.toml")).unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert_eq!(e.key.as_deref(), Some("max_runing"));
+        assert_eq!(e.key.as_deref(), Some("limits.max_runing"));
         let s = e.to_string();
-        assert!(s.contains("/x/config.toml") && s.contains("line 2"), "{s}");
+        assert!(s.contains("/x/config.toml:2:1"), "{s}");
     }
 
     #[test]

@@ -10,6 +10,9 @@ mod agent_config;
 pub mod api;
 pub mod argv;
 pub mod config;
+#[cfg(test)]
+mod config_positions;
+mod config_spans;
 pub mod delegation;
 pub mod env;
 pub mod event;

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
+use crate::config_spans::{Refusal, check};
 use crate::notify::{NotifySettings, NotifyTarget};
 use crate::size::{parse_duration, parse_size};
 
@@ -73,17 +75,14 @@ impl Default for McpSettings {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMcp {
-    result_chars: Option<usize>,
+    result_chars: Option<Spanned<usize>>,
 }
 
 impl RawMcp {
-    pub(crate) fn validate(self) -> Result<McpSettings, SectionError> {
+    pub(crate) fn validate(self) -> Result<McpSettings, Refusal> {
         let mut m = McpSettings::default();
         if let Some(c) = self.result_chars {
-            if c < 100 {
-                return Err(("result_chars", "must be at least 100".into()));
-            }
-            m.result_chars = c;
+            m.result_chars = check("result_chars", c, at_least_100)?;
         }
         Ok(m)
     }
@@ -93,92 +92,102 @@ impl RawMcp {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNotify {
     #[serde(default)]
-    targets: Vec<NotifyTarget>,
+    targets: Vec<Spanned<NotifyTarget>>,
     desktop: Option<bool>,
-    timeout: Option<String>,
+    timeout: Option<Spanned<String>>,
     retries: Option<u32>,
-    backoff: Option<String>,
+    backoff: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRetention {
-    max_age: Option<String>,
-    max_total: Option<String>,
-    interval: Option<String>,
-    orphan_after: Option<String>,
+    max_age: Option<Spanned<String>>,
+    max_total: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    orphan_after: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHooks {
     max_stop_blocks: Option<u32>,
-    result_chars: Option<usize>,
+    result_chars: Option<Spanned<usize>>,
 }
 
-/// A validation failure: the key inside the section, and what is wrong.
-pub(crate) type SectionError = (&'static str, String);
-
 impl RawNotify {
-    pub(crate) fn validate(self) -> Result<NotifySettings, SectionError> {
+    pub(crate) fn validate(self) -> Result<NotifySettings, Refusal> {
         let mut n = NotifySettings::default();
-        for t in &self.targets {
-            if let Some(p) = t.problem() {
-                return Err(("targets", p));
-            }
-        }
-        n.targets = self.targets;
+        n.targets = targets("targets", self.targets)?;
         n.desktop = self.desktop.unwrap_or(n.desktop);
         if let Some(t) = self.timeout {
-            n.timeout = nonzero(parse_duration(&t)).map_err(|m| ("timeout", m))?;
+            n.timeout = check("timeout", t, |t| nonzero(parse_duration(&t)))?;
         }
         n.retries = self.retries.unwrap_or(n.retries);
         if let Some(b) = self.backoff {
-            n.backoff = nonzero(parse_duration(&b)).map_err(|m| ("backoff", m))?;
+            n.backoff = check("backoff", b, |b| nonzero(parse_duration(&b)))?;
         }
         Ok(n)
     }
 }
 
 impl RawRetention {
-    pub(crate) fn validate(self) -> Result<Retention, SectionError> {
+    pub(crate) fn validate(self) -> Result<Retention, Refusal> {
         let mut r = Retention::default();
         if let Some(a) = self.max_age {
-            r.max_age = if a == "none" {
-                None
-            } else {
-                Some(nonzero(parse_duration(&a)).map_err(|m| ("max_age", m))?)
-            };
+            r.max_age = check("max_age", a, |a| match a.as_str() {
+                "none" => Ok(None),
+                a => nonzero(parse_duration(a)).map(Some),
+            })?;
         }
         if let Some(t) = self.max_total {
-            r.max_total = if t == "none" {
-                None
-            } else {
-                Some(parse_size(&t).map_err(|m| ("max_total", m))?)
-            };
+            r.max_total = check("max_total", t, |t| match t.as_str() {
+                "none" => Ok(None),
+                t => parse_size(t).map(Some),
+            })?;
         }
         if let Some(i) = self.interval {
-            r.interval = nonzero(parse_duration(&i)).map_err(|m| ("interval", m))?;
+            r.interval = check("interval", i, |i| nonzero(parse_duration(&i)))?;
         }
         if let Some(o) = self.orphan_after {
-            r.orphan_after = nonzero(parse_duration(&o)).map_err(|m| ("orphan_after", m))?;
+            r.orphan_after = check("orphan_after", o, |o| nonzero(parse_duration(&o)))?;
         }
         Ok(r)
     }
 }
 
 impl RawHooks {
-    pub(crate) fn validate(self) -> Result<HookSettings, SectionError> {
+    pub(crate) fn validate(self) -> Result<HookSettings, Refusal> {
         let mut h = HookSettings::default();
         h.max_stop_blocks = self.max_stop_blocks.unwrap_or(h.max_stop_blocks);
         if let Some(c) = self.result_chars {
-            if c < 100 {
-                return Err(("result_chars", "must be at least 100".into()));
-            }
-            h.result_chars = c;
+            h.result_chars = check("result_chars", c, at_least_100)?;
         }
         Ok(h)
     }
+}
+
+/// Notify targets as written, each checked where it is written (`key` names the list).
+pub(crate) fn targets(
+    key: &'static str,
+    targets: Vec<Spanned<NotifyTarget>>,
+) -> Result<Vec<NotifyTarget>, Refusal> {
+    targets
+        .into_iter()
+        .map(|t| {
+            check(key, t, |t| match t.problem() {
+                Some(p) => Err(p),
+                None => Ok(t),
+            })
+        })
+        .collect()
+}
+
+fn at_least_100(chars: usize) -> Result<usize, String> {
+    if chars < 100 {
+        return Err("must be at least 100".into());
+    }
+    Ok(chars)
 }
 
 fn nonzero(d: Result<Duration, String>) -> Result<Duration, String> {

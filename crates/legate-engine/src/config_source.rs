@@ -42,6 +42,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         return Err(ConfigError {
             file: None,
             line: None,
+            column: None,
             key: None,
             message: e.to_string(),
         });
@@ -52,6 +53,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         Err(e) => Err(ConfigError {
             file: Some(path.display().to_string()),
             line: None,
+            column: None,
             key: None,
             message: format!("cannot read it: {e}"),
         }),
