@@ -34,13 +34,32 @@ pub enum OutputFormat {
 }
 
 /// What to do with a task that printed and reported nothing for `stall_timeout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StallPolicy {
     /// Publish a `stalled` event and let it run (the wall-clock timeout still applies).
     Report,
     /// Publish a `stalled` event and cancel it; it fails with `stalled`.
     Cancel,
+}
+
+impl StallPolicy {
+    /// The name used in the config and in `stalled` events' `action` (`report`, `cancel`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// How an ACP agent's permission requests are answered. Every answer is recorded as a
@@ -242,4 +261,15 @@ pub struct AgentView {
     pub available: bool,
     /// The resolved program path, or why it is missing.
     pub program: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_policies_round_trip() {
+        crate::names::assert_round_trips::<StallPolicy>();
+        assert_eq!(crate::names::joined::<StallPolicy>(","), "report,cancel");
+    }
 }

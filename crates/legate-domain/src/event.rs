@@ -1,6 +1,7 @@
 //! Events: the append-only log of everything that happened to tasks.
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use crate::{TaskId, Timestamp};
 
@@ -27,8 +28,25 @@ pub struct Event {
 }
 
 /// What an event says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = unknown_kind
+)]
 pub enum EventKind {
     /// The task was accepted.
     Queued,
@@ -56,40 +74,26 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind.
-    pub const ALL: [EventKind; 10] = [
-        EventKind::Queued,
-        EventKind::Started,
-        EventKind::CancelRequested,
-        EventKind::Progress,
-        EventKind::Output,
-        EventKind::Finished,
-        EventKind::Interrupted,
-        EventKind::Requeued,
-        EventKind::Stalled,
-        EventKind::Permission,
-    ];
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [EventKind] = <EventKind as VariantArray>::VARIANTS;
 
-    /// The name used in JSON and the store.
+    /// The name used in JSON, the store and change notices (`queued`, `cancel_requested`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Queued => "queued",
-            EventKind::Started => "started",
-            EventKind::CancelRequested => "cancel_requested",
-            EventKind::Progress => "progress",
-            EventKind::Output => "output",
-            EventKind::Finished => "finished",
-            EventKind::Interrupted => "interrupted",
-            EventKind::Requeued => "requeued",
-            EventKind::Stalled => "stalled",
-            EventKind::Permission => "permission",
-        }
+        self.into()
     }
 
-    /// Parses a stored name.
+    /// Parses a stored name; `None` for a name no kind has (`FromStr` says which are).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        s.parse().ok()
     }
+}
+
+/// The error of `EventKind::from_str`: the name given and every valid one.
+fn unknown_kind(s: &str) -> String {
+    format!(
+        "unknown event kind '{s}'; use one of {}",
+        crate::names::joined::<EventKind>(", ")
+    )
 }
 
 /// Which events a follower wants. Every field narrows; an empty filter takes everything.
@@ -120,12 +124,7 @@ impl EventFilter {
         list.split(',')
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .map(|k| {
-                EventKind::parse(k).ok_or_else(|| {
-                    let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                    format!("unknown event kind '{k}'; use one of {}", all.join(", "))
-                })
-            })
+            .map(str::parse)
             .collect()
     }
 }
@@ -189,17 +188,24 @@ mod tests {
         );
         let e = EventFilter::parse_kinds("finished,done").unwrap_err();
         assert!(e.contains("'done'") && e.contains("progress"), "{e}");
+        assert!(
+            e.starts_with("unknown event kind 'done'; use one of queued, started, "),
+            "{e}"
+        );
     }
 
     #[test]
     fn kinds_round_trip() {
-        for k in EventKind::ALL {
+        crate::names::assert_round_trips::<EventKind>();
+        for &k in EventKind::ALL {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
-            assert_eq!(
-                serde_json::to_string(&k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
         }
         assert_eq!(EventKind::parse("nope"), None);
+        // The names are stored and announced: they never change.
+        assert_eq!(
+            crate::names::joined::<EventKind>(","),
+            "queued,started,cancel_requested,progress,output,finished,interrupted,requeued,\
+             stalled,permission"
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod delegation;
 pub mod env;
 pub mod event;
 pub mod id;
+mod names;
 pub mod notify;
 pub mod presets;
 pub mod redact;

@@ -1,17 +1,36 @@
 //! The task status machine: every transition legate makes is checked here, in one place.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 /// Where a task is in its life.
 ///
 /// `queued → running → succeeded | failed | canceled | timed_out`, `queued → canceled`, and
 /// `running → interrupted` when the runner was lost (daemon crash, lapsed lease), after which
 /// the task is requeued (`interrupted → queued`) or stays interrupted, by the agent's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = unknown_status
+)]
 pub enum Status {
     /// Accepted and durable, waiting for a slot.
     Queued,
@@ -41,15 +60,7 @@ pub struct TransitionError {
 
 impl Status {
     /// Every status, in lifecycle order (for help texts and exhaustive tests).
-    pub const ALL: [Status; 7] = [
-        Status::Queued,
-        Status::Running,
-        Status::Succeeded,
-        Status::Failed,
-        Status::Canceled,
-        Status::TimedOut,
-        Status::Interrupted,
-    ];
+    pub const ALL: &'static [Status] = <Status as VariantArray>::VARIANTS;
 
     /// Terminal statuses are final unless the task is requeued; `wait` returns on them.
     pub fn is_terminal(self) -> bool {
@@ -80,17 +91,10 @@ impl Status {
         }
     }
 
-    /// The name used in JSON, the CLI and the store.
+    /// The name used in JSON, the CLI and the store (`queued`, `timed_out`, …); parsed back
+    /// by `FromStr`, whose error names every status.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::Succeeded => "succeeded",
-            Status::Failed => "failed",
-            Status::Canceled => "canceled",
-            Status::TimedOut => "timed_out",
-            Status::Interrupted => "interrupted",
-        }
+        self.into()
     }
 }
 
@@ -100,18 +104,12 @@ impl fmt::Display for Status {
     }
 }
 
-impl FromStr for Status {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status '{s}'; use one of: {}", names.join(", "))
-            })
-    }
+/// The error of `Status::from_str`: the name given and every valid one.
+fn unknown_status(s: &str) -> String {
+    format!(
+        "unknown status '{s}'; use one of: {}",
+        crate::names::joined::<Status>(", ")
+    )
 }
 
 impl Status {
@@ -168,8 +166,8 @@ mod tests {
             (Running, Interrupted),
             (Interrupted, Queued),
         ];
-        for from in Status::ALL {
-            for to in Status::ALL {
+        for &from in Status::ALL {
+            for &to in Status::ALL {
                 let expected = legal.contains(&(from, to));
                 assert_eq!(from.can_become(to), expected, "{from} -> {to}");
                 assert_eq!(from.become_(to).is_ok(), expected, "{from} -> {to}");
@@ -180,7 +178,7 @@ mod tests {
     #[test]
     fn finished_tasks_never_move_except_requeue_of_interrupted() {
         for from in [Succeeded, Failed, Canceled, TimedOut] {
-            for to in Status::ALL {
+            for &to in Status::ALL {
                 assert_eq!(
                     from.become_(to),
                     Err(TransitionError { from, to }),
@@ -192,11 +190,16 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for st in Status::ALL {
-            assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
-            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{st}\""));
+        crate::names::assert_round_trips::<Status>();
+        assert_eq!(Status::ALL.len(), 7);
+        for &st in Status::ALL {
+            assert_eq!(st.to_string(), st.as_str());
         }
-        assert!("done".parse::<Status>().unwrap_err().contains("timed_out"));
+        assert_eq!(
+            "done".parse::<Status>().unwrap_err(),
+            "unknown status 'done'; use one of: queued, running, succeeded, failed, canceled, \
+             timed_out, interrupted"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A task: one delegation, from acceptance to its result.
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 use crate::{NotifyTarget, Status, TaskEnv, TaskId, Timestamp};
 
@@ -80,8 +81,25 @@ pub struct TaskError {
 }
 
 /// The kinds of task failure, stable for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    IntoStaticStr,
+    EnumString,
+    VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = unknown_error_kind
+)]
 pub enum ErrorKind {
     /// The agent process could not be started.
     SpawnFailed,
@@ -113,24 +131,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The name used in JSON.
+    /// The name used in JSON and the store (`spawn_failed`, `exit_nonzero`, …); parsed back
+    /// by `FromStr`, whose error names every kind.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::SpawnFailed => "spawn_failed",
-            ErrorKind::ExitNonzero => "exit_nonzero",
-            ErrorKind::Signaled => "signaled",
-            ErrorKind::TimedOut => "timed_out",
-            ErrorKind::Canceled => "canceled",
-            ErrorKind::Interrupted => "interrupted",
-            ErrorKind::OutputTooLarge => "output_too_large",
-            ErrorKind::LogWriteFailed => "log_write_failed",
-            ErrorKind::AuthFailed => "auth_failed",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Refused => "refused",
-            ErrorKind::AgentError => "agent_error",
-            ErrorKind::Stalled => "stalled",
-        }
+        self.into()
     }
+}
+
+/// The error of `ErrorKind::from_str`: the name given and every valid one.
+fn unknown_error_kind(s: &str) -> String {
+    format!(
+        "unknown error kind '{s}'; use one of: {}",
+        crate::names::joined::<ErrorKind>(", ")
+    )
 }
 
 /// The agent process of a running task: enough to find and kill its leftovers after a crash
@@ -263,20 +276,15 @@ mod tests {
 
     #[test]
     fn error_kinds_serialise_as_their_names() {
-        for k in [
-            ErrorKind::SpawnFailed,
-            ErrorKind::ExitNonzero,
-            ErrorKind::Signaled,
-            ErrorKind::TimedOut,
-            ErrorKind::Canceled,
-            ErrorKind::Interrupted,
-            ErrorKind::OutputTooLarge,
-            ErrorKind::LogWriteFailed,
-        ] {
-            assert_eq!(
-                serde_json::to_string(&k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
-        }
+        crate::names::assert_round_trips::<ErrorKind>();
+        // Scripts and the store read these names: they never change.
+        assert_eq!(
+            crate::names::joined::<ErrorKind>(","),
+            "spawn_failed,exit_nonzero,signaled,timed_out,canceled,interrupted,\
+             output_too_large,log_write_failed,auth_failed,rate_limited,refused,agent_error,\
+             stalled"
+        );
+        let e = "oops".parse::<ErrorKind>().unwrap_err();
+        assert!(e.contains("'oops'") && e.contains("agent_error"), "{e}");
     }
 }

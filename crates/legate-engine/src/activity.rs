@@ -116,10 +116,7 @@ impl Service {
                 Err(_) if reported => {}
                 Err(_) => {
                     reported = true;
-                    let action = match spec.on_stall {
-                        StallPolicy::Report => "report",
-                        StallPolicy::Cancel => "cancel",
-                    };
+                    let action = spec.on_stall.as_str();
                     let data = json!({"idle_ms": limit.as_millis() as u64, "action": action});
                     self.record_running(lease, EventKind::Stalled, data).await;
                     if spec.on_stall == StallPolicy::Cancel {

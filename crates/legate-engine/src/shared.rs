@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use legate_domain::EventKind;
-use legate_store::RescueScope;
+use legate_store::{Change, RescueScope};
 use tracing::{info, warn};
 
 use crate::service::Service;
@@ -34,17 +34,18 @@ impl Service {
             let shutting = svc.inner.stopping.clone();
             loop {
                 let first = tokio::select! {
-                    kind = changes.recv() => match kind {
+                    change = changes.recv() => match change {
                         None => return,
-                        Some(kind) => kind,
+                        Some(change) => change,
                     },
-                    _ = tokio::time::sleep(FALLBACK_POLL) => String::new(),
+                    // The poll: anything may have changed unannounced.
+                    _ = tokio::time::sleep(FALLBACK_POLL) => Change::Unknown,
                     _ = shutting.cancelled() => return,
                 };
                 // Notices come in bursts (one per event): act once per burst.
-                let mut frees = frees_work(&first);
-                while let Ok(kind) = changes.try_recv() {
-                    frees |= frees_work(&kind);
+                let mut frees = frees_work(first);
+                while let Ok(change) = changes.try_recv() {
+                    frees |= frees_work(change);
                 }
                 if frees {
                     svc.inner.wake.notify_one();
@@ -109,11 +110,46 @@ impl Service {
     }
 }
 
-/// Whether an event of this kind can free a slot or add work (an empty notice, from a poll or
-/// a reconnect, might hide anything).
-fn frees_work(kind: &str) -> bool {
-    !matches!(
-        kind,
-        "started" | "progress" | "output" | "permission" | "stalled" | "cancel_requested"
-    )
+/// Whether a change can free a slot or add work (an unknown one, from a poll, a reconnect or
+/// a notice this version does not understand, might hide anything).
+fn frees_work(change: Change) -> bool {
+    match change {
+        Change::Unknown => true,
+        Change::Event(kind) => match kind {
+            EventKind::Queued
+            | EventKind::Finished
+            | EventKind::Interrupted
+            | EventKind::Requeued => true,
+            EventKind::Started
+            | EventKind::CancelRequested
+            | EventKind::Progress
+            | EventKind::Output
+            | EventKind::Stalled
+            | EventKind::Permission => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_that_can_free_or_add_work_wake_the_scheduler() {
+        let waking: Vec<EventKind> = EventKind::ALL
+            .iter()
+            .copied()
+            .filter(|&k| frees_work(Change::Event(k)))
+            .collect();
+        assert_eq!(
+            waking,
+            [
+                EventKind::Queued,
+                EventKind::Finished,
+                EventKind::Interrupted,
+                EventKind::Requeued
+            ]
+        );
+        assert!(frees_work(Change::Unknown));
+    }
 }

@@ -278,12 +278,13 @@ pub trait Store: Send + Sync + 'static {
     async fn last_seq(&self) -> Result<i64, StoreError>;
 
     /// Notices that another process changed the store (a task queued, finished or requeued
-    /// elsewhere), for stores shared between workers; `None` for a store only this process
-    /// writes. Notices can be lost (e.g. across a reconnect): they speed waking up, a slow poll
-    /// stays the safety net.
+    /// elsewhere), each the kind of event it committed, for stores shared between workers;
+    /// `None` for a store only this process writes. Notices can be lost (e.g. across a
+    /// reconnect, which sends [`Change::Unknown`](crate::Change::Unknown)): they speed waking
+    /// up, a slow poll stays the safety net.
     async fn changes(
         &self,
-    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<String>>, StoreError> {
+    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<crate::Change>>, StoreError> {
         Ok(None)
     }
 }

@@ -8,6 +8,7 @@
 //! events that announce it commit in one transaction, and the events come back to the caller,
 //! which publishes them only after that commit.
 
+mod change;
 mod contract;
 mod error;
 pub mod postgres;
@@ -15,6 +16,7 @@ mod rows;
 mod sql;
 pub mod sqlite;
 
+pub use change::Change;
 pub use contract::{
     ClaimRequest, Claimed, Inserted, Lease, OutputTail, PruneCandidates, Pruned, RescueScope,
     Rescued, Store, TaskFilter,

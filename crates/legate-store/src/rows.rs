@@ -41,7 +41,8 @@ where
     let pid: Option<i64> = row.try_get("pid")?;
     let error = match error_kind {
         Some(k) => Some(TaskError {
-            kind: serde_json::from_value::<ErrorKind>(serde_json::Value::String(k.clone()))
+            kind: k
+                .parse::<ErrorKind>()
                 .map_err(|e| corrupt("error_kind", e))?,
             message: row
                 .try_get::<Option<String>, _>("error_message")?
@@ -165,4 +166,19 @@ pub(crate) fn finished_data(task: &Task) -> serde_json::Value {
 /// A stored task id, checked.
 pub(crate) fn parse_id(s: &str) -> Result<TaskId, StoreError> {
     TaskId::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_names_every_terminal_status() {
+        let names: Vec<String> = Status::ALL
+            .iter()
+            .filter(|s| s.is_terminal())
+            .map(|s| format!("'{s}'"))
+            .collect();
+        assert_eq!(TERMINAL, format!("status IN ({})", names.join(", ")));
+    }
 }

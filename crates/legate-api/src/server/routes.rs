@@ -123,8 +123,8 @@ pub async fn status(State(s): State<AppState>) -> Reply<DaemonStatus> {
         socket: s.socket.clone(),
         store: s.service.store_description(),
         counts: Status::ALL
-            .into_iter()
-            .map(|st| (st, 0))
+            .iter()
+            .map(|&st| (st, 0))
             .chain(s.service.counts().await?)
             .collect(),
         draining: s.service.is_draining(),

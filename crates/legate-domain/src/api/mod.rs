@@ -2,14 +2,14 @@
 //! the engine so the three cannot drift apart. Requests refuse unknown fields: a misspelt
 //! option is an error, not a silent no-op.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{NotifyTarget, Status, Task, TaskEnv, Timestamp};
 
+mod error;
 mod results;
 
+pub use error::{ApiError, ErrorCode};
 pub use results::{
     AckRequest, AckResponse, EventsQuery, InboxQuery, InboxResponse, SCOPE_KEY, StopGateRequest,
     StopGateResponse,
@@ -304,106 +304,6 @@ pub struct DaemonStatus {
     #[serde(default)]
     pub draining: bool,
 }
-
-/// Machine-readable API error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The request is malformed or a value is invalid.
-    InvalidRequest,
-    /// No task has that id.
-    NotFound,
-    /// The prefix matches several tasks.
-    AmbiguousId,
-    /// No agent has that name.
-    UnknownAgent,
-    /// The agent's program cannot be found or run.
-    AgentUnavailable,
-    /// Delegation is nested deeper than `max_depth`.
-    DepthExceeded,
-    /// The prompt is too large (for the API, or for the agent's command line).
-    PromptTooLarge,
-    /// The prompt cannot be handed to the agent whatever its size (a NUL byte in a
-    /// command-line argument).
-    InvalidPrompt,
-    /// The task already finished.
-    AlreadyFinished,
-    /// The task has not finished yet (a follow-up needs a finished predecessor).
-    NotFinished,
-    /// The task's agent session cannot be continued.
-    NotResumable,
-    /// The config file is invalid.
-    ConfigInvalid,
-    /// The store failed (disk full, read-only, locked).
-    StoreUnavailable,
-    /// The daemon is stopping: a wait it held is answered with this, so the client
-    /// reconnects (to the next daemon) and goes on waiting.
-    ShuttingDown,
-    /// The daemon is draining (`legate daemon stop --drain`): it accepts no new task.
-    Draining,
-    /// Anything else; a bug.
-    Internal,
-}
-
-impl ErrorCode {
-    /// The name used in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::AmbiguousId => "ambiguous_id",
-            ErrorCode::UnknownAgent => "unknown_agent",
-            ErrorCode::AgentUnavailable => "agent_unavailable",
-            ErrorCode::DepthExceeded => "depth_exceeded",
-            ErrorCode::PromptTooLarge => "prompt_too_large",
-            ErrorCode::InvalidPrompt => "invalid_prompt",
-            ErrorCode::AlreadyFinished => "already_finished",
-            ErrorCode::NotFinished => "not_finished",
-            ErrorCode::NotResumable => "not_resumable",
-            ErrorCode::ConfigInvalid => "config_invalid",
-            ErrorCode::StoreUnavailable => "store_unavailable",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::Draining => "draining",
-            ErrorCode::Internal => "internal",
-        }
-    }
-}
-
-/// The body of every API error: what went wrong and what to do about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApiError {
-    /// For scripts.
-    pub code: ErrorCode,
-    /// For people: what went wrong.
-    pub message: String,
-    /// For people: what to do.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-impl ApiError {
-    /// An error with a hint.
-    pub fn new(code: ErrorCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        let hint: String = hint.into();
-        ApiError {
-            code,
-            message: message.into(),
-            hint: (!hint.is_empty()).then_some(hint),
-        }
-    }
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, "\nhint: {h}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ApiError {}
 
 /// A task id or prefix as it appears in a URL path or request, checked before any lookup.
 pub fn parse_task_ref(s: &str) -> Result<crate::id::IdPrefix, ApiError> {

@@ -301,7 +301,7 @@ impl Store for PgStore {
 
     async fn changes(
         &self,
-    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<String>>, StoreError> {
+    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<crate::Change>>, StoreError> {
         Ok(Some(listen::changes(&self.pool, &self.channel).await?))
     }
 }

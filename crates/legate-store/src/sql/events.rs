@@ -24,7 +24,7 @@ pub(crate) async fn append(
         .await?
         .pop()
         .ok_or_else(|| StoreError::NotFound(task_id.clone()))?;
-    conn.announce(kind.as_str()).await?;
+    conn.announce(kind).await?;
     Ok(event)
 }
 

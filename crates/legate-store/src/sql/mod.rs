@@ -26,7 +26,7 @@ pub(crate) use rescue::rescue;
 pub(crate) use tasks::{counts, get, ids_with_prefix, insert, list};
 
 use async_trait::async_trait;
-use legate_domain::{Event, Task, TaskId};
+use legate_domain::{Event, EventKind, Task, TaskId};
 use sqlx::{PgConnection, SqliteConnection};
 
 use crate::StoreError;
@@ -199,7 +199,7 @@ pub(crate) trait Sql: Send {
     ) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError>;
     /// Tells every engine listening that an event of `kind` commits with this transaction
     /// (Postgres `NOTIFY`; nothing on SQLite, where one process holds the store).
-    async fn announce(&mut self, kind: &str) -> Result<(), StoreError>;
+    async fn announce(&mut self, kind: EventKind) -> Result<(), StoreError>;
 }
 
 /// Implements [`Sql`] for a backend's connection type; the bodies are the same, the types of
@@ -296,7 +296,7 @@ macro_rules! connection {
                     .collect::<Result<_, sqlx::Error>>()?)
             }
 
-            async fn announce(&mut self, $kind: &str) -> Result<(), StoreError> {
+            async fn announce(&mut self, $kind: EventKind) -> Result<(), StoreError> {
                 let $c = self;
                 $announce
             }
@@ -318,7 +318,7 @@ connection!(
     |conn, kind| {
         // Delivered at commit, to every engine listening (see `PgStore::changes`).
         sqlx::query("SELECT pg_notify(current_setting('legate.channel', true), $1)")
-            .bind(kind)
+            .bind(kind.as_str())
             .execute(&mut *conn)
             .await?;
         Ok(())

@@ -87,8 +87,8 @@ pub(crate) async fn counts(conn: &mut impl Sql) -> Result<Vec<(Status, u64)>, St
         )
         .await?;
     Ok(Status::ALL
-        .into_iter()
-        .map(|st| {
+        .iter()
+        .map(|&st| {
             let n = rows
                 .iter()
                 .find(|(s, _)| s == st.as_str())

@@ -209,7 +209,7 @@ pub async fn counts_give_every_status(s: Arc<dyn Store>) {
     ]
     .into_iter()
     .collect();
-    for status in Status::ALL {
+    for &status in Status::ALL {
         assert_eq!(
             got.get(&status).copied().unwrap_or(0),
             expected[&status],

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use legate_domain::{ErrorKind, Event, EventFilter, EventKind, Outcome, Status, TaskId, Timestamp};
-use legate_store::{Lease, RescueScope, Store};
+use legate_store::{Change, Lease, RescueScope, Store};
 
 use super::support::{
     agents, all_events, claim_agent, claim_one, claim_req, events_of, for_task, get, insert, kinds,
@@ -297,10 +297,10 @@ pub async fn last_seq_is_the_newest_event_and_changes_announce_commits(s: Arc<dy
     // A shared store announces the commit (the queued event) to listeners; a private one has
     // nobody to tell.
     if let Some(rx) = changes.as_mut() {
-        let kind = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+        let change = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
             .await
             .expect("a notice within 10 s")
             .expect("the listener is alive");
-        assert_eq!(kind, "queued", "for task {t}");
+        assert_eq!(change, Change::Event(EventKind::Queued), "for task {t}");
     }
 }
