@@ -7,9 +7,10 @@ use futures_util::{Stream, StreamExt};
 use http_body_util::BodyDataStream;
 use hyper::Method;
 use legate_domain::Event;
-use legate_domain::api::ApiError;
+use legate_domain::api::{ApiError, EventsQuery};
 
 use crate::client::{Client, ClientError};
+use crate::routes;
 
 type Messages = Pin<
     Box<
@@ -25,17 +26,19 @@ pub struct EventFeed {
 }
 
 impl Client {
-    /// Subscribes to events after `after`; `query` holds the filters as a query string
-    /// (`origin=…&kind=finished`, possibly empty).
-    pub async fn subscribe(&self, query: &str, after: i64) -> Result<EventFeed, ClientError> {
-        let path = if query.is_empty() {
-            "/v1/events".to_string()
-        } else {
-            format!("/v1/events?{query}")
-        };
+    /// `GET /v1/events` as a live stream: the events after `q.after` that `q`'s filters
+    /// select (`q.limit` does not apply), then each as it happens. `q.after` travels as
+    /// `Last-Event-ID` too, so subscribing again with the last event's `seq` loses and repeats
+    /// nothing.
+    ///
+    /// Errors: those of every call (see [`crate::client`]); `invalid_request` for an unknown
+    /// kind or a malformed task id; `not_found`, `ambiguous_id` for `q.task`. Only the answer's
+    /// head is bound by the request timeout: the stream lasts as long as it lasts.
+    pub async fn subscribe(&self, q: &EventsQuery) -> Result<EventFeed, ClientError> {
+        let path = routes::with_query(routes::EVENTS, q)?;
         let headers = [
             ("accept", "text/event-stream".to_string()),
-            ("last-event-id", after.to_string()),
+            ("last-event-id", q.after.to_string()),
         ];
         let resp = self
             .send_with(Method::GET, &path, bytes::Bytes::new(), &headers)

@@ -2,15 +2,15 @@
 //!
 //! [`server`] serves the engine's [`legate_engine::Service`] over a Unix socket with versioned
 //! routes (`/v1/...`) and errors shaped `{code, message, hint}`; [`client::Client`] is what the
-//! CLI (and later the MCP adapter) uses to talk to it. Both use the request and response types
-//! of [`legate_domain::api`], so they cannot disagree.
+//! CLI, the hooks and the MCP adapter use to talk to it, one typed method per route. Both use
+//! the request and response types of [`legate_domain::api`] and one table of routes, so they
+//! cannot disagree.
 
-mod calls;
 pub mod client;
 mod error;
 pub mod events;
+mod routes;
 pub mod server;
 
-pub use calls::LogRead;
-pub use client::{Client, ClientError, Starter};
+pub use client::{Client, ClientError, LogRead, Starter};
 pub use events::EventFeed;

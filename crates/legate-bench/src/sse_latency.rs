@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use legate_api::Client;
-use legate_domain::api::{SubmitRequest, SubmitResponse};
+use legate_domain::api::{EventsQuery, SubmitRequest};
 
 use crate::Row;
 use crate::fixture::Bench;
@@ -24,7 +24,11 @@ pub async fn measure(samples: usize) -> Result<Vec<Row>> {
     let b = Bench::new(CONFIG)?;
     b.start()?;
     let client = Client::new(&b.socket());
-    let mut feed = client.subscribe("kind=finished", 0).await?;
+    let finished = EventsQuery {
+        kind: Some("finished".into()),
+        ..EventsQuery::default()
+    };
+    let mut feed = client.subscribe(&finished).await?;
     let mut lat = Vec::with_capacity(samples);
     for _ in 0..samples {
         let req = SubmitRequest {
@@ -33,7 +37,7 @@ pub async fn measure(samples: usize) -> Result<Vec<Row>> {
             origin: Some("bench".into()),
             ..SubmitRequest::default()
         };
-        let res: SubmitResponse = client.post("/v1/tasks", &req).await?;
+        let res = client.submit(&req).await?;
         let event = loop {
             match feed.next().await? {
                 Some(e) if e.task_id == res.task.id => break e,

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, ensure};
 use legate_api::Client;
-use legate_domain::api::{SubmitRequest, SubmitResponse};
+use legate_domain::api::SubmitRequest;
 use legate_domain::{Status, Task};
 
 use crate::Row;
@@ -43,7 +43,7 @@ pub async fn measure(n: usize) -> Result<Vec<Row>> {
                     prompt: "x".into(),
                     ..Default::default()
                 };
-                let r: SubmitResponse = client.post("/v1/tasks", &req).await?;
+                let r = client.submit(&req).await?;
                 ids.push(r.task.id.to_string());
             }
             anyhow::Ok(ids)

@@ -21,7 +21,7 @@ use legate_domain::Task;
 use legate_domain::api::ListQuery;
 use sha2::{Digest, Sha256};
 
-use crate::server::{LegateMcp, ToolError, query};
+use crate::server::{LegateMcp, ToolError};
 use crate::shapes::DelegateArgs;
 use crate::tools::MAX_WAIT_SECS;
 
@@ -85,10 +85,7 @@ impl LegateMcp {
             limit: Some(SEARCHED),
             ..ListQuery::default()
         };
-        let tasks: Vec<Task> = self
-            .client
-            .get(&format!("/v1/tasks?{}", query(&q)?))
-            .await?;
+        let tasks = self.client.tasks(&q).await?;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);

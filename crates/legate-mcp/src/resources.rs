@@ -1,7 +1,7 @@
 //! Resources: a task (status and whole result) and its output log, for clients that read
 //! resources instead of calling tools.
 
-use legate_api::ClientError;
+use legate_api::{ClientError, LogRead};
 use rmcp::ErrorData;
 use rmcp::model::{
     ListResourceTemplatesResult, ReadResourceResult, ResourceContents, ResourceTemplate,
@@ -47,7 +47,7 @@ impl LegateMcp {
         let text = if log {
             let mut bytes = Vec::new();
             self.client
-                .stream(&format!("/v1/tasks/{}/log", task.id), |chunk| {
+                .log(task.id.as_str(), &mut LogRead::default(), |chunk| {
                     bytes.extend_from_slice(chunk);
                     if bytes.len() > 2 * LOG_TAIL {
                         bytes.drain(..bytes.len() - LOG_TAIL);

@@ -165,7 +165,7 @@ impl LegateMcp {
                 "'{id}' is not a task id; pass the task_id that delegate returned"
             )));
         }
-        Ok(self.client.get(&format!("/v1/tasks/{id}")).await?)
+        Ok(self.client.task(id, false).await?)
     }
 
     /// Marks a finished task's result read in `origin`'s inbox once a tool has shown it (only
@@ -173,11 +173,6 @@ impl LegateMcp {
     pub(crate) async fn shown(&self, origin: &str, task: &Task) {
         let _ = self.client.mark_shown(origin, task).await;
     }
-}
-
-/// Encodes a query string.
-pub(crate) fn query<T: Serialize>(q: &T) -> Result<String, ToolError> {
-    serde_urlencoded::to_string(q).map_err(|e| ToolError(format!("cannot encode the query: {e}")))
 }
 
 impl ServerHandler for LegateMcp {

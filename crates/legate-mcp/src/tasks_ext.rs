@@ -96,7 +96,7 @@ impl LegateMcp {
             ids: vec![t.id.to_string()],
             ..Default::default()
         };
-        let res: Result<serde_json::Value, _> = self.client.post("/v1/tasks/cancel", &req).await;
+        let res = self.client.cancel(&req).await;
         res.map(|_| ()).map_err(|e| invalid(e.into()))
     }
 }

@@ -5,17 +5,17 @@ use std::time::{Duration, Instant};
 
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, CancelResponse, ListQuery, SendRequest, SubmitRequest, SubmitResponse, WaitMode,
+    CancelRequest, ListQuery, SendRequest, SubmitRequest, SubmitResponse, WaitMode,
     new_idempotency_key, parse_task_ref,
 };
-use legate_domain::{Delegation, Task, TaskEnv};
+use legate_domain::{Delegation, TaskEnv};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{tool, tool_router};
 
 use crate::repeat::{CALL_KEY, call_key};
-use crate::server::{LegateMcp, ToolError, query};
+use crate::server::{LegateMcp, ToolError};
 use crate::shapes::{
     AgentInfo, Agents, Answer, DelegateArgs, Delegated, GatherMode, ListArgs, Listed, OneTask,
     Reply, ResultArgs, SendArgs, TaskRef, Tasks, WaitArgs,
@@ -163,7 +163,7 @@ impl LegateMcp {
                 ids: vec![id],
                 ..Default::default()
             };
-            let res: CancelResponse = self.client.post("/v1/tasks/cancel", &req).await?;
+            let res = self.client.cancel(&req).await?;
             let task = res
                 .tasks
                 .into_iter()
@@ -193,10 +193,7 @@ impl LegateMcp {
                 limit: Some(args.limit.unwrap_or(50).clamp(1, 1000)),
                 ..ListQuery::default()
             };
-            let tasks: Vec<Task> = self
-                .client
-                .get(&format!("/v1/tasks?{}", query(&q)?))
-                .await?;
+            let tasks = self.client.tasks(&q).await?;
             Ok(Listed {
                 tasks: tasks
                     .iter()
@@ -301,8 +298,7 @@ impl LegateMcp {
             env: Some(TaskEnv::of_this_process()),
             idempotency_key: Some(new_idempotency_key()),
         };
-        let path = format!("/v1/tasks/{}/send", args.task_id);
-        let res: SubmitResponse = self.client.submit(&path, &req).await?;
+        let res = self.client.send(&args.task_id, &req).await?;
         self.settle(origin, res, args.wait, ctx).await
     }
 
@@ -417,6 +413,6 @@ impl LegateMcp {
             },
             ..SubmitRequest::default()
         };
-        Ok(self.client.submit("/v1/tasks", &req).await?)
+        Ok(self.client.submit(&req).await?)
     }
 }

@@ -40,7 +40,7 @@ impl LegateMcp {
                 ack_origin: Some(origin.to_string()),
             };
             let res: WaitResponse = tokio::select! {
-                r = self.client.post_waiting("/v1/wait", &req, slice) => r?,
+                r = self.client.wait(&req, slice) => r?,
                 _ = ctx.ct.cancelled() => return Err(ToolError("the call was cancelled".into())),
             };
             if !res.timed_out || Instant::now() >= deadline {

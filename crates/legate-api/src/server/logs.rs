@@ -10,27 +10,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use legate_engine::{LogSource, LogStream, OutputTail, Service};
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use super::AppState;
 use super::errors::{Failure, bad_query};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    #[serde(default)]
-    follow: bool,
-    #[serde(default)]
-    stdout: bool,
-    /// Start after this many bytes (a follower resuming after a daemon restart)...
-    #[serde(default)]
-    from: u64,
-    /// ...of this attempt's log: a later attempt's log is sent from its start.
-    #[serde(default)]
-    attempt: Option<u32>,
-}
+use crate::client::LogRead;
 
 /// How often a follower looks for new output while the task runs.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -38,7 +23,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(100);
 pub async fn log(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: Result<Query<LogQuery>, QueryRejection>,
+    q: Result<Query<LogRead>, QueryRejection>,
 ) -> Result<Response, Failure> {
     let Query(q) = q.map_err(bad_query)?;
     let stream = if q.stdout {

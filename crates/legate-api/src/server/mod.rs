@@ -3,9 +3,9 @@
 mod caller;
 mod errors;
 mod events;
+mod handlers;
 mod inbox;
 mod logs;
-mod routes;
 
 use std::sync::Arc;
 
@@ -15,6 +15,8 @@ use axum::routing::{get, post};
 use legate_engine::Service;
 use tokio::net::UnixListener;
 use tokio::sync::Notify;
+
+use crate::routes;
 
 /// Largest request body accepted: an 8 MiB prompt may grow several-fold when JSON-escaped.
 pub const MAX_BODY_BYTES: usize = 64 << 20;
@@ -33,22 +35,22 @@ pub struct AppState {
 /// The routes, for serving on any listener.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/tasks", post(routes::submit).get(routes::list))
-        .route("/v1/tasks/cancel", post(routes::cancel))
-        .route("/v1/tasks/{id}", get(routes::show))
-        .route("/v1/tasks/{id}/log", get(logs::log))
-        .route("/v1/tasks/{id}/queue", get(routes::queue))
-        .route("/v1/tasks/{id}/send", post(routes::send))
-        .route("/v1/wait", post(routes::wait))
-        .route("/v1/agents", get(routes::agents))
-        .route("/v1/prune", post(routes::prune))
-        .route("/v1/events", get(events::events))
-        .route("/v1/inbox", get(inbox::inbox))
-        .route("/v1/inbox/ack", post(inbox::ack))
-        .route("/v1/stop-gate", post(inbox::stop_gate))
-        .route("/v1/daemon", get(routes::status))
-        .route("/v1/daemon/stop", post(routes::stop))
-        .route("/v1/daemon/drain", post(routes::drain))
+        .route(routes::TASKS, post(handlers::submit).get(handlers::list))
+        .route(routes::CANCEL, post(handlers::cancel))
+        .route(routes::TASK, get(handlers::show))
+        .route(routes::LOG, get(logs::log))
+        .route(routes::QUEUE, get(handlers::queue))
+        .route(routes::SEND, post(handlers::send))
+        .route(routes::WAIT, post(handlers::wait))
+        .route(routes::AGENTS, get(handlers::agents))
+        .route(routes::PRUNE, post(handlers::prune))
+        .route(routes::EVENTS, get(events::events))
+        .route(routes::INBOX, get(inbox::inbox))
+        .route(routes::ACK, post(inbox::ack))
+        .route(routes::STOP_GATE, post(inbox::stop_gate))
+        .route(routes::DAEMON, get(handlers::status))
+        .route(routes::STOP, post(handlers::stop))
+        .route(routes::DRAIN, post(handlers::drain))
         .fallback(errors::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

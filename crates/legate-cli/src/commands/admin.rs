@@ -7,7 +7,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use legate_api::ClientError;
 use legate_domain::agent::AgentView;
-use legate_domain::api::{AgentsQuery, DaemonStatus, PruneReport, PruneRequest};
+use legate_domain::api::{AgentsQuery, PruneRequest};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::one_line;
 
@@ -76,14 +76,11 @@ pub async fn prune(
         Some(t) => parse_duration(t).map_err(|m| anyhow::anyhow!("--older-than: {m}"))?,
     };
     let client = connect(paths).await?;
-    let report: PruneReport = client
-        .post(
-            "/v1/prune",
-            &PruneRequest {
-                older_than_ms: age.as_millis() as u64,
-                unacked,
-            },
-        )
+    let report = client
+        .prune(&PruneRequest {
+            older_than_ms: age.as_millis() as u64,
+            unacked,
+        })
         .await?;
     if json {
         print_json(&report)?;
@@ -107,7 +104,7 @@ pub async fn prune(
 /// Reports whether the daemon runs, without starting it.
 pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
     let client = crate::connect::existing(paths).await?;
-    match client.get::<DaemonStatus>("/v1/daemon").await {
+    match client.daemon_status().await {
         Ok(s) => {
             if json {
                 let mut v = serde_json::to_value(&s)?;
@@ -164,7 +161,7 @@ pub async fn daemon_detach(paths: &Paths, engine: &EngineArgs, json: bool) -> Re
         crate::connect::start_daemon(engine).await?;
     }
     let client = crate::connect::connect(paths).await?;
-    let s: DaemonStatus = client.get("/v1/daemon").await?;
+    let s = client.daemon_status().await?;
     if json {
         print_json(&s)?;
     } else {

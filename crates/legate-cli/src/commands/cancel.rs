@@ -1,7 +1,7 @@
 //! `legate cancel`.
 
 use anyhow::Result;
-use legate_domain::api::{CancelRequest, CancelResponse};
+use legate_domain::api::CancelRequest;
 
 use crate::commands::print_json;
 use crate::connect::connect;
@@ -11,7 +11,7 @@ use crate::paths::Paths;
 /// Cancels the given tasks, the unfinished ones with a label, or all unfinished ones.
 pub async fn cancel(paths: &Paths, req: CancelRequest, json: bool) -> Result<i32> {
     let client = connect(paths).await?;
-    let res: CancelResponse = client.post("/v1/tasks/cancel", &req).await?;
+    let res = client.cancel(&req).await?;
     if json {
         print_json(&res.tasks)?;
     } else if res.tasks.is_empty() {

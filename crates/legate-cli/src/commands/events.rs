@@ -26,20 +26,17 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
         kind: args.kind,
         ..EventsQuery::default()
     };
-    let query_after = |after: i64, limit: Option<u32>| {
-        serde_urlencoded::to_string(EventsQuery {
-            after,
-            limit,
-            ..filters.clone()
-        })
+    let query_after = |after: i64, limit: Option<u32>| EventsQuery {
+        after,
+        limit,
+        ..filters.clone()
     };
     let mut client = connect(paths).await?;
     let mut out = std::io::stdout().lock();
     let mut cursor = args.after;
     if !args.follow {
         loop {
-            let query = query_after(cursor, Some(1000))?;
-            let page: Vec<Event> = client.get(&format!("/v1/events?{query}")).await?;
+            let page = client.events(&query_after(cursor, Some(1000))).await?;
             let Some(last) = page.last() else { break };
             cursor = last.seq;
             for e in &page {
@@ -53,8 +50,7 @@ pub async fn events(paths: &Paths, args: EventsArgs) -> Result<i32> {
     tokio::pin!(closed);
     loop {
         // The cursor travels as Last-Event-ID, which wins over the query's `after`.
-        let query = query_after(cursor, None)?;
-        match client.subscribe(&query, cursor).await {
+        match client.subscribe(&query_after(cursor, None)).await {
             // Until the stream closes, drops or the daemon shuts down; then resume from the
             // cursor.
             Ok(mut feed) => loop {

@@ -185,9 +185,7 @@ async fn subscribe(client: &Client, origin: &str, cursor: i64) -> Result<EventFe
         after: cursor,
         ..EventsQuery::default()
     };
-    let query =
-        serde_urlencoded::to_string(&q).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    client.subscribe(&query, cursor).await
+    client.subscribe(&q).await
 }
 
 /// Prints a line for each unread result of `origin` and acknowledges those printed, page by

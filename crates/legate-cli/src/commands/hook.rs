@@ -103,13 +103,10 @@ async fn claude_code(paths: &Paths) -> Result<i32> {
         "Stop" if !subagent => {
             let client = connect(paths).await?;
             let gate: StopGateResponse = client
-                .post(
-                    "/v1/stop-gate",
-                    &StopGateRequest {
-                        origin: origin.clone(),
-                        max_blocks: None,
-                    },
-                )
+                .stop_gate(&StopGateRequest {
+                    origin: origin.clone(),
+                    max_blocks: None,
+                })
                 .await?;
             // A session its plugin's monitor follows goes idle and is woken by the result.
             let hold = !super::follow::monitored(paths, &origin);

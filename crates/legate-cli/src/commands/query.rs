@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Result, bail};
 use legate_domain::Task;
-use legate_domain::api::{ListQuery, parse_task_ref};
+use legate_domain::api::{EventsQuery, ListQuery, parse_task_ref};
 use legate_domain::terminal::one_line;
 
 use crate::cli::LsArgs;
@@ -43,9 +43,7 @@ pub async fn ls(paths: &Paths, args: LsArgs, json: bool) -> Result<i32> {
         limit: Some(limit.saturating_add(1).min(MAX_LIST)),
     };
     let client = connect(paths).await?;
-    let mut tasks: Vec<Task> = client
-        .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
-        .await?;
+    let mut tasks = client.tasks(&q).await?;
     let left_out = tasks.len() > limit as usize;
     if left_out {
         // Oldest first: the newest `limit` are the last ones.
@@ -93,7 +91,7 @@ async fn total(client: &legate_api::Client, q: &ListQuery) -> Option<u64> {
     if q.agent.is_some() || q.label.is_some() {
         return None;
     }
-    let s: legate_domain::api::DaemonStatus = client.get("/v1/daemon").await.ok()?;
+    let s = client.daemon_status().await.ok()?;
     let wanted = &q.status;
     Some(
         s.counts
@@ -108,9 +106,7 @@ async fn total(client: &legate_api::Client, q: &ListQuery) -> Option<u64> {
 pub async fn show(paths: &Paths, id: &str, prompt: bool, json: bool) -> Result<i32> {
     parse_task_ref(id)?;
     let client = connect(paths).await?;
-    let task: Task = client
-        .get(&format!("/v1/tasks/{id}?prompt={prompt}"))
-        .await?;
+    let task = client.task(id, prompt).await?;
     if json {
         // A queued task also says why it waits (`queue`: `ahead`, `reason`).
         let mut shown = serde_json::to_value(&task)?;
@@ -146,18 +142,19 @@ async fn queue_state(
     if task.status != legate_domain::Status::Queued {
         return None;
     }
-    let path = format!("/v1/tasks/{}/queue", task.id);
-    client.get(&path).await.ok()
+    client.queue_state(task.id.as_str()).await.ok()
 }
 
 /// The last steps the agent reported, if it reported any (`legate logs --steps` has all).
 async fn print_last_steps(client: &legate_api::Client, task: &Task) {
     const SHOWN: usize = 10;
-    let q = format!(
-        "/v1/events?task={}&kind=progress,permission,stalled&limit=10000",
-        task.id
-    );
-    let Ok(events) = client.get::<Vec<legate_domain::Event>>(&q).await else {
+    let q = EventsQuery {
+        task: Some(task.id.to_string()),
+        kind: Some("progress,permission,stalled".into()),
+        limit: Some(10_000),
+        ..EventsQuery::default()
+    };
+    let Ok(events) = client.events(&q).await else {
         return;
     };
     let lines: Vec<String> = events
@@ -186,7 +183,7 @@ async fn predecessors(client: &legate_api::Client, task: &Task) -> Vec<String> {
         if chain.len() >= 100 || chain.contains(&id) {
             break;
         }
-        next = match client.get::<Task>(&format!("/v1/tasks/{id}")).await {
+        next = match client.task(&id, false).await {
             Ok(t) => t.metadata["follows"].as_str().map(str::to_string),
             Err(_) => None,
         };
@@ -207,7 +204,7 @@ async fn shown(client: &legate_api::Client, task: &Task) {
 pub async fn result(paths: &Paths, id: &str, json: bool) -> Result<i32> {
     parse_task_ref(id)?;
     let client = connect(paths).await?;
-    let task: Task = client.get(&format!("/v1/tasks/{id}")).await?;
+    let task = client.task(id, false).await?;
     if !task.status.is_terminal() {
         bail!(
             "task {} is still {}; wait for it with `legate wait {}` or follow it with `legate logs -f {}`",

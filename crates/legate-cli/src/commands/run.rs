@@ -48,7 +48,7 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         env: Some(TaskEnv::of_this_process()),
         idempotency_key: Some(new_idempotency_key()),
     };
-    let res: SubmitResponse = client.submit("/v1/tasks", &req).await.map_err(unanswered)?;
+    let res = client.submit(&req).await.map_err(unanswered)?;
     submitted(paths, client, res, args.wait, json).await
 }
 

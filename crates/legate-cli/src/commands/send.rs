@@ -1,7 +1,7 @@
 //! `legate send`: continue a finished task's agent session.
 
 use anyhow::Result;
-use legate_domain::api::{SendRequest, SubmitResponse, new_idempotency_key, parse_task_ref};
+use legate_domain::api::{SendRequest, new_idempotency_key, parse_task_ref};
 use legate_domain::{Delegation, TaskEnv};
 
 use crate::cli::SendArgs;
@@ -22,7 +22,6 @@ pub async fn send(paths: &Paths, args: SendArgs, json: bool) -> Result<i32> {
     Delegation::from_env()?;
     let client = connect(paths).await?;
     parse_task_ref(&args.id)?;
-    let path = format!("/v1/tasks/{}/send", args.id);
-    let res: SubmitResponse = client.submit(&path, &req).await.map_err(unanswered)?;
+    let res = client.send(&args.id, &req).await.map_err(unanswered)?;
     submitted(paths, client, res, args.wait, json).await
 }

@@ -19,23 +19,19 @@ pub(crate) const KINDS: &str = "progress,permission,stalled,finished,interrupted
 pub async fn steps(paths: &Paths, id: &str, follow: bool) -> Result<i32> {
     legate_domain::api::parse_task_ref(id)?;
     let client = connect(paths).await?;
-    let task: legate_domain::Task = client.get(&format!("/v1/tasks/{id}")).await?;
-    let query = |after: i64, limit: Option<u32>| {
-        serde_urlencoded::to_string(EventsQuery {
-            task: Some(task.id.to_string()),
-            kind: Some(KINDS.into()),
-            after,
-            limit,
-            ..EventsQuery::default()
-        })
+    let task = client.task(id, false).await?;
+    let query = |after: i64, limit: Option<u32>| EventsQuery {
+        task: Some(task.id.to_string()),
+        kind: Some(KINDS.into()),
+        after,
+        limit,
+        ..EventsQuery::default()
     };
     let mut out = std::io::stdout().lock();
     let mut cursor = 0;
     let mut ended = false;
     loop {
-        let page: Vec<Event> = client
-            .get(&format!("/v1/events?{}", query(cursor, Some(1000))?))
-            .await?;
+        let page = client.events(&query(cursor, Some(1000))).await?;
         let Some(last) = page.last() else { break };
         cursor = last.seq;
         for e in &page {
@@ -43,7 +39,7 @@ pub async fn steps(paths: &Paths, id: &str, follow: bool) -> Result<i32> {
         }
     }
     if follow && !ended && !task.status.is_terminal() {
-        let mut feed = client.subscribe(&query(cursor, None)?, cursor).await?;
+        let mut feed = client.subscribe(&query(cursor, None)).await?;
         while let Ok(Some(e)) = feed.next().await {
             if crate::out::checked(print(&mut out, &e), "stdout") {
                 break;

@@ -52,7 +52,7 @@ pub async fn daemon_stop(paths: &Paths, o: StopOptions) -> Result<i32> {
             if !o.yes && !confirmed(&client, &status).await? {
                 return Ok(exit::REFUSED);
             }
-            match client.post_empty("/v1/daemon/stop").await {
+            match client.stop_daemon().await {
                 Ok(_) | Err(ClientError::Connect { .. } | ClientError::Dropped(_)) => {
                     (Some(status.pid), true)
                 }
@@ -152,10 +152,7 @@ async fn confirmed(client: &Client, status: &DaemonStatus) -> Result<bool> {
         limit: Some(NAMED as u32),
         ..ListQuery::default()
     };
-    let tasks: Vec<Task> = client
-        .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
-        .await
-        .unwrap_or_default();
+    let tasks: Vec<Task> = client.tasks(&q).await.unwrap_or_default();
     errln!(
         "legate: {running} task(s) are running; stopping the daemon interrupts them (they end as `interrupted`, or run again from the start when their agent has retry_interrupted):"
     );

@@ -144,7 +144,7 @@ async fn running_under(client: &Client, task: TaskId) -> Vec<String> {
         }
         chain.push(id.to_string());
         next = client
-            .get::<Task>(&format!("/v1/tasks/{id}"))
+            .task(id.as_str(), false)
             .await
             .ok()
             .and_then(|t| t.parent);
@@ -162,9 +162,7 @@ async fn unfinished(client: &Client, q: ListQuery) -> Result<Vec<String>> {
         limit: Some(100_000),
         ..q
     };
-    let tasks: Vec<Task> = client
-        .get(&format!("/v1/tasks?{}", serde_urlencoded::to_string(&q)?))
-        .await?;
+    let tasks = client.tasks(&q).await?;
     Ok(tasks.into_iter().map(|t| t.id.to_string()).collect())
 }
 

@@ -11,11 +11,11 @@ use legate_domain::api::{
 };
 use legate_domain::{Status, Task};
 use legate_engine::Versions;
-use serde::Deserialize;
 
 use super::AppState;
 use super::caller::From;
 use super::errors::{Failure, bad_json, bad_query};
+use crate::routes::TaskQuery;
 
 type Reply<T> = Result<Json<T>, Failure>;
 
@@ -42,17 +42,10 @@ pub async fn list(
     Ok(Json(s.service.list(&q).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShowQuery {
-    #[serde(default)]
-    prompt: bool,
-}
-
 pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: Result<Query<ShowQuery>, QueryRejection>,
+    q: Result<Query<TaskQuery>, QueryRejection>,
 ) -> Reply<Task> {
     let Query(q) = q.map_err(bad_query)?;
     Ok(Json(s.service.get(&id, q.prompt).await?))

@@ -1,12 +1,34 @@
 //! The API client: HTTP/1 over the daemon's Unix socket, with deadlines. Every connection is
 //! verified before a byte is sent: the way to the socket cannot be changed by another user,
-//! and the daemon at the other end runs as the caller. Connecting must
-//! succeed within [`CONNECT_TIMEOUT`] and every request be answered within the request timeout
+//! and the daemon at the other end runs as the caller. Connecting must succeed within
+//! [`CONNECT_TIMEOUT`] and every request be answered within the request timeout
 //! ([`DEFAULT_REQUEST_TIMEOUT`] unless the frontend sets another), or the call fails with
 //! [`ClientError::Timeout`] naming the daemon's pid — a stopped (SIGSTOP) or overloaded daemon
-//! never hangs a client. Each request carries its deadline ([`DEADLINE_HEADER`]), so a daemon
-//! that reads it too late does not act on it. Submissions carry an idempotency key and are
-//! retried once after a missed deadline or a lost connection ([`Client::submit`]).
+//! never hangs a client. Each request carries its deadline
+//! ([`legate_domain::api::DEADLINE_HEADER`]), so a daemon that reads it too late does not act
+//! on it. Submissions carry an idempotency key and are retried once after a missed deadline or
+//! a lost connection ([`Client::submit`]).
+//!
+//! Frontends speak to the daemon through one typed method per route ([`Client::task`],
+//! [`Client::submit`], [`Client::events`], [`Client::daemon_status`]…); the routes' text and
+//! query strings are built in one place, which the server's router shares.
+//!
+//! # Errors
+//!
+//! Every call can fail because the daemon cannot be reached ([`ClientError::Connect`]; with
+//! a starter, after it was started) or trusted ([`ClientError::Untrusted`]: nothing was
+//! sent), did not answer in time ([`ClientError::Timeout`]), went away before answering
+//! ([`ClientError::Dropped`]), answered with something that is not the route's shape
+//! ([`ClientError::Protocol`]), or refused the request ([`ClientError::Api`], whose `code`
+//! says why: `store_unavailable`, `invalid_request`…). A method's own doc names the refusals
+//! particular to its route. A call naming a task by id or prefix refuses a malformed one
+//! (`invalid_request`) before anything is sent.
+
+mod calls;
+mod daemon;
+mod exchange;
+mod results;
+mod tasks;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -16,15 +38,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use legate_domain::api::{ApiError, DEADLINE_HEADER};
 use legate_engine::trust::{self, TrustError};
 use tokio::net::UnixStream;
 
 pub use crate::error::ClientError;
+pub use tasks::LogRead;
 
 /// How long connecting to the daemon may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,15 +185,6 @@ impl Client {
         }
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-    ) -> Result<hyper::Response<Incoming>, ClientError> {
-        self.send_with(method, path, body, &[]).await
-    }
-
     /// A new connection to the daemon (started first, when it is not running and a starter
     /// was given).
     async fn open(&self) -> Result<Sender, ClientError> {
@@ -207,108 +218,5 @@ impl Client {
                 None => return self.open().await,
             }
         }
-    }
-
-    /// Sends one request on a connection of its own; its answer's head must arrive within
-    /// the request timeout (the body, e.g. a followed stream, may take as long as it takes).
-    pub(crate) async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-        headers: &[(&str, String)],
-    ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let limit = self.timeout;
-        let deadline = (
-            DEADLINE_HEADER,
-            (now_ms() + limit.as_millis() as i64).to_string(),
-        );
-        let headers: Vec<(&str, String)> = headers.iter().cloned().chain([deadline]).collect();
-        let exchange = async {
-            let mut sender = self.open().await?;
-            let req = Self::request(method, path, body, &headers)?;
-            sender
-                .send_request(req)
-                .await
-                .map_err(|e| ClientError::Dropped(e.to_string()))
-        };
-        tokio::time::timeout(limit, exchange)
-            .await
-            .map_err(|_| self.timed_out(limit))?
-    }
-
-    pub(crate) fn request(
-        method: Method,
-        path: &str,
-        body: Bytes,
-        headers: &[(&str, String)],
-    ) -> Result<Request<Full<Bytes>>, ClientError> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "legate")
-            .header("content-type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        req.body(Full::new(body))
-            .map_err(|e| ClientError::Protocol(e.to_string()))
-    }
-
-    pub(crate) async fn error_of(resp: hyper::Response<Incoming>) -> ClientError {
-        let status = resp.status();
-        match resp.into_body().collect().await {
-            Ok(b) => Self::error_from(status, &b.to_bytes()),
-            Err(e) => ClientError::Protocol(e.to_string()),
-        }
-    }
-
-    /// The error a failed answer's body describes.
-    pub(crate) fn error_from(status: StatusCode, body: &[u8]) -> ClientError {
-        match serde_json::from_slice::<ApiError>(body) {
-            Ok(e) => ClientError::Api(e),
-            Err(_) => ClientError::Protocol(format!("unexpected answer {status}")),
-        }
-    }
-
-    /// A POST whose answer carries no body of interest.
-    pub async fn post_empty(&self, path: &str) -> Result<StatusCode, ClientError> {
-        let resp = self.send(Method::POST, path, Bytes::new()).await?;
-        if !resp.status().is_success() {
-            return Err(Self::error_of(resp).await);
-        }
-        Ok(resp.status())
-    }
-
-    /// A GET whose body is streamed: each chunk is handed to `sink` as it arrives.
-    pub async fn stream(
-        &self,
-        path: &str,
-        sink: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> Result<(), ClientError> {
-        self.stream_with(path, |_| {}, sink).await
-    }
-
-    /// [`Client::stream`], showing the answer's headers to `head` before the body.
-    pub(crate) async fn stream_with(
-        &self,
-        path: &str,
-        head: impl FnOnce(&hyper::HeaderMap),
-        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> Result<(), ClientError> {
-        let resp = self.send(Method::GET, path, Bytes::new()).await?;
-        if !resp.status().is_success() {
-            return Err(Self::error_of(resp).await);
-        }
-        head(resp.headers());
-        let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
-            // A body cut short: the daemon stopped (or went away) while streaming.
-            let frame = frame.map_err(|e| ClientError::Dropped(e.to_string()))?;
-            if let Some(data) = frame.data_ref() {
-                sink(data).map_err(|e| ClientError::Protocol(e.to_string()))?;
-            }
-        }
-        Ok(())
     }
 }
