@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 
 mod engine;
-pub use engine::EngineArgs;
+pub use engine::{Engine, EngineArgs};
 
 /// Delegate tasks to agents in the background; follow, wait for, cancel and collect them.
 #[derive(Debug, Parser)]

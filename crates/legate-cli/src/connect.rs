@@ -152,6 +152,9 @@ pub async fn start_daemon(engine: &EngineArgs) -> Result<()> {
 /// `legate daemon --launch`: starts the daemon and waits until it answers (exit 0), or
 /// reports why it did not start (an error).
 pub async fn launch(paths: &Paths, engine: &EngineArgs) -> Result<i32> {
+    engine
+        .check()
+        .map_err(|e| anyhow::anyhow!("the legate daemon cannot start: {e}"))?;
     let started = spawn_daemon(paths, engine)?;
     wait_ready(paths, started).await?;
     Ok(crate::exit::OK)

@@ -141,7 +141,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLimits {
     max_running: Option<Spanned<u32>>,
-    max_depth: Option<u32>,
+    max_depth: Option<Spanned<u32>>,
     log_cap: Option<Spanned<SizeValue>>,
     result_cap: Option<Spanned<SizeValue>>,
     kill_grace: Option<Spanned<String>>,
@@ -241,7 +241,11 @@ impl RawLimits {
             })?;
         }
         if let Some(v) = self.max_depth {
-            l.max_depth = v;
+            // Depth 1 is a task submitted by a person or a host: 0 would refuse every task.
+            l.max_depth = check("max_depth", v, |v| match v {
+                0 => Err("must be at least 1 (1: tasks delegate nothing further)".to_string()),
+                v => Ok(v),
+            })?;
         }
         if let Some(v) = self.log_cap {
             l.log_cap = check("log_cap", v, |v| match size_value(v)? {

@@ -29,6 +29,7 @@ const CASES: &[Case] = &[
     case("limits.max_running = 0\n", "limits.max_running", 1, 22),
     case("[limits]\nlog_cap = 100\n", "limits.log_cap", 2, 11),
     case("[limits]\nmax_depth = 3\nlog_cap = \"lots\"\n", "limits.log_cap", 3, 11),
+    case("[limits]\nmax_depth = 0\n", "limits.max_depth", 2, 13),
     case("limits = { result_cap = \"5 parsecs\" }\n", "limits.result_cap", 1, 25),
     case("[limits]\nkill_grace = \"soon\"\n", "limits.kill_grace", 2, 14),
     case("limits.default_timeout = \"soon\"\n", "limits.default_timeout", 1, 26),

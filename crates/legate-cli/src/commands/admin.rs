@@ -11,7 +11,7 @@ use legate_domain::api::{AgentsQuery, PruneRequest};
 use legate_domain::size::parse_duration;
 use legate_domain::terminal::one_line;
 
-use crate::cli::{Cli, EngineArgs};
+use crate::cli::{Cli, Engine, EngineArgs};
 use crate::commands::print_json;
 use crate::connect::connect;
 use crate::exit;
@@ -157,8 +157,20 @@ pub async fn daemon_status(paths: &Paths, json: bool) -> Result<i32> {
 
 /// Starts the daemon in the background and returns once it answers.
 pub async fn daemon_detach(paths: &Paths, engine: &EngineArgs, json: bool) -> Result<i32> {
-    if crate::connect::reachable(paths).await?.is_none() {
-        crate::connect::start_daemon(engine).await?;
+    let settings = engine.check().map_err(anyhow::Error::msg)?;
+    match crate::connect::reachable(paths).await? {
+        None => crate::connect::start_daemon(engine).await?,
+        Some(running) if settings != Engine::default() => {
+            let s = running.daemon_status().await?;
+            errln!(
+                "legate: warning: a daemon already runs for this store (pid {}, store {}); the \
+                 settings given (--store, --slots… or their LEGATE_* variables) apply only to a \
+                 daemon this command starts: `legate daemon stop` first to use them",
+                s.pid,
+                s.store
+            );
+        }
+        Some(_) => {}
     }
     let client = crate::connect::connect(paths).await?;
     let s = client.daemon_status().await?;

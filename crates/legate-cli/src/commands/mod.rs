@@ -32,10 +32,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         && !d.detach
         && !d.launch
     {
-        return crate::daemon::run(&paths, d.session, &d.engine);
+        let engine = d.engine.check().map_err(anyhow::Error::msg)?;
+        return crate::daemon::run(&paths, d.session, &engine);
     }
     if let Command::Worker { engine } = &cli.command {
-        return crate::daemon::run_worker(&paths, engine);
+        let engine = engine.check().map_err(anyhow::Error::msg)?;
+        return crate::daemon::run_worker(&paths, &engine);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -17,7 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::cli::EngineArgs;
+use crate::cli::Engine;
 use crate::connect::ALREADY_RUNNING;
 use crate::paths::Paths;
 
@@ -26,7 +26,7 @@ use crate::paths::Paths;
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the daemon in the foreground until stopped; returns the exit code.
-pub fn run(paths: &Paths, new_session: bool, engine: &EngineArgs) -> Result<i32> {
+pub fn run(paths: &Paths, new_session: bool, engine: &Engine) -> Result<i32> {
     if new_session {
         // Detach from the starting terminal's session so its hangup does not reach us.
         let _ = nix::unistd::setsid();
@@ -58,7 +58,7 @@ async fn start_engine(
     paths: &Paths,
     config: ConfigSource,
     role: &str,
-    engine: &EngineArgs,
+    engine: &Engine,
 ) -> Result<Service> {
     let opened = store::open(paths, role, engine).await?;
     let recovery = if role == "worker" {
@@ -70,12 +70,12 @@ async fn start_engine(
     let settings = EngineSettings {
         logs_dir: paths.logs_dir.clone(),
         owner: opened.owner,
-        lease_ttl: engine.lease_ttl(),
+        lease_ttl: engine.lease_ttl,
         recovery,
         event_buffer: legate_engine::DEFAULT_EVENT_BUFFER,
         work: WorkSettings {
-            agents: engine.agents().map(|a| a.into_iter().collect()),
-            slots: engine.slots(),
+            agents: engine.agents.clone().map(|a| a.into_iter().collect()),
+            slots: engine.slots,
             shared: opened.shared,
         },
     };
@@ -84,11 +84,7 @@ async fn start_engine(
         .map_err(|e| anyhow!("{e}"))
 }
 
-async fn serve_until_stopped(
-    paths: &Paths,
-    config: ConfigSource,
-    engine: &EngineArgs,
-) -> Result<()> {
+async fn serve_until_stopped(paths: &Paths, config: ConfigSource, engine: &Engine) -> Result<()> {
     let service = start_engine(paths, config, "daemon", engine).await?;
     let (listener, mut inode) = socket::listen(&paths.socket)?;
     let stop = Arc::new(Notify::new());
@@ -166,8 +162,13 @@ async fn serve_until_stopped(
 }
 
 pub(crate) fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("LEGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // sqlx warns of a store URL's parameters it does not know with their values, which may
+    // be secrets (`?sslpassword=…`): whatever the filter, that never reaches the log.
+    if let Ok(quiet) = "sqlx_postgres::options::parse=error".parse() {
+        filter = filter.add_directive(quiet);
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -8,7 +8,7 @@ use legate_store::postgres::PgStore;
 use legate_store::sqlite::SqliteStore;
 use legate_store::{RescueScope, Store, StoreError};
 
-use crate::cli::EngineArgs;
+use crate::cli::Engine;
 use crate::paths::Paths;
 
 /// The opened store, this daemon's lease owner id, and what it takes back at start.
@@ -25,7 +25,7 @@ pub struct Opened {
 
 /// Opens the store `engine` names (`postgres://…`, with a schema of its own when it gives
 /// one), else the SQLite file.
-pub async fn open(paths: &Paths, role: &str, engine: &EngineArgs) -> Result<Opened> {
+pub async fn open(paths: &Paths, role: &str, engine: &Engine) -> Result<Opened> {
     // Owner ids name the role, machine, user and data directory, so a daemon on a shared
     // store can tell its own predecessors' leases (one data directory has one daemon: its
     // lock) from other machines', other homes' and workers'.
@@ -44,13 +44,15 @@ pub async fn open(paths: &Paths, role: &str, engine: &EngineArgs) -> Result<Open
         std::process::id(),
         legate_domain::TaskId::generate()
     );
-    match engine.store().map_err(anyhow::Error::msg)? {
+    match engine.store.as_deref() {
         Some(url) => {
             // Each engine's connections carry its owner id as application_name, so an
             // operator (or a test) can tell them apart in pg_stat_activity.
-            let store = PgStore::connect_as(url, engine.store_schema(), &owner)
+            let store = PgStore::connect_as(url, engine.store_schema.as_deref(), &owner)
                 .await
-                .context("cannot open the Postgres task store named by LEGATE_STORE")?;
+                .context(
+                    "cannot open the Postgres task store named by --store (or LEGATE_STORE)",
+                )?;
             Ok(Opened {
                 shared: true,
                 store: Arc::new(store),

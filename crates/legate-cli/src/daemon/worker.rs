@@ -7,18 +7,18 @@ use legate_engine::ConfigSource;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
-use crate::cli::EngineArgs;
+use crate::cli::Engine;
 use crate::paths::Paths;
 
 /// Runs a worker until SIGTERM or SIGINT; returns the exit code. Its running tasks are then
 /// ended and marked interrupted (requeued by their agents' policy).
-pub fn run(paths: &Paths, engine: &EngineArgs) -> Result<i32> {
+pub fn run(paths: &Paths, engine: &Engine) -> Result<i32> {
     if !engine.shared_store() {
         bail!(
             "a worker takes tasks from a shared store: give --store postgres://USER@HOST/DB (or LEGATE_STORE; the same for every worker and daemon)"
         );
     }
-    if engine.slots() == Some(0) {
+    if engine.slots == Some(0) {
         bail!(
             "--slots 0 (LEGATE_SLOTS) would never run anything: give at least 1, or leave it out"
         );

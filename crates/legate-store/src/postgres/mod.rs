@@ -23,6 +23,9 @@ use crate::{
     Rescued, Store, StoreError, TaskFilter,
 };
 
+/// The longest schema name: `legate_changes_` and it make a 63-byte channel name.
+pub const SCHEMA_MAX: usize = 63 - "legate_changes_".len();
+
 /// The Postgres store.
 pub struct PgStore {
     pool: PgPool,
@@ -41,6 +44,27 @@ impl PgStore {
         Self::connect_as(url, schema, "legate").await
     }
 
+    /// Why `name` cannot be a schema of legate's, or `None`: lowercase ASCII letters, digits
+    /// and `_`, not starting with a digit, at most [`SCHEMA_MAX`] bytes — so it is the same
+    /// name unquoted or quoted (Postgres folds unquoted names to lowercase) and its
+    /// notification channel `legate_changes_NAME` fits Postgres' 63-byte identifiers.
+    pub fn schema_problem(name: &str) -> Option<String> {
+        let fits = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if name.is_empty() || !fits || name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Some(format!(
+                "'{name}' is not a schema name legate uses: lowercase letters, digits and '_', not starting with a digit"
+            ));
+        }
+        (name.len() > SCHEMA_MAX).then(|| {
+            format!(
+                "'{name}' is {} bytes long: a schema name has at most {SCHEMA_MAX} (its notification channel must fit Postgres' 63)",
+                name.len()
+            )
+        })
+    }
+
     /// Like [`PgStore::connect`], with `name` as the connections' `application_name`.
     pub async fn connect_as(
         url: &str,
@@ -53,18 +77,13 @@ impl PgStore {
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10));
         if let Some(schema) = schema {
-            if !schema
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                return Err(StoreError::Corrupt(format!(
-                    "schema name '{schema}' may use only letters, digits and '_'"
-                )));
+            if let Some(problem) = Self::schema_problem(schema) {
+                return Err(StoreError::Corrupt(problem));
             }
             let mut conn = sqlx::PgConnection::connect_with(&options).await?;
             let created = conn
                 .execute(crate::rows::built(format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                    "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
                 )))
                 .await;
             match created {
@@ -80,7 +99,7 @@ impl PgStore {
         let channel = format!("legate_changes_{}", schema.unwrap_or("public"));
         let mut setup = format!("SET legate.channel TO '{channel}'");
         if let Some(schema) = schema {
-            setup.push_str(&format!("; SET search_path TO {schema}"));
+            setup.push_str(&format!("; SET search_path TO \"{schema}\""));
         }
         let pool = pool.after_connect(move |conn, _| {
             let setup = setup.clone();
