@@ -177,10 +177,13 @@ fn the_store_is_described_without_the_credentials_of_its_url() {
         return;
     };
     // The server trusts local connections, so passwords given in the URL (as user info and as
-    // `?password=`) are sent and ignored: the daemon starts, and must show neither.
+    // `?password=`) are sent and ignored, a parameter sqlx does not know is warned of: the
+    // daemon starts, and must show none of them.
     let with_secrets = url.replacen("://postgres@", "://postgres:info-secret@", 1);
     let sep = if with_secrets.contains('?') { '&' } else { '?' };
-    let pg = PgHome::new(format!("{with_secrets}{sep}password=query-secret"));
+    let pg = PgHome::new(format!(
+        "{with_secrets}{sep}password=query-secret&sslpassword=param-secret"
+    ));
     // Given as options, not variables: the daemon started for them gets them in its
     // environment, never on its command line.
     let o = pg
