@@ -4,9 +4,11 @@
 //! lock (beside the store) names: a client started with another environment still reaches
 //! the one daemon of its store.
 //!
-//! Race-free: every starter launches `legate daemon`; the daemons race for the store's
-//! exclusive lock, one wins, the others exit with [`ALREADY_RUNNING`], and every starter waits
-//! for the winner's socket.
+//! Race-free: starters take turns (a lock beside the daemon log), so each reports only its own
+//! start's lines of the log, and one whose turn comes after a successful start finds that
+//! daemon instead of starting another; daemons started for other environments of the same
+//! store race for the store's exclusive lock, one wins, the others exit with
+//! [`ALREADY_RUNNING`], and every starter waits for the winner's socket.
 //!
 //! Detached: a starter runs `legate daemon --launch`, which starts the daemon (in a session of
 //! its own), waits until it answers, and exits. The daemon is then nobody's descendant but
@@ -21,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use legate_api::Client;
-use nix::fcntl::OFlag;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
 
 use crate::cli::EngineArgs;
 use crate::paths::Paths;
@@ -155,9 +158,43 @@ pub async fn launch(paths: &Paths, engine: &EngineArgs) -> Result<i32> {
     engine
         .check()
         .map_err(|e| anyhow::anyhow!("the legate daemon cannot start: {e}"))?;
+    let _turn = start_turn(paths).await?;
+    if reachable(paths).await?.is_some() {
+        return Ok(crate::exit::OK);
+    }
     let started = spawn_daemon(paths, engine)?;
     wait_ready(paths, started).await?;
     Ok(crate::exit::OK)
+}
+
+/// Waits for this command's turn to start the daemon (an exclusive lock on
+/// `daemon.start.lock` beside the daemon log, held until the start is over). Errors: the lock
+/// file cannot be opened, or the turn does not come within twice the start deadline.
+async fn start_turn(paths: &Paths) -> Result<Flock<File>> {
+    paths.prepare_log_dir()?;
+    let path = paths.daemon_log.with_extension("start.lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(OFlag::O_NOFOLLOW.bits())
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let deadline = Instant::now() + 2 * START_DEADLINE;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(turn) => return Ok(turn),
+            Err((f, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = f;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err((_, e)) => bail!(
+                "another start of the legate daemon holds {} ({e}); try again",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// A daemon process this command started.

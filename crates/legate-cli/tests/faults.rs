@@ -497,3 +497,38 @@ fn a_failed_start_reports_its_own_lines_of_the_daemon_log_not_an_earlier_start()
         earlier_case = Some(says);
     }
 }
+
+#[test]
+fn concurrent_failed_starts_each_report_their_own_failure() {
+    // Starters take turns: each shows its own daemon's error, never the other's lines.
+    let home = Home::new("");
+    let configs: Vec<PathBuf> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            let p = home.path().join(format!("bad-{n}.toml"));
+            std::fs::write(&p, format!("[limits]\nmax_running = 0 # {n}\n")).unwrap();
+            p
+        })
+        .collect();
+    for _ in 0..3 {
+        let children: Vec<_> = configs
+            .iter()
+            .map(|c| {
+                home.cmd(&["ls"])
+                    .env("LEGATE_CONFIG", c)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (child, own) in children.into_iter().zip(&configs) {
+            let o = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert_eq!(err.matches("invalid config").count(), 1, "{err}");
+            assert!(err.contains(&own.display().to_string()), "{err}");
+        }
+    }
+    assert!(home.daemon_pid().is_none());
+}
