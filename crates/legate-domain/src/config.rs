@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::agent::AgentSpec;
-use crate::config_spans::{Refusal, check, key_at, position};
+use crate::config_spans::{Refusal, check, key_at, position, written_key};
 use crate::notify::NotifySettings;
 use crate::sections::{
     HookSettings, McpSettings, RawHooks, RawMcp, RawNotify, RawRetention, Retention,
@@ -171,11 +171,15 @@ impl Config {
             }
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| match e.span() {
-            Some(span) => at(
-                span.start,
-                key_at(text, span.start),
-                e.message().trim().to_string(),
-            ),
+            Some(span) => {
+                let message = e.message().trim();
+                let message = match written_key(text, span.start) {
+                    // The parser names no key it finds twice.
+                    Some(k) if message.starts_with("duplicate") => format!("{message} '{k}'"),
+                    _ => message.to_string(),
+                };
+                at(span.start, key_at(text, span.start), message)
+            }
             None => ConfigError {
                 file: file.map(str::to_string),
                 line: None,

@@ -86,6 +86,8 @@ const CASES: &[Case] = &[
     // Not TOML at all: the place, and no key.
     Case { text: "this is not toml", key: None, line: 1, column: 6 },
     Case { text: "[limits]\nmax_running = 1\nmax_running = 2\n", key: None, line: 3, column: 1 },
+    // A number too big for any integer type still has its key.
+    case("[limits]\nmax_running = 99999999999999999999\n", "limits.max_running", 2, 15),
 ];
 
 #[test]
@@ -124,4 +126,24 @@ fn without_a_file_the_place_is_said_in_words() {
         e.to_string(),
         "invalid config line 1, column 26 key 'limits.max_running': must be at least 1"
     );
+}
+
+#[test]
+fn a_key_or_table_written_twice_is_named() {
+    for (text, key) in [
+        (
+            "[limits]\nmax_running = 1\nmax_running = 2\n",
+            "max_running",
+        ),
+        ("[limits]\n[limits]\n", "limits"),
+        // The header's last part, where the parser points.
+        ("[agents.a]\ncommand = [\"x\"]\n[agents.a]\n", "a"),
+        ("[agents.a.env]\nX = \"1\"\nX = \"2\"\n", "X"),
+    ] {
+        let e = Config::parse(text, None).unwrap_err().to_string();
+        assert!(
+            e.contains("duplicate") && e.contains(&format!("'{key}'")),
+            "{text:?}: {e}"
+        );
+    }
 }

@@ -70,6 +70,15 @@ pub(crate) fn key_at(text: &str, at: usize) -> Option<String> {
     best.map(|path| path.join("."))
 }
 
+/// The bare or quoted key (or `[table]` header) starting at byte `at`, as written: what a
+/// message about text the parser refuses as a whole (a key written twice) can name.
+pub(crate) fn written_key(text: &str, at: usize) -> Option<String> {
+    let rest = text.get(at..)?.trim_start_matches('[');
+    let end = rest.find(['=', ']', '\n']).unwrap_or(rest.len());
+    let key = rest[..end].trim();
+    (!key.is_empty()).then(|| key.to_string())
+}
+
 /// A TOML table or array reduced to its keys and spans; other values are leaves.
 #[derive(Default)]
 struct Node {
@@ -147,6 +156,15 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::default())
+    }
+
+    // Integers too big for 64 bits (toml hands them over as 128-bit ones).
+    fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
+        Ok(Node::default())
+    }
+
+    fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
         Ok(Node::default())
     }
 
