@@ -127,11 +127,32 @@ impl Service {
                 }
             );
         }
-        if self.inner.settings.work.shared {
+        let work = &self.inner.settings.work;
+        if work.shared {
             return format!(
                 "a slot is free: it starts when an engine that serves agent `{}` claims it",
                 task.agent
             );
+        }
+        if let Some(agents) = work.agents.as_ref().filter(|a| !a.contains(&task.agent)) {
+            let list: Vec<&str> = agents.iter().map(String::as_str).collect();
+            return format!(
+                "this daemon runs only agent{} {} (--agents / LEGATE_AGENTS): it starts once a \
+                 daemon that serves `{}` runs",
+                if list.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                task.agent
+            );
+        }
+        if let Some(slots) = work.slots.filter(|n| holding.len() as u32 >= *n) {
+            return match slots {
+                0 => "this daemon has 0 slots (--slots / LEGATE_SLOTS): it runs nothing".into(),
+                n => format!(
+                    "all {n} of this daemon's slots are taken (--slots / LEGATE_SLOTS): {} {}",
+                    ids(&holding),
+                    if holding.len() == 1 { "runs" } else { "run" }
+                ),
+            };
         }
         "a slot is free: it starts at the next claim".to_string()
     }

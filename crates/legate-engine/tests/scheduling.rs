@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use legate_domain::api::SubmitRequest;
 use legate_domain::{Event, EventKind, Status, TaskId};
+use legate_engine::WorkSettings;
 use support::{Engine, held_until};
 
 const CAPS: &str = r#"
@@ -134,5 +135,61 @@ async fn queued_tasks_start_by_priority_then_in_submission_order() {
         .map(|e| titles[&e.task_id].as_str())
         .collect();
     assert_eq!(order, ["high", "first-mid", "second-mid", "low"]);
+    engine.svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_task_names_the_daemon_setting_that_holds_it() {
+    // Narrowed by --slots: the slots taken, and by whom.
+    let engine = Engine::start_taking(
+        "",
+        WorkSettings {
+            slots: Some(1),
+            ..WorkSettings::default()
+        },
+    )
+    .await;
+    let go = engine.path("go");
+    let first = engine.submit("sh", &held_until(&go)).await;
+    engine
+        .until_events("the first started", |evs| {
+            evs.iter().any(|e| e.kind == EventKind::Started)
+        })
+        .await;
+    let second = engine.submit("sh", "true").await;
+    let why = engine
+        .svc
+        .queue_state(second.as_str())
+        .await
+        .unwrap()
+        .reason;
+    assert!(
+        why.contains("--slots") && why.contains(first.as_str()),
+        "{why}"
+    );
+    std::fs::write(&go, "").unwrap();
+    engine.finished(&[first, second]).await;
+    engine.svc.shutdown().await;
+
+    // Narrowed by --agents: which agents this daemon runs.
+    let engine = Engine::start_taking(
+        "",
+        WorkSettings {
+            agents: Some(["claude".to_string()].into()),
+            ..WorkSettings::default()
+        },
+    )
+    .await;
+    let waiting = engine.submit("sh", "true").await;
+    let why = engine
+        .svc
+        .queue_state(waiting.as_str())
+        .await
+        .unwrap()
+        .reason;
+    assert!(
+        why.contains("--agents") && why.contains("only agent claude") && why.contains("`sh`"),
+        "{why}"
+    );
     engine.svc.shutdown().await;
 }

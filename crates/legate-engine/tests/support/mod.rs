@@ -12,7 +12,7 @@ use std::time::Duration;
 use legate_domain::api::{SubmitRequest, WaitRequest};
 use legate_domain::task::default_title;
 use legate_domain::{Config, Event, EventFilter, NewTask, Task, TaskEnv, TaskId};
-use legate_engine::{Caller, ConfigSource, EngineSettings, Service};
+use legate_engine::{Caller, ConfigSource, EngineSettings, Service, WorkSettings};
 use legate_store::RescueScope;
 use legate_store::sqlite::SqliteStore;
 
@@ -38,6 +38,14 @@ impl Engine {
     pub async fn start(toml: &str) -> Engine {
         let dir = tempfile::tempdir().unwrap();
         let svc = open(dir.path(), toml, BUS).await;
+        Engine { dir, svc }
+    }
+
+    /// An engine configured by `toml` on a fresh store that takes only the work `work` allows
+    /// (as a daemon started with `--agents` / `--slots`).
+    pub async fn start_taking(toml: &str, work: WorkSettings) -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = open_taking(dir.path(), toml, BUS, work).await;
         Engine { dir, svc }
     }
 
@@ -155,6 +163,16 @@ pub fn held_until(file: &Path) -> String {
 /// An engine configured by `toml` on the store in `dir` (made if missing), its logs there too,
 /// with an event bus of `event_buffer` events.
 pub async fn open(dir: &Path, toml: &str, event_buffer: usize) -> Service {
+    open_taking(dir, toml, event_buffer, WorkSettings::default()).await
+}
+
+/// [`open`], taking only the work `work` allows.
+pub async fn open_taking(
+    dir: &Path,
+    toml: &str,
+    event_buffer: usize,
+    work: WorkSettings,
+) -> Service {
     let store = SqliteStore::open(&dir.join("legate.db")).await.unwrap();
     let config = Config::parse(toml, None).unwrap();
     let settings = EngineSettings {
@@ -163,7 +181,7 @@ pub async fn open(dir: &Path, toml: &str, event_buffer: usize) -> Service {
         lease_ttl: Duration::from_secs(30),
         recovery: RescueScope::NotOwnedBy(OWNER.into()),
         event_buffer,
-        work: Default::default(),
+        work,
     };
     Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
         .await
