@@ -195,42 +195,6 @@ fn catalogue(home: &Home) -> Vec<Case> {
             &[("LEGATE_CLIENT_TIMEOUT", "soon")],
             &["LEGATE_CLIENT_TIMEOUT", "not a duration"],
         ),
-        // Engine settings: refused where an engine would start, naming option and variable.
-        Cli(
-            &["daemon", "--detach", "--store", "mysql://u:pw@h/db"],
-            &[],
-            &[
-                "--store (or LEGATE_STORE)",
-                "not a store legate knows",
-                "mysql://***@h/db",
-            ],
-        ),
-        Cli(
-            &["daemon", "--detach"],
-            &[("LEGATE_SLOTS", "many")],
-            &["--slots (or LEGATE_SLOTS) is 'many'", "task slots"],
-        ),
-        Cli(
-            &[
-                "worker",
-                "--store",
-                "postgres://u@h/db",
-                "--store-schema",
-                "Tasks",
-            ],
-            &[],
-            &["--store-schema (or LEGATE_STORE_SCHEMA)", "lowercase"],
-        ),
-        Cli(
-            &["worker", "--agents", "a,b c"],
-            &[],
-            &["--agents (or LEGATE_AGENTS)", "'b c' is not an agent name"],
-        ),
-        Cli(
-            &["worker"],
-            &[],
-            &["a worker takes tasks from a shared store"],
-        ),
         Cli(&["show", "../etc/passwd"], &[], &["not a task id"]),
         Cli(&["show", "zzzz"], &[], &["no task matches 'zzzz'"]),
         Cli(&["wait", "abcdefghjkmn"], &[], &["longer than a task id"]),
@@ -607,37 +571,4 @@ fn every_bad_input_is_refused_clearly_and_changes_nothing() {
     // The last good config still works.
     let id = home.submit("fake", "print still fine");
     assert_eq!(home.wait_all(std::slice::from_ref(&id))[&id], "succeeded");
-}
-
-#[test]
-fn engine_settings_are_checked_only_where_an_engine_starts() {
-    // A bad variable is the next engine's problem: the running daemon can still be asked
-    // and stopped, and a refused store creates nothing.
-    let home = Home::new("");
-    home.ok(&["daemon", "--detach"]);
-    let bad = [("LEGATE_SLOTS", "many"), ("LEGATE_LEASE_TTL", "soon")];
-    let mut status = home.cmd(&["daemon", "status"]);
-    status.envs(bad);
-    let o = status.output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Settings given to a daemon that already runs are said to apply to the next one.
-    let o = home
-        .cmd(&["daemon", "--detach", "--slots", "1"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && err.contains("already runs"), "{err}");
-    let mut stop = home.cmd(&["daemon", "stop", "--yes"]);
-    stop.envs(bad);
-    let o = stop.output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(home.daemon_pid().is_none());
-
-    let empty = tempfile::tempdir().unwrap();
-    let o = common::legate_in(empty.path(), &["daemon", "--store", "mysql://x/db"])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let left: Vec<_> = std::fs::read_dir(empty.path()).unwrap().collect();
-    assert!(left.is_empty(), "a refused start created {left:?}");
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{legate_bin, poll_until};
+use common::{Home, legate_bin, poll_until};
 
 /// A user's XDG layout under a temporary HOME (no `LEGATE_HOME`), with two runtime
 /// directories: the same user's clients as a desktop session and as a host that dropped
@@ -177,7 +177,7 @@ fn descendants(root: i64) -> Vec<i64> {
 
 #[test]
 fn an_auto_started_daemon_outlives_the_process_tree_that_started_it() {
-    let home = common::Home::new("");
+    let home = Home::new("");
     let flag: PathBuf = home.path().join("release");
     // A host whose long-lived frontend (here `legate events -f`, like an MCP server) starts
     // the daemon.
@@ -285,4 +285,99 @@ fn a_directory_in_place_of_the_socket_is_cleared_or_named() {
     );
     assert_eq!(x.status(Some("run-a"), &id), "running");
     std::fs::write(&flag, b"").unwrap();
+}
+
+/// A command line, the variables it runs with, and what its error must say.
+type Refusal = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+#[test]
+fn bad_engine_settings_are_refused_naming_option_and_variable() {
+    // Refused where an engine would start (with a daemon running too), exit 1, nothing run.
+    let home = Home::new("");
+    home.ok(&["daemon", "--detach"]);
+    let cases: [Refusal; 5] = [
+        (
+            &["daemon", "--detach", "--store", "mysql://u:pw@h/db"],
+            &[],
+            &[
+                "--store (or LEGATE_STORE)",
+                "not a store legate knows",
+                "mysql://***@h/db",
+            ],
+        ),
+        (
+            &["daemon", "--detach"],
+            &[("LEGATE_SLOTS", "many")],
+            &["--slots (or LEGATE_SLOTS) is 'many'", "task slots"],
+        ),
+        (
+            &[
+                "worker",
+                "--store",
+                "postgres://u@h/db",
+                "--store-schema",
+                "Tasks",
+            ],
+            &[],
+            &["--store-schema (or LEGATE_STORE_SCHEMA)", "lowercase"],
+        ),
+        (
+            &["worker", "--agents", "a,b c"],
+            &[],
+            &["--agents (or LEGATE_AGENTS)", "'b c' is not an agent name"],
+        ),
+        (
+            &["worker"],
+            &[],
+            &["a worker takes tasks from a shared store"],
+        ),
+    ];
+    for (args, env, needles) in cases {
+        let mut cmd = home.cmd(args);
+        cmd.envs(env.iter().copied());
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: {n:?} missing from {err}");
+        }
+    }
+    assert!(home.ls(&[]).is_empty(), "nothing was submitted");
+}
+
+#[test]
+fn engine_settings_are_checked_only_where_an_engine_starts() {
+    // A bad variable is the next engine's problem: the running daemon can still be asked
+    // and stopped, and a refused store creates nothing.
+    let home = Home::new("");
+    home.ok(&["daemon", "--detach"]);
+    let bad = [("LEGATE_SLOTS", "many"), ("LEGATE_LEASE_TTL", "soon")];
+    let mut status = home.cmd(&["daemon", "status"]);
+    status.envs(bad);
+    let o = status.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Settings given to a daemon that already runs are said to apply to the next one.
+    let o = home
+        .cmd(&["daemon", "--detach", "--slots", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("already runs"), "{err}");
+    let mut stop = home.cmd(&["daemon", "stop", "--yes"]);
+    stop.envs(bad);
+    let o = stop.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(home.daemon_pid().is_none());
+
+    let empty = tempfile::tempdir().unwrap();
+    let o = common::legate_in(empty.path(), &["daemon", "--store", "mysql://x/db"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let left: Vec<_> = std::fs::read_dir(empty.path()).unwrap().collect();
+    assert!(left.is_empty(), "a refused start created {left:?}");
 }
