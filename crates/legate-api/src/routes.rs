@@ -19,6 +19,12 @@ pub(crate) const LOG: &str = "/v1/tasks/{id}/log";
 pub(crate) const QUEUE: &str = "/v1/tasks/{id}/queue";
 /// `POST`: a follow-up to a finished task.
 pub(crate) const SEND: &str = "/v1/tasks/{id}/send";
+/// `GET`: what a task's worktree changed.
+pub(crate) const DIFF: &str = "/v1/tasks/{id}/diff";
+/// `POST`: merge a task's worktree into its checkout.
+pub(crate) const MERGE: &str = "/v1/tasks/{id}/merge";
+/// `POST`: throw a task's worktree away.
+pub(crate) const DISCARD: &str = "/v1/tasks/{id}/discard";
 /// `POST`: wait for tasks to finish.
 pub(crate) const WAIT: &str = "/v1/wait";
 /// `GET`: the configured agents.

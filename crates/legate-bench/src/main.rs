@@ -22,6 +22,7 @@ mod submit;
 mod throughput;
 mod wait_latency;
 mod workers;
+mod worktree;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -29,8 +30,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-const USAGE: &str = "usage: legate-bench [core|peers|workers|all|mcp|throughput] [--samples N]\n\
+const USAGE: &str = "usage: legate-bench [core|peers|workers|all|mcp|throughput|worktree] [--samples N]\n\
   mcp            only the MCP round trip\n\
+  worktree       worktree isolation on a repository of 10 000 files\n\
   workers        4 `legate worker`s on Postgres: claims/s and wake latency (LEGATE_BENCH_POSTGRES_URL)\n\
   throughput     only the throughput run\n\
   core           submit latency, throughput, wait and event-stream latency, MCP round trip, memory (default)\n\
@@ -100,7 +102,9 @@ fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "core" | "peers" | "workers" | "all" | "mcp" | "throughput" if suite.is_none() => {
+            "core" | "peers" | "workers" | "all" | "mcp" | "throughput" | "worktree"
+                if suite.is_none() =>
+            {
                 suite = Some(a)
             }
             "--samples" => {
@@ -157,6 +161,9 @@ fn run() -> Result<()> {
     }
     if suite == "workers" {
         return report(&machine::describe(), &workers::run()?, "workers.md");
+    }
+    if suite == "worktree" {
+        return report(&machine::describe(), &worktree::measure()?, "worktree.md");
     }
     let samples = args.samples.unwrap_or(300);
     let machine = machine::describe();

@@ -172,7 +172,8 @@ pub enum Command {
         host: HookHost,
     },
     /// Remove finished tasks whose results were read (all, or those older than a cutoff),
-    /// with their events and logs.
+    /// with their events and logs. Tasks whose worktree holds changes not merged or
+    /// discarded are kept.
     Prune {
         /// Only tasks that finished longer ago than this, e.g. 7d, 12h, 30m (default, or 0:
         /// every finished task).
@@ -181,6 +182,36 @@ pub enum Command {
         /// Also remove results still unread in their origin's inbox.
         #[arg(long)]
         unacked: bool,
+        /// Also remove tasks whose worktree holds unmerged changes, with the worktree and
+        /// its branch: that work is lost.
+        #[arg(long)]
+        force: bool,
+    },
+    /// What a task's worktree changed from its base, committed or not (as `git diff`); with a
+    /// second task, the files both changed.
+    Diff {
+        /// Task id or unique prefix.
+        id: String,
+        /// Another task of the same repository: list the files both changed.
+        other: Option<String>,
+        /// A diffstat instead of the patch.
+        #[arg(long, conflicts_with = "other")]
+        stat: bool,
+    },
+    /// Merge a finished task's worktree into the current branch of the checkout it was
+    /// submitted from (its uncommitted changes committed on its branch first), then remove
+    /// the worktree and branch. Needs a clean checkout; a conflict changes nothing.
+    Merge {
+        /// Task id or unique prefix.
+        id: String,
+        /// One commit with all of the task's changes instead of a merge of its branch.
+        #[arg(long)]
+        squash: bool,
+    },
+    /// Throw a finished task's worktree away: worktree and branch removed.
+    Discard {
+        /// Task id or unique prefix.
+        id: String,
     },
     /// Run the daemon in the foreground, or manage it.
     Daemon(DaemonArgs),
@@ -239,6 +270,18 @@ pub struct RunArgs {
     /// POST the task's JSON to this URL when it finishes (repeatable).
     #[arg(long = "webhook", value_name = "URL")]
     pub webhooks: Vec<String>,
+    /// Run in a git worktree of its own (on a new branch legate/ID, from the repository's
+    /// HEAD now), never in the checkout itself; review with `legate diff`, then `legate
+    /// merge` or `legate discard`. The working directory must be in a git repository.
+    #[arg(long, conflicts_with = "no_worktree")]
+    pub worktree: bool,
+    /// Run in the working directory itself, even if the agent's config says
+    /// isolation = "worktree".
+    #[arg(long)]
+    pub no_worktree: bool,
+    /// The commit the worktree starts from (a branch, tag or commit; default: HEAD).
+    #[arg(long, value_name = "REF", requires = "worktree")]
+    pub base: Option<String>,
 }
 
 /// Shown under `run --help` and `send --help`.

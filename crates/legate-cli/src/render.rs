@@ -130,6 +130,9 @@ pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
     }
     line("depth", t.depth.to_string());
     line("cwd", t.cwd.clone().unwrap_or_else(|| "-".into()));
+    if let Some(w) = &t.worktree {
+        line("worktree", worktree_line(&t.id, w));
+    }
     if !t.labels.is_empty() {
         line("labels", t.labels.join(", "));
     }
@@ -191,4 +194,36 @@ pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
         }
     }
     out
+}
+
+/// A task's worktree for `show`: state, where, and what changed.
+fn worktree_line(id: &legate_domain::TaskId, w: &legate_domain::Worktree) -> String {
+    let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
+    let mut text = format!("{} from {}", w.state.as_str(), short(&w.base));
+    if let (Some(path), Some(branch)) = (&w.path, &w.branch) {
+        let place = if w.state.exists() {
+            path.as_str()
+        } else {
+            "removed"
+        };
+        text.push_str(&format!(", branch {branch} ({place})"));
+    }
+    if w.state != legate_domain::WorktreeState::Pending {
+        text.push_str(&format!(
+            "\n{} file(s) changed, +{} -{}, {} commit(s)",
+            w.files_changed,
+            w.insertions,
+            w.deletions,
+            w.commits.len()
+        ));
+    }
+    if let Some(next) = &w.continued_by {
+        text.push_str(&format!("\ncontinued by task {next}"));
+    }
+    if w.state.exists() {
+        text.push_str(&format!(
+            "\nreview: legate diff {id}; then legate merge {id} or legate discard {id}"
+        ));
+    }
+    text
 }

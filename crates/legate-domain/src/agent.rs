@@ -162,6 +162,9 @@ pub struct AgentSpec {
     /// Whether an ACP agent may read and write text files under the task's directory through
     /// the client (legate); off by default.
     pub fs: bool,
+    /// Where its tasks run: in their working directory, or each in a git worktree of its
+    /// own (`isolation = "worktree"`); a task's own choice wins.
+    pub isolation: crate::Isolation,
     /// Built in rather than configured.
     pub builtin: bool,
 }
@@ -207,6 +210,7 @@ impl AgentSpec {
             version_command: Vec::new(),
             permissions: PermissionPolicy::Deny,
             fs: false,
+            isolation: crate::Isolation::None,
             builtin: false,
         }
     }

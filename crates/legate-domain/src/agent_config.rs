@@ -47,6 +47,7 @@ pub(crate) struct RawAgent {
     version_command: Option<Vec<String>>,
     permissions: Option<Spanned<RawPermissions>>,
     fs: Option<bool>,
+    isolation: Option<crate::Isolation>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +176,7 @@ impl RawAgent {
         set(&mut a.on_stall, self.on_stall);
         set(&mut a.version_command, self.version_command);
         set(&mut a.fs, self.fs);
+        set(&mut a.isolation, self.isolation);
         set(&mut a.cwd, self.cwd.map(Some));
         if a.model.is_some() && a.model_args.is_empty() {
             return Err(Refusal::new(

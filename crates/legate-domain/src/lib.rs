@@ -27,6 +27,7 @@ pub mod status;
 pub mod task;
 pub mod terminal;
 pub mod time;
+pub mod worktree;
 
 pub use agent::{
     AgentKind, AgentSpec, OutputCapPolicy, OutputFormat, PermissionPolicy, PromptMode, StallPolicy,
@@ -42,3 +43,4 @@ pub use sections::{HookSettings, McpSettings, Retention};
 pub use status::{Status, TransitionError};
 pub use task::{ErrorKind, NewTask, Outcome, ProcessInfo, Task, TaskError};
 pub use time::Timestamp;
+pub use worktree::{Isolation, Worktree, WorktreeState};

@@ -57,6 +57,10 @@ pub struct Task {
     pub process: Option<ProcessInfo>,
     /// Free-form JSON object for frontends and parsers (session ids, usage, truncation notes).
     pub metadata: serde_json::Value,
+    /// The git worktree it runs in, when it was submitted with `isolation = "worktree"`
+    /// (kept in the stores under `metadata.worktree`, shown here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<crate::Worktree>,
     /// Where it is announced when it finishes (besides its origin's inbox). Serialized
     /// without the credentials of their URLs ([`NotifyTarget::redacted`]), so task JSON can
     /// be shown, logged and sent anywhere; the engine reads the targets from the store.
@@ -128,6 +132,9 @@ pub enum ErrorKind {
     /// It printed and reported nothing for its agent's `stall_timeout`, and the agent's
     /// policy is to cancel stalled tasks.
     Stalled,
+    /// Its git worktree could not be created (the repository is gone, git failed, or its
+    /// locks stayed taken); it never ran in a shared directory instead.
+    WorktreeFailed,
 }
 
 impl ErrorKind {
@@ -282,7 +289,7 @@ mod tests {
             crate::names::joined::<ErrorKind>(","),
             "spawn_failed,exit_nonzero,signaled,timed_out,canceled,interrupted,\
              output_too_large,log_write_failed,auth_failed,rate_limited,refused,agent_error,\
-             stalled"
+             stalled,worktree_failed"
         );
         let e = "oops".parse::<ErrorKind>().unwrap_err();
         assert!(e.contains("'oops'") && e.contains("agent_error"), "{e}");

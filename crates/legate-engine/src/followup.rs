@@ -5,8 +5,8 @@
 //! stores keep them without a schema change and `show` can walk the chain back.
 
 use crate::EngineError;
-use legate_domain::Task;
 use legate_domain::api::{ErrorCode, SendRequest, SubmitRequest, SubmitResponse};
+use legate_domain::{Isolation, Task, Worktree};
 use serde_json::json;
 
 use crate::error::ServiceError;
@@ -40,6 +40,7 @@ impl Service {
         if let Some(scope) = before.metadata.get(legate_domain::api::SCOPE_KEY) {
             metadata[legate_domain::api::SCOPE_KEY] = scope.clone();
         }
+        let (inherited, isolation) = continued_worktree(&before)?;
         let submit = SubmitRequest {
             agent: before.agent.clone(),
             prompt: req.prompt,
@@ -57,9 +58,50 @@ impl Service {
             notify: before.notify.clone(),
             env: req.env,
             idempotency_key: req.idempotency_key,
+            isolation,
+            base: None,
         };
-        self.submit(submit, caller).await
+        let continues = inherited.is_some();
+        let answer = self.submit_with_worktree(submit, caller, inherited).await?;
+        if continues
+            && !answer.deduplicated
+            && let Some(mut record) = before.worktree.clone()
+        {
+            record.continued_by = Some(answer.task.id.clone());
+            self.save_worktree(&before.id, &record).await;
+        }
+        Ok(answer)
     }
+}
+
+/// Where a follow-up of `task` runs: in its worktree when that still exists (the record the
+/// follow-up takes over), in a new worktree when it had one that is gone (merged, discarded,
+/// removed), else as its agent says. Refused when another follow-up already continues in it.
+fn continued_worktree(task: &Task) -> Result<(Option<Worktree>, Option<Isolation>), ServiceError> {
+    let Some(record) = &task.worktree else {
+        return Ok((None, None));
+    };
+    if let Some(next) = &record.continued_by {
+        return Err(EngineError::refused(
+            ErrorCode::Worktree,
+            format!(
+                "task {next} already continues in task {}'s worktree",
+                task.id
+            ),
+            format!("send the follow-up to the newest task of the chain: legate send {next} …"),
+        ));
+    }
+    if !record.state.exists() {
+        return Ok((None, Some(Isolation::Worktree)));
+    }
+    let mut inherited = Worktree::pending(
+        record.repo.clone(),
+        record.subdir.clone(),
+        record.base.clone(),
+    );
+    inherited.path = record.path.clone();
+    inherited.branch = record.branch.clone();
+    Ok((Some(inherited), None))
 }
 
 /// The session a follow-up of `task` would resume, or why there is none.

@@ -30,6 +30,7 @@ mod submit;
 mod supervisor;
 pub mod trust;
 mod wait;
+mod worktree;
 
 pub use agents::Versions;
 pub use bus::EventBus;

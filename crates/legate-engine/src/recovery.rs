@@ -67,6 +67,9 @@ impl Service {
         let rescued = self
             .commit_then(|store| store.rescue(scope, &requeue, reason), kill)
             .await?;
+        for r in &rescued {
+            self.settle_worktree(&r.task).await;
+        }
         if !rescued.is_empty() {
             self.inner.wake.notify_one();
         }

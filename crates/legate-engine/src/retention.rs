@@ -22,9 +22,48 @@ impl Service {
             .prune_candidates(Some(before), req.unacked)
             .await?;
         let ids: Vec<TaskId> = found.tasks.into_iter().map(|(id, _)| id).collect();
+        let (ids, kept) = self.spare_worktrees(ids, req.force).await;
         let mut report = self.remove_tasks(&ids, req.unacked).await?;
         report.kept_unacked = found.kept_unacked;
+        report.kept_worktrees = kept;
         Ok(report)
+    }
+
+    /// Splits tasks about to be removed into those that may go and those whose worktree
+    /// still holds work nobody merged or discarded. With `force` none is spared: their
+    /// worktrees and branches are removed first (a task whose worktree cannot be removed
+    /// stays, so no worktree is left without its task).
+    async fn spare_worktrees(&self, ids: Vec<TaskId>, force: bool) -> (Vec<TaskId>, Vec<TaskId>) {
+        let (mut go, mut kept) = (Vec::new(), Vec::new());
+        for id in ids {
+            let record = match self.inner.store.get(&id, false).await {
+                Ok(Some(t)) => t.worktree,
+                _ => None,
+            };
+            let Some(record) = record.filter(|w| w.state.exists()) else {
+                go.push(id);
+                continue;
+            };
+            if !force {
+                kept.push(id);
+                continue;
+            }
+            let _turn = self.inner.repo_locks.turn(&record.repo).await;
+            match self.remove_worktree(&record).await {
+                Ok(()) => go.push(id),
+                Err(e) => {
+                    warn!(task = %id, "removing the worktree of a pruned task failed: {e}; the task stays");
+                    kept.push(id);
+                }
+            }
+        }
+        if !kept.is_empty() && !force {
+            info!(
+                "kept {} finished task(s) whose worktree holds unmerged changes (merge or discard them, or prune --force)",
+                kept.len()
+            );
+        }
+        (go, kept)
     }
 
     async fn remove_tasks(
@@ -43,7 +82,7 @@ impl Service {
             tasks: pruned.tasks.len() as u64,
             events: pruned.events,
             log_bytes,
-            kept_unacked: 0,
+            ..PruneReport::default()
         })
     }
 
@@ -56,6 +95,7 @@ impl Service {
                 .prune(&PruneRequest {
                     older_than_ms: age.as_millis() as u64,
                     unacked: false,
+                    force: false,
                 })
                 .await?;
             add(&mut total, &r);
@@ -64,8 +104,11 @@ impl Service {
             let mut used = dir_size_deep(&self.inner.settings.logs_dir);
             if used > cap {
                 let found = self.inner.store.prune_candidates(None, false).await?;
+                let ids = found.tasks.into_iter().map(|(id, _)| id).collect();
+                let (ids, kept) = self.spare_worktrees(ids, false).await;
+                total.kept_worktrees.extend(kept);
                 let mut doomed = Vec::new();
-                for (id, _) in found.tasks {
+                for id in ids {
                     if used <= cap {
                         break;
                     }
@@ -105,6 +148,9 @@ impl Service {
 }
 
 fn add(total: &mut PruneReport, r: &PruneReport) {
+    total
+        .kept_worktrees
+        .extend(r.kept_worktrees.iter().cloned());
     total.tasks += r.tasks;
     total.events += r.events;
     total.log_bytes += r.log_bytes;

@@ -24,6 +24,9 @@ use crate::error::ServiceError;
 pub struct EngineSettings {
     /// One directory per task under here holds its logs.
     pub logs_dir: PathBuf,
+    /// The git worktrees of isolated tasks, one directory per task (`worktrees/` in legate's
+    /// data directory); made when the first is needed.
+    pub worktrees_dir: PathBuf,
     /// This engine's instance id (lease owner).
     pub owner: String,
     /// How long a claim lasts without a heartbeat.
@@ -87,6 +90,8 @@ pub(crate) struct Inner {
     pub notifier: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Agent versions already asked for, by version command and program file time.
     pub versions: Mutex<HashMap<String, crate::agents::Checked>>,
+    /// Each repository's turn to change its worktrees.
+    pub repo_locks: crate::worktree::RepoLocks,
 }
 
 /// The engine facade. Cheap to clone.
@@ -138,6 +143,7 @@ impl Service {
                 stop_blocks: Mutex::new(HashMap::new()),
                 notifier: Mutex::new(None),
                 versions: Mutex::new(HashMap::new()),
+                repo_locks: Default::default(),
             }),
         };
         service.recover().await?;

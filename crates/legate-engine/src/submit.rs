@@ -5,7 +5,8 @@ use std::path::Path;
 
 use legate_domain::api::{ErrorCode, MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse};
 use legate_domain::task::default_title;
-use legate_domain::{AgentSpec, Config, NewTask, TaskId};
+use legate_domain::worktree::WORKTREE_KEY;
+use legate_domain::{AgentSpec, Config, Isolation, NewTask, TaskId, Worktree};
 use legate_runner::environment::search_path;
 use legate_runner::exec::{command_problem, resolve_program};
 
@@ -31,6 +32,17 @@ impl Service {
         req: SubmitRequest,
         caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
+        self.submit_with_worktree(req, caller, None).await
+    }
+
+    /// [`Service::submit`], for a follow-up that continues in its predecessor's worktree
+    /// (`inherited`: that worktree's record, which the new task takes over).
+    pub(crate) async fn submit_with_worktree(
+        &self,
+        req: SubmitRequest,
+        caller: &Caller,
+        inherited: Option<Worktree>,
+    ) -> Result<SubmitResponse, ServiceError> {
         caller.still_waiting()?;
         let config = self.inner.config.current().map_err(|e| {
             EngineError::refused(
@@ -43,7 +55,30 @@ impl Service {
             .delegation(req.parent.as_deref(), req.depth, caller)
             .await?;
         self.accepting(parent.as_ref())?;
-        let new = validate(&config, req, parent, depth)?;
+        let base = req.base.clone();
+        let (mut new, isolation) = validate(&config, req, parent, depth)?;
+        let record = match (inherited, isolation) {
+            (Some(record), _) => Some(record),
+            (None, Isolation::Worktree) => {
+                let Some(cwd) = new.cwd.as_deref() else {
+                    return Err(invalid(
+                        "worktree isolation needs a working directory inside a git repository, and this task has none",
+                        "pass --cwd (API clients: cwd or caller_cwd)",
+                    ));
+                };
+                Some(crate::worktree::locate(cwd, base.as_deref()).await?)
+            }
+            (None, Isolation::None) if base.is_some() => {
+                return Err(invalid(
+                    "--base applies only to a task that runs in a worktree",
+                    "add --worktree (API: \"isolation\": \"worktree\"), or drop --base",
+                ));
+            }
+            (None, Isolation::None) => None,
+        };
+        if let (Some(record), Some(m)) = (record, new.metadata.as_object_mut()) {
+            m.extend(record.as_metadata());
+        }
         caller.still_waiting()?;
         let (reply, stored) = tokio::sync::oneshot::channel();
         let gone = || crate::drain::shutting_down("submit again once it is back");
@@ -106,14 +141,16 @@ fn checked_dir(c: &str, what_to_do: &str) -> Result<String, ServiceError> {
     Ok(c.to_string())
 }
 
-/// Checks a submission whose parent and submitter depth are decided; the task it makes.
+/// Checks a submission whose parent and submitter depth are decided; the task it makes and
+/// where it runs.
 fn validate(
     config: &Config,
     req: SubmitRequest,
     parent: Option<TaskId>,
     submitter_depth: u32,
-) -> Result<NewTask, ServiceError> {
+) -> Result<(NewTask, Isolation), ServiceError> {
     let spec = find_agent(config, &req.agent)?;
+    let isolation = req.isolation.unwrap_or(spec.isolation);
     if req.prompt.trim().is_empty() {
         return Err(invalid(
             "the prompt is empty",
@@ -213,6 +250,12 @@ fn validate(
         Some(m @ serde_json::Value::Object(_)) => m,
         Some(_) => return Err(invalid("metadata must be a JSON object", "")),
     };
+    if metadata.get(WORKTREE_KEY).is_some() {
+        return Err(invalid(
+            format!("metadata.{WORKTREE_KEY} is legate's own record of a task's worktree"),
+            "ask for a worktree with isolation = \"worktree\" (CLI: --worktree) instead",
+        ));
+    }
     if let Some(p) = req.notify.iter().find_map(|t| t.problem()) {
         return Err(invalid(
             p,
@@ -238,7 +281,7 @@ fn validate(
         .title
         .filter(|t| !t.trim().is_empty())
         .unwrap_or_else(|| default_title(&req.prompt));
-    Ok(NewTask {
+    let task = NewTask {
         agent: spec.name.clone(),
         title,
         cwd,
@@ -254,5 +297,6 @@ fn validate(
         prompt: req.prompt,
         env: req.env,
         idempotency_key: req.idempotency_key,
-    })
+    };
+    Ok((task, isolation))
 }

@@ -50,7 +50,7 @@ impl Service {
         let Claimed {
             task, lease, env, ..
         } = claimed;
-        let outcome = self.run(&task, &lease, env, stop.clone()).await;
+        let mut outcome = self.run(&task, &lease, env, stop.clone()).await;
         self.untrack_agent(&task.id);
         self.inner
             .running
@@ -61,6 +61,7 @@ impl Service {
             // Left running in the store: shutdown marks it interrupted (and requeues by policy).
             return;
         }
+        outcome.metadata.extend(self.report_worktree(&task).await);
         self.record_finish(&lease, outcome).await;
         self.inner.wake.notify_one();
     }
@@ -97,7 +98,12 @@ impl Service {
                 .and_then(legate_domain::Timestamp::parse_rfc3339),
             env,
         };
-        match self.start_agent(spec.clone(), task, settings).await {
+        let cwd = match self.prepare_worktree(task).await {
+            Ok(Some(dir)) => Some(dir),
+            Ok(None) => task.cwd.clone().map(PathBuf::from),
+            Err(outcome) => return *outcome,
+        };
+        match self.start_agent(spec.clone(), task, cwd, settings).await {
             Err(outcome) => {
                 // Why it did not start is in the log: let other machines read it too.
                 let log = std::fs::read(dir.join("output.log")).unwrap_or_default();
@@ -145,18 +151,18 @@ impl Service {
         }
     }
 
-    /// Creates the task's directory and starts its agent. Files and `fork`/`exec` block, so
+    /// Creates the task's directory and starts its agent in `cwd`. Files and `fork`/`exec` block, so
     /// they run on the blocking pool, a few at a time: the scheduler, heartbeats and the
     /// store's connections stay responsive while hundreds of tasks start.
     async fn start_agent(
         &self,
         spec: AgentSpec,
         task: &Task,
+        cwd: Option<PathBuf>,
         settings: RunSettings,
     ) -> Result<Box<dyn AgentRun>, Box<Outcome>> {
         let id = task.id.to_string();
         let prompt = task.prompt.clone().unwrap_or_default();
-        let cwd = task.cwd.clone().map(PathBuf::from);
         let _turn = self.inner.starting.acquire().await;
         let svc = self.clone();
         let (task_id, depth) = (task.id.clone(), task.depth);

@@ -63,6 +63,7 @@ async fn a_lapsed_lease_of_another_machine_never_signals_a_process_here() {
 
     let settings = EngineSettings {
         logs_dir: dir.path().join("logs"),
+        worktrees_dir: dir.path().join("worktrees"),
         owner: "daemon-here-0-00000000-2".into(),
         lease_ttl: Duration::from_millis(400),
         recovery: RescueScope::OwnedByPrefix("daemon-here-".into()),

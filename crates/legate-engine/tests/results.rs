@@ -114,6 +114,7 @@ async fn a_prune_removes_read_results_and_their_logs_and_keeps_the_rest() {
         .prune(&PruneRequest {
             older_than_ms: 0,
             unacked: false,
+            force: false,
         })
         .await
         .unwrap();

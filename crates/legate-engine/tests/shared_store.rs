@@ -27,6 +27,7 @@ async fn engine(
     let store = PgStore::connect(url, Some(schema)).await.unwrap();
     let settings = EngineSettings {
         logs_dir: dir.join(owner),
+        worktrees_dir: dir.join(owner).join("worktrees"),
         owner: owner.into(),
         lease_ttl: Duration::from_secs(30),
         recovery: RescueScope::OwnedByPrefix(format!("{owner}-")),

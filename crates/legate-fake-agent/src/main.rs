@@ -45,6 +45,10 @@
 //! | `tool NAME DETAIL` | with a format: a tool call |
 //! | `agent-error MESSAGE` | with a format: the format's error, then exit 1 |
 //! | `recall` | say `earlier: ` and the session's earlier prompts joined by ` / ` |
+//! | `write PATH TEXT` | create or replace file PATH (relative to the working directory; parent directories made) holding TEXT and `\n` |
+//! | `append PATH TEXT` | add a line TEXT to file PATH (created when missing) |
+//! | `wait-file PATH` | wait until PATH exists (checked every 10 ms) |
+//! | `commit MESSAGE` | `git add -A` then `git commit -q -m MESSAGE` in the working directory (the user's git and configuration); a failure prints git's words on stderr and exits 1 |
 //!
 //! An unknown step prints `fake-agent: unknown step 'WORD'` on stderr and exits 2; a step with a
 //! missing or malformed number prints `fake-agent: bad step 'STEP'` and exits 2. A plain prompt
@@ -63,6 +67,7 @@
 //! `end` line.
 
 mod acp;
+mod files;
 mod format;
 mod out;
 mod script;

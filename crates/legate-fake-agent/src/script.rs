@@ -117,6 +117,19 @@ fn step_once(step: &str) {
                 b"stdin=closed\n"
             });
         }
+        "write" | "append" => {
+            let Some((path, text)) = arg.split_once(' ') else {
+                out::err(&format!("fake-agent: bad step '{step}'"));
+                finish(2)
+            };
+            crate::files::write(path, text, word == "append");
+        }
+        "commit" => crate::files::commit(arg),
+        "wait-file" => {
+            while !std::path::Path::new(arg).exists() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         other => {
             out::err(&format!("fake-agent: unknown step '{other}'"));
             finish(2);

@@ -56,6 +56,12 @@ pub fn call_key(args: &DelegateArgs) -> String {
     let timeout = args.timeout_secs.map(u64::to_le_bytes);
     field(timeout.as_ref().map(|t| t.as_slice()));
     field(args.key.as_deref().map(str::as_bytes));
+    let isolation = args.isolation.map(|i| match i {
+        crate::shapes::IsolationArg::None => &b"none"[..],
+        crate::shapes::IsolationArg::Worktree => &b"worktree"[..],
+    });
+    field(isolation);
+    field(args.base.as_deref().map(str::as_bytes));
     h.finalize()
         .iter()
         .take(16)
@@ -110,6 +116,8 @@ mod tests {
             timeout_secs: None,
             wait: true,
             key: None,
+            isolation: None,
+            base: None,
         }
     }
 
@@ -150,6 +158,18 @@ mod tests {
             },
             DelegateArgs {
                 key: Some("k".into()),
+                ..args("print x")
+            },
+            DelegateArgs {
+                isolation: Some(crate::shapes::IsolationArg::Worktree),
+                ..args("print x")
+            },
+            DelegateArgs {
+                isolation: Some(crate::shapes::IsolationArg::None),
+                ..args("print x")
+            },
+            DelegateArgs {
+                base: Some("main".into()),
                 ..args("print x")
             },
         ];

@@ -97,7 +97,113 @@ pub struct DelegateArgs {
     /// that task instead of starting another (with or without wait).
     #[serde(default)]
     pub key: Option<String>,
+    /// "worktree": the agent works in a git worktree of its own, on a new branch from the
+    /// repository's HEAD (cwd must be inside a git repository), so agents sent at once into one
+    /// repository never edit the same files; review with task_diff, integrate with task_merge.
+    /// "none": in cwd itself. Default: the agent's configuration (normally "none").
+    #[serde(default)]
+    pub isolation: Option<IsolationArg>,
+    /// With isolation "worktree": the branch, tag or commit to start from (default: HEAD).
+    #[serde(default)]
+    pub base: Option<String>,
 }
+
+/// Where a delegated agent works.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IsolationArg {
+    /// In the working directory itself.
+    None,
+    /// In a git worktree of its own.
+    Worktree,
+}
+
+/// `task_diff`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffArgs {
+    /// The task (delegated with isolation "worktree").
+    pub task_id: String,
+    /// true: only a summary of changed files and line counts instead of the patch.
+    #[serde(default)]
+    pub stat: bool,
+    /// Another task of the same repository: answer with the files both changed instead (merging
+    /// both may conflict there).
+    #[serde(default)]
+    pub against_task_id: Option<String>,
+}
+
+/// `task_merge`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeArgs {
+    /// The finished task whose worktree to merge.
+    pub task_id: String,
+    /// true: one commit with all of the task's changes; false (default): merge its branch.
+    #[serde(default)]
+    pub squash: bool,
+}
+
+/// Where a task's work is: its git worktree and what it changed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WorktreeView {
+    /// pending (not created yet), active (the agent works in it), kept (changes to review),
+    /// merged, discarded, or removed (the run changed nothing).
+    pub state: String,
+    /// Its directory, while it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Its branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit it started from.
+    pub base: String,
+    /// The branch's commit when the run ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+    /// Files changed from the base, committed or not.
+    pub files_changed: u64,
+    /// Lines added.
+    pub insertions: u64,
+    /// Lines removed.
+    pub deletions: u64,
+    /// The changed files (the first 500).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+/// `task_diff`'s answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Diffed {
+    /// The task whose worktree it is (a follow-up may have continued the one asked about).
+    pub task_id: String,
+    /// The worktree, counts read now.
+    pub worktree: WorktreeView,
+    /// The patch (or stat) from the base to the worktree's files, committed or not; its end is
+    /// cut when long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// With against_task_id: the files both tasks changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_by_both: Option<Vec<String>>,
+}
+
+/// `task_merge`'s answer.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Merged {
+    /// The task whose worktree was merged.
+    pub task_id: String,
+    /// The branch of the checkout it went into (absent: a detached HEAD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
+    /// The checkout's HEAD commit now.
+    pub commit: String,
+    /// The worktree (merged, removed).
+    pub worktree: WorktreeView,
+}
+
+impl Shows for Diffed {}
+impl Shows for Merged {}
 
 /// `task_send`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -203,6 +309,9 @@ pub struct TaskView {
     /// When it finished (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// Where its work is, when it was delegated with isolation "worktree".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeView>,
 }
 
 /// A task of this session that finished since the previous response.

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use legate_domain::agent::AgentView;
 use legate_domain::api::{
-    CancelRequest, ListQuery, SendRequest, SubmitRequest, SubmitResponse, WaitMode,
-    new_idempotency_key, parse_task_ref,
+    CancelRequest, DiffQuery, ListQuery, MergeRequest, SendRequest, SubmitRequest, SubmitResponse,
+    WaitMode, new_idempotency_key, parse_task_ref,
 };
-use legate_domain::{Delegation, TaskEnv};
+use legate_domain::{Delegation, Isolation, TaskEnv};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::service::{RequestContext, RoleServer};
@@ -17,10 +17,11 @@ use rmcp::{tool, tool_router};
 use crate::repeat::{CALL_KEY, call_key};
 use crate::server::{LegateMcp, ToolError};
 use crate::shapes::{
-    AgentInfo, Agents, Answer, DelegateArgs, Delegated, GatherMode, ListArgs, Listed, OneTask,
-    Reply, ResultArgs, SendArgs, TaskRef, Tasks, WaitArgs,
+    AgentInfo, Agents, Answer, DelegateArgs, Delegated, DiffArgs, Diffed, GatherMode, IsolationArg,
+    ListArgs, Listed, MergeArgs, Merged, OneTask, Reply, ResultArgs, SendArgs, TaskRef, Tasks,
+    WaitArgs,
 };
-use crate::view::task_view;
+use crate::view::{task_view, worktree_view};
 
 /// How long a read of the agent list is trusted.
 const AGENTS_FRESH: Duration = Duration::from_secs(10);
@@ -225,6 +226,72 @@ impl LegateMcp {
         self.answer(&origin, outcome).await
     }
 
+    /// What a task delegated with isolation "worktree" changed in its worktree: the patch from
+    /// where it started (committed and uncommitted), or with stat=true a summary; with
+    /// against_task_id, the files both tasks changed. Read it before task_merge.
+    #[tool(annotations(read_only_hint = true))]
+    pub async fn task_diff(
+        &self,
+        Parameters(args): Parameters<DiffArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Answer<Reply<Diffed>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            let id = self.task(&args.task_id).await?.id.to_string();
+            let q = DiffQuery {
+                stat: args.stat,
+                against: args.against_task_id,
+            };
+            let report = self.client.diff(&id, &q).await?;
+            let diff = (report.overlap.is_none()).then(|| {
+                // The beginning is kept: a patch read from its start still makes sense.
+                let mut text: String = report.text.chars().take(self.result_chars).collect();
+                if text.len() < report.text.len() {
+                    text.push_str(&format!(
+                        "\n… (cut: call again with stat=true, or run `legate diff {id}`)"
+                    ));
+                }
+                text
+            });
+            Ok(Diffed {
+                task_id: report.task.to_string(),
+                worktree: worktree_view(&report.worktree),
+                diff,
+                changed_by_both: report.overlap.map(|o| o.files),
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
+    /// Merge a finished worktree task's changes into the current branch of the repository it
+    /// was delegated in (its uncommitted changes are committed first), then remove its worktree
+    /// and branch. Refused, changing nothing, when that checkout has uncommitted changes or the
+    /// merge would conflict (the answer names the files).
+    #[tool(annotations(destructive_hint = false, open_world_hint = false))]
+    pub async fn task_merge(
+        &self,
+        Parameters(args): Parameters<MergeArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Answer<Reply<Merged>>, CallToolResult> {
+        let origin = self.origin.resolve(&ctx);
+        let outcome = async {
+            let id = self.task(&args.task_id).await?.id.to_string();
+            let req = MergeRequest {
+                squash: args.squash,
+            };
+            let report = self.client.merge(&id, &req).await?;
+            Ok(Merged {
+                task_id: report.task.to_string(),
+                merged_into: report.into,
+                commit: report.commit,
+                worktree: worktree_view(&report.worktree),
+            })
+        }
+        .await;
+        self.answer(&origin, outcome).await
+    }
+
     /// The agents you can delegate to, with what each is for and whether it is installed.
     #[tool(annotations(read_only_hint = true))]
     pub async fn list_agents(
@@ -411,6 +478,11 @@ impl LegateMcp {
                 }
                 (!m.is_empty()).then_some(serde_json::Value::Object(m))
             },
+            isolation: args.isolation.map(|i| match i {
+                IsolationArg::None => Isolation::None,
+                IsolationArg::Worktree => Isolation::Worktree,
+            }),
+            base: args.base,
             ..SubmitRequest::default()
         };
         Ok(self.client.submit(&req).await?)

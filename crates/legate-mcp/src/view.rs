@@ -3,7 +3,7 @@
 use legate_domain::Task;
 use legate_domain::task::result_tail;
 
-use crate::shapes::{Finished, TaskView};
+use crate::shapes::{Finished, TaskView, WorktreeView};
 
 /// How much of a result goes into `finished_since_last_call` (task_result has the rest).
 const FINISHED_CHARS: usize = 1000;
@@ -38,6 +38,22 @@ pub fn task_view(t: &Task, max_chars: usize) -> TaskView {
         }),
         created_at: t.created_at.to_string(),
         finished_at: t.finished_at.map(|f| f.to_string()),
+        worktree: t.worktree.as_ref().map(worktree_view),
+    }
+}
+
+/// A task's worktree record as a model reads it: the path only while the worktree exists.
+pub fn worktree_view(w: &legate_domain::Worktree) -> WorktreeView {
+    WorktreeView {
+        state: w.state.as_str().to_string(),
+        path: w.path.clone().filter(|_| w.state.exists()),
+        branch: w.branch.clone(),
+        base: w.base.clone(),
+        head: w.head.clone(),
+        files_changed: w.files_changed,
+        insertions: w.insertions,
+        deletions: w.deletions,
+        files: w.files.clone(),
     }
 }
 

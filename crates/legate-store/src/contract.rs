@@ -162,6 +162,16 @@ pub trait Store: Send + Sync + 'static {
     /// One task; the prompt is included only when asked for.
     async fn get(&self, id: &TaskId, with_prompt: bool) -> Result<Option<Task>, StoreError>;
 
+    /// Puts the fields of the JSON object `patch` into task `id`'s metadata, each replacing
+    /// the stored field of its name whole (nested objects are not merged: write them whole,
+    /// with absent values as `null`); returns the task as it is now, `None` when there is no
+    /// such task. Records no event.
+    async fn patch_metadata(
+        &self,
+        id: &TaskId,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Task>, StoreError>;
+
     /// Up to `max` ids starting with `prefix`.
     async fn ids_with_prefix(&self, prefix: &IdPrefix, max: u32)
     -> Result<Vec<TaskId>, StoreError>;

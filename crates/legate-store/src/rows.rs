@@ -58,6 +58,16 @@ where
         }),
         None => None,
     };
+    let mut metadata: serde_json::Value =
+        serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", e))?;
+    // The worktree record is shown as the task's own field, not inside its metadata.
+    let worktree = match metadata
+        .as_object_mut()
+        .and_then(|m| m.remove(legate_domain::worktree::WORKTREE_KEY))
+    {
+        Some(w) => Some(serde_json::from_value(w).map_err(|e| corrupt("metadata.worktree", e))?),
+        None => None,
+    };
     Ok(Task {
         id: TaskId::parse(&id).map_err(|e| corrupt("id", e))?,
         agent: row.try_get("agent")?,
@@ -93,7 +103,8 @@ where
         attempt: row.try_get::<i64, _>("attempt")? as u32,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
         process,
-        metadata: serde_json::from_str(&metadata).map_err(|e| corrupt("metadata", e))?,
+        metadata,
+        worktree,
         notify: serde_json::from_str(&notify).map_err(|e| corrupt("notify", e))?,
         acked_at: row.try_get::<Option<i64>, _>("acked_at")?.map(Timestamp),
     })

@@ -169,6 +169,7 @@ contract! {
     shared::finishes_arriving_together_each_get_their_own_answer,
     submissions::the_env_reaches_only_the_claim_and_never_the_task,
     submissions::an_idempotency_key_returns_the_same_task_whatever_its_status,
+    submissions::a_worktree_record_is_patched_whole_and_shown_as_its_own_field,
 }
 
 /// A notice that names no event kind (as a newer engine's might) reaches a listener as

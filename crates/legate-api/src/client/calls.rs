@@ -23,7 +23,7 @@ impl Client {
     }
 
     /// A JSON call that must be answered within `limit`.
-    async fn call_within<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn call_within<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

@@ -29,6 +29,7 @@ mod daemon;
 mod exchange;
 mod results;
 mod tasks;
+mod worktrees;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -31,7 +31,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::AmbiguousId
         | ErrorCode::AlreadyFinished
         | ErrorCode::NotFinished
-        | ErrorCode::NotResumable => StatusCode::CONFLICT,
+        | ErrorCode::NotResumable
+        | ErrorCode::DirtyCheckout
+        | ErrorCode::MergeConflict => StatusCode::CONFLICT,
+        ErrorCode::Worktree => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::AgentUnavailable | ErrorCode::ConfigInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::DepthExceeded => StatusCode::FORBIDDEN,
         ErrorCode::PromptTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

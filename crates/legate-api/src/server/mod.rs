@@ -6,6 +6,7 @@ mod events;
 mod handlers;
 mod inbox;
 mod logs;
+mod worktrees;
 
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route(routes::LOG, get(logs::log))
         .route(routes::QUEUE, get(handlers::queue))
         .route(routes::SEND, post(handlers::send))
+        .route(routes::DIFF, get(worktrees::diff))
+        .route(routes::MERGE, post(worktrees::merge))
+        .route(routes::DISCARD, post(worktrees::discard))
         .route(routes::WAIT, post(handlers::wait))
         .route(routes::AGENTS, get(handlers::agents))
         .route(routes::PRUNE, post(handlers::prune))

@@ -69,6 +69,7 @@ pub async fn prune(
     paths: &Paths,
     older_than: Option<&str>,
     unacked: bool,
+    force: bool,
     json: bool,
 ) -> Result<i32> {
     let age = match older_than.map(str::trim) {
@@ -80,6 +81,7 @@ pub async fn prune(
         .prune(&PruneRequest {
             older_than_ms: age.as_millis() as u64,
             unacked,
+            force,
         })
         .await?;
     if json {
@@ -95,6 +97,18 @@ pub async fn prune(
             outln!(
                 "kept {} finished task(s) whose results are still unread (see `legate inbox`; --unacked removes them too)",
                 report.kept_unacked
+            );
+        }
+        if !report.kept_worktrees.is_empty() {
+            let ids: Vec<String> = report
+                .kept_worktrees
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            outln!(
+                "kept {} finished task(s) whose worktree holds unmerged changes: {} (legate merge or legate discard them; --force removes them, worktree and all)",
+                ids.len(),
+                ids.join(" ")
             );
         }
     }

@@ -18,6 +18,7 @@ mod serve;
 mod steps;
 mod stop;
 mod wait;
+mod worktrees;
 
 use anyhow::Result;
 
@@ -109,7 +110,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Command::Prune {
                 older_than,
                 unacked,
-            } => admin::prune(&paths, older_than.as_deref(), unacked, json).await,
+                force,
+            } => admin::prune(&paths, older_than.as_deref(), unacked, force, json).await,
+            Command::Diff { id, other, stat } => {
+                worktrees::diff(&paths, &id, other, stat, json).await
+            }
+            Command::Merge { id, squash } => worktrees::merge(&paths, &id, squash, json).await,
+            Command::Discard { id } => worktrees::discard(&paths, &id, json).await,
             Command::Daemon(d) => match d.action {
                 Some(DaemonAction::Stop { force, yes, drain }) => {
                     let o = stop::StopOptions {

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, Result, bail};
 use legate_domain::api::{MAX_PROMPT_BYTES, SubmitRequest, SubmitResponse, new_idempotency_key};
 use legate_domain::size::parse_duration_opt;
-use legate_domain::{Delegation, NotifyTarget, TaskEnv};
+use legate_domain::{Delegation, Isolation, NotifyTarget, TaskEnv};
 
 use crate::cli::{PromptArgs, RunArgs};
 use crate::commands::{print_json, wait};
@@ -47,6 +47,12 @@ pub async fn run(paths: &Paths, args: RunArgs, json: bool) -> Result<i32> {
         notify: notify_targets(&args)?,
         env: Some(TaskEnv::of_this_process()),
         idempotency_key: Some(new_idempotency_key()),
+        isolation: match (args.worktree, args.no_worktree) {
+            (true, _) => Some(Isolation::Worktree),
+            (_, true) => Some(Isolation::None),
+            _ => None,
+        },
+        base: args.base.clone(),
     };
     let res = client.submit(&req).await.map_err(unanswered)?;
     submitted(paths, client, res, args.wait, json).await

@@ -69,6 +69,7 @@ async fn start_engine(
     };
     let settings = EngineSettings {
         logs_dir: paths.logs_dir.clone(),
+        worktrees_dir: paths.data_dir.join("worktrees"),
         owner: opened.owner,
         lease_ttl: engine.lease_ttl,
         recovery,

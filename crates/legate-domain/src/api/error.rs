@@ -57,6 +57,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The daemon is draining (`legate daemon stop --drain`): it accepts no new task.
     Draining,
+    /// A git worktree cannot be made, used or changed as asked: the directory is in no git
+    /// repository (or a bare one), the base is unknown, or the task's worktree is gone.
+    Worktree,
+    /// `merge` needs the checkout's tracked files to be unchanged, and they are not.
+    DirtyCheckout,
+    /// The task's branch and the checkout's branch change the same lines: nothing was merged.
+    MergeConflict,
     /// Anything else; a bug.
     Internal,
 }
@@ -124,7 +131,8 @@ mod tests {
             crate::names::joined::<ErrorCode>(","),
             "invalid_request,not_found,ambiguous_id,unknown_agent,agent_unavailable,\
              depth_exceeded,prompt_too_large,invalid_prompt,already_finished,not_finished,\
-             not_resumable,config_invalid,store_unavailable,shutting_down,draining,internal"
+             not_resumable,config_invalid,store_unavailable,shutting_down,draining,worktree,\
+             dirty_checkout,merge_conflict,internal"
         );
     }
 

@@ -8,12 +8,14 @@ use crate::{NotifyTarget, Status, Task, TaskEnv, Timestamp};
 
 mod error;
 mod results;
+mod worktrees;
 
 pub use error::{ApiError, ErrorCode};
 pub use results::{
     AckRequest, AckResponse, EventsQuery, InboxQuery, InboxResponse, SCOPE_KEY, StopGateRequest,
     StopGateResponse,
 };
+pub use worktrees::{DiffQuery, DiffReport, MergeReport, MergeRequest, Overlap};
 
 /// The largest prompt legate accepts (8 MiB).
 pub const MAX_PROMPT_BYTES: usize = 8 << 20;
@@ -73,6 +75,14 @@ pub struct SubmitRequest {
     /// creating another. Clients draw a fresh one per submission ([`new_idempotency_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Where the agent runs (absent: the agent's `isolation`); `worktree` needs a working
+    /// directory inside a git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::Isolation>,
+    /// The commit (any git revision) a worktree starts from; absent: the repository's `HEAD`
+    /// at submit. Only with worktree isolation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// A fresh idempotency key: 128 random bits as 32 hex digits.
@@ -267,6 +277,10 @@ pub struct PruneRequest {
     /// Also remove finished tasks still unacknowledged in their origin's inbox.
     #[serde(default)]
     pub unacked: bool,
+    /// Also remove tasks whose worktree still holds changes nobody merged or discarded
+    /// (worktree and branch go with them).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// What a prune removed.
@@ -281,6 +295,10 @@ pub struct PruneReport {
     /// Finished tasks that were old enough but kept because their inbox entry is unread.
     #[serde(default)]
     pub kept_unacked: u64,
+    /// Finished tasks that were old enough but kept because their worktree holds changes not
+    /// merged or discarded (`prune --force` removes them).
+    #[serde(default)]
+    pub kept_worktrees: Vec<crate::TaskId>,
 }
 
 /// `GET /v1/daemon`: who is serving and how busy it is.

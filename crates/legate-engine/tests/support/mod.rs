@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod repo;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,6 +179,7 @@ pub async fn open_taking(
     let config = Config::parse(toml, None).unwrap();
     let settings = EngineSettings {
         logs_dir: dir.join("logs"),
+        worktrees_dir: dir.join("worktrees"),
         owner: OWNER.into(),
         lease_ttl: Duration::from_secs(30),
         recovery: RescueScope::NotOwnedBy(OWNER.into()),
@@ -186,4 +189,13 @@ pub async fn open_taking(
     Service::start(Arc::new(store), ConfigSource::fixed(config), settings)
         .await
         .unwrap()
+}
+
+/// Polls `cond` every 10 ms until it holds; panics after [`DEADLINE`] naming `what`.
+pub async fn poll_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -170,6 +170,14 @@ impl Store for PgStore {
         sql::get(&mut *self.pool.acquire().await?, id, with_prompt).await
     }
 
+    async fn patch_metadata(
+        &self,
+        id: &TaskId,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Task>, StoreError> {
+        sql::patch_metadata(&mut *self.pool.acquire().await?, id, patch).await
+    }
+
     async fn ids_with_prefix(
         &self,
         prefix: &IdPrefix,

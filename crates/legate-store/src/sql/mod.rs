@@ -23,7 +23,7 @@ pub(crate) use lifecycle::{
 };
 pub(crate) use prune::{prune_candidates, remove};
 pub(crate) use rescue::rescue;
-pub(crate) use tasks::{counts, get, ids_with_prefix, insert, list};
+pub(crate) use tasks::{counts, get, ids_with_prefix, insert, list, patch_metadata};
 
 use async_trait::async_trait;
 use legate_domain::{Event, EventKind, Task, TaskId};

@@ -19,6 +19,19 @@ pub(crate) async fn get(
     Ok(conn.tasks(&sql, &args![id], with_prompt).await?.pop())
 }
 
+/// Puts the fields of `patch` into task `id`'s metadata (a field given replaces the stored
+/// one whole); the task as it is now, or `None` when no task has that id.
+pub(crate) async fn patch_metadata(
+    conn: &mut impl Sql,
+    id: &TaskId,
+    patch: serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Task>, StoreError> {
+    let merged = conn.dialect().merged("metadata", "$1");
+    let sql = format!("UPDATE tasks SET metadata = {merged} WHERE id = $2 RETURNING {COLUMNS}");
+    let patch = serde_json::Value::Object(patch).to_string();
+    Ok(conn.tasks(&sql, &args![&patch, id], false).await?.pop())
+}
+
 /// Up to `max` ids starting with `prefix`, in order.
 pub(crate) async fn ids_with_prefix(
     conn: &mut impl Sql,

@@ -187,6 +187,16 @@ impl Store for SqliteStore {
         sql::get(&mut *conn, id, with_prompt).await
     }
 
+    async fn patch_metadata(
+        &self,
+        id: &TaskId,
+        patch: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Task>, StoreError> {
+        let mut w = self.writer(Some(false)).await?;
+        let res = sql::patch_metadata(&mut *w, id, patch).await;
+        w.done(res)
+    }
+
     async fn ids_with_prefix(
         &self,
         prefix: &IdPrefix,

@@ -106,3 +106,57 @@ pub async fn an_idempotency_key_returns_the_same_task_whatever_its_status(s: Arc
     assert!(!out[0].deduplicated && out[1].deduplicated);
     assert_eq!(out[0].task.id, out[1].task.id);
 }
+
+/// A worktree record written at submit, replaced while running and patched after the finish
+/// reads back whole, as the task's own field, on every backend: nested fields a later record
+/// leaves out (as `null`) do not survive from an earlier one.
+pub async fn a_worktree_record_is_patched_whole_and_shown_as_its_own_field(s: Arc<dyn Store>) {
+    use legate_domain::{Worktree, WorktreeState};
+    let mut record = Worktree::pending("/repo".into(), "sub".into(), "b45e".into());
+    let mut new = new_task("a", "isolated");
+    new.metadata = serde_json::json!({"keep": 1});
+    new.metadata
+        .as_object_mut()
+        .unwrap()
+        .extend(record.as_metadata());
+    let id = s.insert(new).await.unwrap().task.id;
+    let stored = get(&*s, &id).await;
+    assert_eq!(stored.worktree.as_ref(), Some(&record));
+    assert!(
+        stored.metadata.get("worktree").is_none(),
+        "{}",
+        stored.metadata
+    );
+
+    record.state = WorktreeState::Active;
+    record.path = Some("/data/worktrees/x".into());
+    record.continued_by = Some(id.clone());
+    let patched = s.patch_metadata(&id, record.as_metadata()).await.unwrap();
+    assert_eq!(patched.unwrap().worktree.as_ref(), Some(&record));
+
+    let claimed = claim_one(&*s, &claim_req("w", 10, 1)).await;
+    let mut outcome = success();
+    record.state = WorktreeState::Kept;
+    record.continued_by = None;
+    outcome.metadata.extend(record.as_metadata());
+    let (done, _) = s.finish(&claimed.lease, outcome).await.unwrap();
+    assert_eq!(
+        done.worktree.as_ref(),
+        Some(&record),
+        "finish replaces it whole"
+    );
+    assert_eq!(done.metadata["keep"], 1, "other metadata stays");
+
+    record.state = WorktreeState::Merged;
+    s.patch_metadata(&id, record.as_metadata()).await.unwrap();
+    assert_eq!(get(&*s, &id).await.worktree, Some(record));
+    assert!(
+        s.patch_metadata(
+            &legate_domain::TaskId::parse("zzzzzzzz").unwrap(),
+            Default::default()
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+}
