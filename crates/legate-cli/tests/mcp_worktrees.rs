@@ -4,39 +4,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::Home;
+use common::git::{git, repo};
 use common::mcp::{ok, refused, stdio};
 use serde_json::json;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_delegates_into_worktrees_reviews_and_merges() {
     let home = Home::new("");
-    let repo = home.path().join("repo");
-    std::fs::create_dir(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test User"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join("README"), "hello\n").unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "first"]);
+    let repo = repo(&home.path().join("repo"));
     let cwd = repo.display().to_string();
     let c = stdio(&home, false).await;
 

@@ -6,40 +6,13 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::git::{git, repo};
 use common::{Home, poll_until, refused};
 use serde_json::Value;
-
-/// Runs git in `dir`; its trimmed output. Panics when git fails.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A checkout with one commit on `main`, its own identity configured.
-fn repo(dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["config", "user.name", "Test User"]);
-    git(dir, &["config", "user.email", "test@example.com"]);
-    std::fs::write(dir.join("README"), "hello\n").unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "first"]);
-    std::fs::canonicalize(dir).unwrap()
-}
 
 fn worktree(home: &Home, id: &str) -> Value {
     home.show(id)["worktree"].clone()

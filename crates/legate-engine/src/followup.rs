@@ -40,7 +40,11 @@ impl Service {
         if let Some(scope) = before.metadata.get(legate_domain::api::SCOPE_KEY) {
             metadata[legate_domain::api::SCOPE_KEY] = scope.clone();
         }
-        let (inherited, isolation) = continued_worktree(&before)?;
+        let held_by = match &before.worktree {
+            Some(record) => self.successor(record).await?,
+            None => None,
+        };
+        let (inherited, isolation) = continued_worktree(&before, held_by.as_ref())?;
         let submit = SubmitRequest {
             agent: before.agent.clone(),
             prompt: req.prompt,
@@ -76,12 +80,16 @@ impl Service {
 
 /// Where a follow-up of `task` runs: in its worktree when that still exists (the record the
 /// follow-up takes over), in a new worktree when it had one that is gone (merged, discarded,
-/// removed), else as its agent says. Refused when another follow-up already continues in it.
-fn continued_worktree(task: &Task) -> Result<(Option<Worktree>, Option<Isolation>), ServiceError> {
+/// removed), else as its agent says. Refused when another follow-up (`held_by`) already
+/// continues in it.
+fn continued_worktree(
+    task: &Task,
+    held_by: Option<&Task>,
+) -> Result<(Option<Worktree>, Option<Isolation>), ServiceError> {
     let Some(record) = &task.worktree else {
         return Ok((None, None));
     };
-    if let Some(next) = &record.continued_by {
+    if let Some(next) = held_by.map(|t| &t.id) {
         return Err(EngineError::refused(
             ErrorCode::Worktree,
             format!(

@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod agents;
+pub mod git;
 pub mod hosts;
 pub mod mcp;
 pub mod perms;

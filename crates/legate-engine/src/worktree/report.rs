@@ -126,6 +126,10 @@ impl Service {
         &self,
         task: &Task,
     ) -> serde_json::Map<String, serde_json::Value> {
+        // Most tasks have none: no store read for them.
+        if task.worktree.is_none() {
+            return serde_json::Map::new();
+        }
         let Some(record) = self.current_worktree(task).await else {
             return serde_json::Map::new();
         };

@@ -59,8 +59,8 @@ impl Service {
                     "only tasks submitted with --worktree (or isolation = \"worktree\") have one",
                 ));
             };
-            match &record.continued_by {
-                Some(next) => task = self.get_by_id(next, false).await?,
+            match self.successor(&record).await? {
+                Some(next) => task = next,
                 None => return Ok((task, record)),
             }
         }
@@ -68,6 +68,21 @@ impl Service {
             format!("the follow-ups of task {reference} form a chain longer than {CHAIN_MAX}"),
             "",
         ))
+    }
+
+    /// The follow-up that holds `record`'s worktree now: the one it names as `continued_by`,
+    /// unless that one ended without ever running (it left the worktree where it was).
+    pub(crate) async fn successor(&self, record: &Worktree) -> Result<Option<Task>, ServiceError> {
+        let Some(next) = &record.continued_by else {
+            return Ok(None);
+        };
+        let successor = self.get_by_id(next, false).await?;
+        let never_ran = successor.status.is_terminal()
+            && successor
+                .worktree
+                .as_ref()
+                .is_none_or(|w| w.state == WorktreeState::Pending);
+        Ok((!never_ran).then_some(successor))
     }
 
     /// Refuses work on a worktree that does not exist (any more), or whose task still runs.
