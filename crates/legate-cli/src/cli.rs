@@ -280,7 +280,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_worktree: bool,
     /// The commit the worktree starts from (a branch, tag or commit; default: HEAD).
-    #[arg(long, value_name = "REF", requires = "worktree")]
+    #[arg(long, value_name = "REF", conflicts_with = "no_worktree")]
     pub base: Option<String>,
 }
 

@@ -131,7 +131,7 @@ pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
     line("depth", t.depth.to_string());
     line("cwd", t.cwd.clone().unwrap_or_else(|| "-".into()));
     if let Some(w) = &t.worktree {
-        line("worktree", worktree_line(&t.id, w));
+        line("worktree", worktree_line(&t.id, t.status, w));
     }
     if !t.labels.is_empty() {
         line("labels", t.labels.join(", "));
@@ -197,7 +197,11 @@ pub fn details(t: &Task, logs_dir: &Path, chain: &[String]) -> String {
 }
 
 /// A task's worktree for `show`: state, where, and what changed.
-fn worktree_line(id: &legate_domain::TaskId, w: &legate_domain::Worktree) -> String {
+fn worktree_line(
+    id: &legate_domain::TaskId,
+    status: Status,
+    w: &legate_domain::Worktree,
+) -> String {
     let short = |c: &str| c.get(..12).unwrap_or(c).to_string();
     let mut text = format!("{} from {}", w.state.as_str(), short(&w.base));
     if let (Some(path), Some(branch)) = (&w.path, &w.branch) {
@@ -220,7 +224,7 @@ fn worktree_line(id: &legate_domain::TaskId, w: &legate_domain::Worktree) -> Str
     if let Some(next) = &w.continued_by {
         text.push_str(&format!("\ncontinued by task {next}"));
     }
-    if w.state.exists() {
+    if w.state.exists() && status.is_terminal() {
         text.push_str(&format!(
             "\nreview: legate diff {id}; then legate merge {id} or legate discard {id}"
         ));

@@ -105,6 +105,12 @@ impl TaskEnv {
         self.0.is_empty()
     }
 
+    /// The same environment without the variables named in `names`.
+    pub fn without(mut self, names: &[&str]) -> TaskEnv {
+        self.0.retain(|k, _| !names.contains(&k.as_str()));
+        self
+    }
+
     /// The variables an agent inherits: all but the [`SESSION_VARIABLES`].
     pub fn for_agent(&self) -> impl Iterator<Item = (&str, &str)> {
         self.iter().filter(|(k, _)| !SESSION_VARIABLES.contains(k))

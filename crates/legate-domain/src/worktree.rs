@@ -19,6 +19,20 @@ pub const BRANCH_PREFIX: &str = "legate/";
 /// How many changed file names and commit ids a record keeps (the counts stay exact).
 pub const LISTED_MAX: usize = 500;
 
+/// The variables with which git works on another repository than the one its directory is
+/// in (git exports them to hooks and `rebase -x` commands, from which `legate run` may be
+/// called): never given to a worktree task's agent, nor to the git legate runs.
+pub const REPOSITORY_VARIABLES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+];
+
 /// Where a task's agent runs.
 #[derive(
     Debug,

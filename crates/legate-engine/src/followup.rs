@@ -40,9 +40,12 @@ impl Service {
         if let Some(scope) = before.metadata.get(legate_domain::api::SCOPE_KEY) {
             metadata[legate_domain::api::SCOPE_KEY] = scope.clone();
         }
+        // The newest task of the chain when another follow-up already continues this one.
         let held_by = match &before.worktree {
-            Some(record) => self.successor(record).await?,
-            None => None,
+            Some(record) if self.successor(record).await?.is_some() => {
+                Some(self.worktree_task(before.id.as_str()).await?.0)
+            }
+            _ => None,
         };
         let (inherited, isolation) = continued_worktree(&before, held_by.as_ref())?;
         let submit = SubmitRequest {
@@ -80,8 +83,8 @@ impl Service {
 
 /// Where a follow-up of `task` runs: in its worktree when that still exists (the record the
 /// follow-up takes over), in a new worktree when it had one that is gone (merged, discarded,
-/// removed), else as its agent says. Refused when another follow-up (`held_by`) already
-/// continues in it.
+/// removed), else as its agent says. Refused when another follow-up already continues in it
+/// (`held_by`: the newest task of that chain).
 fn continued_worktree(
     task: &Task,
     held_by: Option<&Task>,
@@ -93,7 +96,7 @@ fn continued_worktree(
         return Err(EngineError::refused(
             ErrorCode::Worktree,
             format!(
-                "task {next} already continues in task {}'s worktree",
+                "a follow-up already continues in task {}'s worktree; the newest task of that chain is {next}",
                 task.id
             ),
             format!("send the follow-up to the newest task of the chain: legate send {next} …"),

@@ -76,8 +76,14 @@ impl Service {
             }
             (None, Isolation::None) => None,
         };
-        if let (Some(record), Some(m)) = (record, new.metadata.as_object_mut()) {
-            m.extend(record.as_metadata());
+        if let Some(record) = record {
+            if let Some(m) = new.metadata.as_object_mut() {
+                m.extend(record.as_metadata());
+            }
+            // The agent's git must work on its worktree, whatever the submitter's git said.
+            new.env = new
+                .env
+                .map(|e| e.without(legate_domain::worktree::REPOSITORY_VARIABLES));
         }
         caller.still_waiting()?;
         let (reply, stored) = tokio::sync::oneshot::channel();

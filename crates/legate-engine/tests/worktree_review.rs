@@ -5,31 +5,21 @@
 
 mod support;
 
+use legate_domain::WorktreeState;
 use legate_domain::api::{DiffQuery, ErrorCode, MergeRequest, PruneRequest};
-use legate_domain::{Task, WorktreeState};
 use support::repo::{Repo, git_in};
 use support::{Engine, held_until};
 
 const CONFIG: &str = "[limits]\nmax_running = 8\n";
-
-async fn ran(engine: &Engine, repo: &Repo, script: &str) -> Task {
-    let t = engine.isolated(&repo.dir, script).await;
-    let t = engine.finished(std::slice::from_ref(&t.id)).await.remove(0);
-    assert!(t.error.is_none(), "{:?}", t.error);
-    t
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diff_shows_uncommitted_work_and_merge_commits_it_first() {
     let engine = Engine::start(CONFIG).await;
     let repo = Repo::init(&engine.path("repo"));
     let head = repo.head();
-    let t = ran(
-        &engine,
-        &repo,
-        "echo new > new.txt && echo changed >> README",
-    )
-    .await;
+    let t = engine
+        .isolated_done(&repo.dir, "echo new > new.txt && echo changed >> README")
+        .await;
     let w = t.worktree.clone().unwrap();
     assert_eq!(
         (w.state, w.files_changed, w.insertions),
@@ -103,7 +93,7 @@ async fn a_squash_merge_makes_one_commit_of_several() {
     let repo = Repo::init(&engine.path("repo"));
     let head = repo.head();
     let script = "echo a > a && git add a && git commit -qm a && echo b > b && git add b && git commit -qm b";
-    let t = ran(&engine, &repo, script).await;
+    let t = engine.isolated_done(&repo.dir, script).await;
     assert_eq!(t.worktree.as_ref().unwrap().commits.len(), 2);
     let merged = engine
         .svc
@@ -131,12 +121,12 @@ async fn a_squash_merge_makes_one_commit_of_several() {
 async fn a_conflict_or_a_dirty_checkout_changes_nothing_and_discard_removes_the_work() {
     let engine = Engine::start(CONFIG).await;
     let repo = Repo::init(&engine.path("repo"));
-    let t = ran(
-        &engine,
-        &repo,
-        "echo theirs > README && git commit -qam theirs && echo more > more.txt",
-    )
-    .await;
+    let t = engine
+        .isolated_done(
+            &repo.dir,
+            "echo theirs > README && git commit -qam theirs && echo more > more.txt",
+        )
+        .await;
     // The user changed the same line meanwhile.
     repo.write("README", "ours\n");
     repo.git(&["commit", "-qam", "ours"]);
@@ -211,18 +201,18 @@ async fn a_conflict_or_a_dirty_checkout_changes_nothing_and_discard_removes_the_
 async fn diff_against_another_task_names_the_files_both_changed() {
     let engine = Engine::start(CONFIG).await;
     let repo = Repo::init(&engine.path("repo"));
-    let a = ran(
-        &engine,
-        &repo,
-        "echo a >> README && echo a > a.txt && echo s > shared.txt",
-    )
-    .await;
-    let b = ran(
-        &engine,
-        &repo,
-        "echo b >> README && git commit -qam b && echo s2 > shared.txt",
-    )
-    .await;
+    let a = engine
+        .isolated_done(
+            &repo.dir,
+            "echo a >> README && echo a > a.txt && echo s > shared.txt",
+        )
+        .await;
+    let b = engine
+        .isolated_done(
+            &repo.dir,
+            "echo b >> README && git commit -qam b && echo s2 > shared.txt",
+        )
+        .await;
     let q = DiffQuery {
         against: Some(b.id.to_string()),
         ..DiffQuery::default()
@@ -281,8 +271,10 @@ async fn a_running_tasks_worktree_cannot_be_merged_or_discarded() {
 async fn pruning_keeps_unmerged_worktrees_unless_forced() {
     let engine = Engine::start(CONFIG).await;
     let repo = Repo::init(&engine.path("repo"));
-    let kept = ran(&engine, &repo, "echo work > work.txt").await;
-    let unchanged = ran(&engine, &repo, "true").await;
+    let kept = engine
+        .isolated_done(&repo.dir, "echo work > work.txt")
+        .await;
+    let unchanged = engine.isolated_done(&repo.dir, "true").await;
     let path = kept.worktree.clone().unwrap().path.unwrap();
     let prune = |force| PruneRequest {
         older_than_ms: 0,

@@ -8,7 +8,7 @@ mod support;
 use std::collections::HashSet;
 
 use legate_domain::api::{ErrorCode, SubmitRequest};
-use legate_domain::{ErrorKind, Isolation, Status, WorktreeState};
+use legate_domain::{ErrorKind, Isolation, Status, Task, WorktreeState};
 use legate_engine::Caller;
 use support::repo::{Repo, isolated};
 use support::{Engine, held_until};
@@ -261,8 +261,10 @@ async fn a_run_stopped_by_a_shutdown_keeps_its_changes_in_its_worktree() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_a_crash_left_half_made_at_the_worktree_path_is_cleared_and_made_again() {
+/// A task that commits `x`, claimed after `leave` put at its worktree's path (and branch)
+/// what a crash would have left; the engine (its directory holds the worktree) and the task as
+/// it ended, which must have succeeded.
+async fn claimed_after(leave: impl FnOnce(&Repo, &std::path::Path, &str)) -> (Engine, Task) {
     let engine = Engine::start(ONE).await;
     let repo = Repo::init(&engine.path("repo"));
     let go = engine.path("go");
@@ -270,25 +272,53 @@ async fn what_a_crash_left_half_made_at_the_worktree_path_is_cleared_and_made_ag
     let t = engine
         .isolated(&repo.dir, "echo x > x && git add x && git commit -qm x")
         .await;
-    // A crash left the task's branch made and its directory half written, unknown to git.
     let path = engine.path("worktrees").join(t.id.as_str());
-    std::fs::create_dir_all(&path).unwrap();
-    std::fs::write(path.join("junk"), "").unwrap();
-    repo.git(&["branch", &format!("legate/{}", t.id)]);
+    leave(&repo, &path, &format!("legate/{}", t.id));
     std::fs::write(&go, "").unwrap();
     let t = engine.finished(&[blocker, t.id]).await.remove(1);
     assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
-    let w = t.worktree.unwrap();
+    let w = t.worktree.clone().unwrap();
     assert_eq!(
-        (w.state, w.files.clone()),
+        (w.state, w.files),
         (WorktreeState::Kept, vec!["x".to_string()])
     );
+    assert_eq!(repo.worktree_count(), 2);
+    assert_eq!(repo.git(&["worktree", "prune", "--dry-run", "-v"]), "");
+    (engine, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_crash_left_half_made_at_the_worktree_path_is_cleared_and_made_again() {
+    // The task's branch made and its directory half written, unknown to git.
+    let (_engine, t) = claimed_after(|repo, path, branch| {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(path.join("junk"), "").unwrap();
+        repo.git(&["branch", branch]);
+    })
+    .await;
+    let path = std::path::PathBuf::from(t.worktree.unwrap().path.unwrap());
     assert!(
         !path.join("junk").exists(),
         "the half-made directory was used as it was"
     );
-    assert_eq!(repo.worktree_count(), 2);
-    assert_eq!(repo.git(&["worktree", "prune", "--dry-run", "-v"]), "");
+
+    // As a `git worktree add` killed half way leaves it: registered, locked "initializing",
+    // its checkout incomplete.
+    let mut admin = String::new();
+    let (_engine, t) = claimed_after(|repo, path, branch| {
+        let p = path.display().to_string();
+        repo.git(&["worktree", "add", "-q", "-b", branch, &p]);
+        admin = support::repo::git_in(path, &["rev-parse", "--absolute-git-dir"]);
+        std::fs::write(std::path::Path::new(&admin).join("locked"), "initializing").unwrap();
+        std::fs::remove_file(path.join("README")).unwrap();
+    })
+    .await;
+    let path = std::path::PathBuf::from(t.worktree.unwrap().path.unwrap());
+    assert!(
+        path.join("README").exists(),
+        "the half-made checkout was used"
+    );
+    assert!(!std::path::Path::new(&admin).join("locked").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -77,7 +77,7 @@ impl Service {
     /// Makes `path` a worktree of `record.repo` on `branch` (new at the base, or the branch
     /// as it is when it exists), unless it already is one; clears what a crash left half
     /// made. Tries again while git's lock files are taken.
-    async fn make_worktree(
+    pub(super) async fn make_worktree(
         &self,
         record: &Worktree,
         path: &Path,
@@ -87,19 +87,14 @@ impl Service {
         let began = std::time::Instant::now();
         let mut pause = FIRST_PAUSE;
         for attempt in 1..=TRIES {
-            if is_worktree(path).await {
+            if is_complete_worktree(path).await {
                 return Ok(());
             }
             if path.exists() && self.owns_worktree_path(path) {
-                // Half made by a crash (or a failed hook): ours to clear.
+                // Half made by a crash: ours to clear.
                 warn!(path = %path.display(), "clearing an unfinished worktree");
-                let p = path.display().to_string();
-                let _ = repo.run(&["worktree", "remove", "--force", &p]).await;
-                if path.exists() {
-                    let _ = std::fs::remove_dir_all(path);
-                }
             }
-            let _ = repo.run(&["worktree", "prune"]).await;
+            self.clear_worktree(&repo, path).await;
             if let Some(parent) = path.parent() {
                 let _ = std::fs::DirBuilder::new()
                     .recursive(true)
@@ -124,7 +119,7 @@ impl Service {
                     return Ok(());
                 }
                 // A hook that failed after the checkout leaves a usable worktree.
-                Err(_) if is_worktree(path).await => return Ok(()),
+                Err(_) if is_complete_worktree(path).await => return Ok(()),
                 Err(e) if e.is_lock_contention() && attempt < TRIES => {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
@@ -140,17 +135,44 @@ impl Service {
     }
 }
 
-/// Whether `path` is the top of a git worktree (a checkout whose top directory it is). One
-/// whose agent switched branches still is, and is used as it is: never cleared.
-async fn is_worktree(path: &Path) -> bool {
+/// Whether `path` is the top of a git worktree whose creation finished (git marks one it is
+/// still making `locked` with the reason "initializing", and a `worktree add` killed half way
+/// leaves the mark). One whose agent switched branches still is one, used as it is: never
+/// cleared.
+async fn is_complete_worktree(path: &Path) -> bool {
     if !path.is_dir() {
         return false;
     }
-    let top = Git::at(path).line(&["rev-parse", "--show-toplevel"]).await;
-    matches!(top, Ok(t) if std::fs::canonicalize(&t).ok() == std::fs::canonicalize(path).ok())
+    let git = Git::at(path);
+    let top = git.line(&["rev-parse", "--show-toplevel"]).await;
+    let same =
+        matches!(&top, Ok(t) if std::fs::canonicalize(t).ok() == std::fs::canonicalize(path).ok());
+    if !same {
+        return false;
+    }
+    let Ok(admin) = git.line(&["rev-parse", "--absolute-git-dir"]).await else {
+        return false;
+    };
+    let mark = std::fs::read_to_string(Path::new(&admin).join("locked")).unwrap_or_default();
+    mark.trim() != "initializing"
 }
 
 impl Service {
+    /// Removes what is at `path` as a worktree of `repo` (locked or half made too), then
+    /// git's record of any worktree whose directory is gone. A directory git does not know is
+    /// deleted only when legate made it (under its worktrees directory).
+    pub(crate) async fn clear_worktree(&self, repo: &Git<'_>, path: &Path) {
+        let p = path.display().to_string();
+        let _ = repo.run(&["worktree", "unlock", &p]).await;
+        let _ = repo
+            .run(&["worktree", "remove", "--force", "--force", &p])
+            .await;
+        if path.exists() && self.owns_worktree_path(path) {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        let _ = repo.run(&["worktree", "prune"]).await;
+    }
+
     /// After a run was interrupted (a crash, a shutdown): a task that goes back to the queue
     /// keeps its worktree for its next attempt; one that does not has its worktree reported
     /// like a finished run's (kept with its changes, removed when there are none), and a

@@ -53,7 +53,9 @@ impl<'a> Git<'a> {
         self
     }
 
-    /// Runs `git ARGS`; its standard output, or how it failed.
+    /// Runs `git ARGS`; its standard output, or how it failed. git dies with the daemon: a
+    /// `worktree add` left running by a crashed daemon could otherwise finish (or clean up)
+    /// under the next one's feet.
     pub async fn run(&self, args: &[&str]) -> Result<String, GitError> {
         let mut cmd = tokio::process::Command::new("git");
         cmd.arg("-C")
@@ -63,9 +65,13 @@ impl<'a> Git<'a> {
             .env("LC_ALL", "C")
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        for var in legate_domain::worktree::REPOSITORY_VARIABLES {
+            cmd.env_remove(var);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        dies_with_parent(&mut cmd);
         let command = format!("git {}", args.join(" "));
         let out = cmd.output().await.map_err(|e| GitError {
             command: command.clone(),
@@ -99,6 +105,20 @@ impl<'a> Git<'a> {
     /// Whether `git ARGS` succeeds (for `rev-parse --verify`-style questions).
     pub async fn ok(&self, args: &[&str]) -> bool {
         self.run(args).await.is_ok()
+    }
+}
+
+/// Makes the process `cmd` spawns get SIGKILL when the thread that spawned it ends (the
+/// daemon's runtime threads live as long as the daemon).
+#[allow(unsafe_code)]
+fn dies_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
+    // work is allowed: prctl(2) is one system call; nothing is allocated or locked.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) async fn locate(cwd: &str, base: Option<&str>) -> Result<Worktree, Se
         .map_err(|e| {
             refused(
                 format!("worktree isolation needs a git repository, and the working directory {cwd} is in none ({})", e.message),
-                "run it from (or pass --cwd) a directory inside a git checkout, or drop --worktree",
+                "run it from (or pass --cwd) a directory inside a git checkout, or run it without a worktree (--no-worktree; API and MCP: isolation \"none\")",
             )
         })?;
     let mut answers = kind.lines().map(str::trim);
@@ -63,8 +63,8 @@ pub(crate) async fn locate(cwd: &str, base: Option<&str>) -> Result<Worktree, Se
                 "pass --base an existing branch, tag or commit (see `git log --oneline`)",
             ),
             None => refused(
-                format!("the repository {top} has no commit yet, so a worktree has nothing to start from"),
-                "make a first commit, or drop --worktree",
+                format!("the checkout {top} is on a branch with no commit yet, so a worktree has nothing to start from"),
+                "make a first commit, pass --base a branch or commit that exists (API and MCP: base), or run it without a worktree (--no-worktree)",
             ),
         })?;
     Ok(Worktree::pending(

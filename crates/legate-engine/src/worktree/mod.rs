@@ -5,13 +5,14 @@
 //! [`Service::prepare_worktree`] at claim (created, or reused by a follow-up or a requeued
 //! run: `active`); [`Service::report_worktree`] at the end of the run (what changed: `kept`,
 //! or `removed` at once when nothing did); then `diff`, `merge` (`merged`) and `discard`
-//! (`discarded`) on request (`review.rs`). Every change to a repository's worktrees takes that
+//! (`discarded`) on request (`review.rs`, `merge.rs`). Every change to a repository's worktrees takes that
 //! repository's turn ([`RepoLocks`]), and worktrees are removed with `git worktree remove`,
 //! never by deleting a directory legate did not create.
 
 mod create;
 mod git;
 mod locate;
+mod merge;
 mod report;
 mod review;
 

@@ -33,12 +33,15 @@ pub(crate) struct Changes {
     pub insertions: u64,
     /// Lines removed.
     pub deletions: u64,
+    /// Whether its `HEAD` is still its branch (an agent may have checked out another).
+    pub on_branch: bool,
 }
 
 impl Changes {
-    /// Whether the worktree differs from its base at all.
+    /// Whether the worktree differs from its base at all (or left its branch, which may hold
+    /// commits of its own: kept, to be safe).
     pub fn any(&self) -> bool {
-        !self.files.is_empty() || !self.commits.is_empty()
+        !self.files.is_empty() || !self.commits.is_empty() || !self.on_branch
     }
 
     /// `record` with these changes written in.
@@ -54,14 +57,17 @@ impl Changes {
 }
 
 impl Service {
-    /// The changes in the worktree at `path` since `base`.
+    /// The changes in the worktree at `path` since `base`; `branch` is the one it should
+    /// be on.
     pub(crate) async fn worktree_changes(
         &self,
         path: &Path,
         base: &str,
+        branch: &str,
     ) -> Result<Changes, GitError> {
         let git = Git::at(path);
         let head = git.line(&["rev-parse", "HEAD"]).await?;
+        let on = git.line(&["symbolic-ref", "-q", "HEAD"]).await.ok();
         let tree = self.snapshot(path).await?;
         let head_tree = git.line(&["rev-parse", "HEAD^{tree}"]).await?;
         let range = format!("{base}..{head}");
@@ -71,6 +77,7 @@ impl Service {
             .run(&["diff", "--numstat", "-z", "--no-renames", base, &tree])
             .await?;
         let mut changes = Changes {
+            on_branch: on.as_deref() == Some(format!("refs/heads/{branch}").as_str()),
             uncommitted: tree != head_tree,
             head,
             tree,
@@ -141,15 +148,11 @@ impl Service {
         let Some(path) = record.path.clone().map(PathBuf::from) else {
             return record;
         };
+        let branch = record.branch.clone().unwrap_or_default();
         if !path.is_dir() {
-            warn!(task = %task.id, path = %path.display(), "the task's worktree is gone");
-            let _ = Git::at(Path::new(&record.repo))
-                .run(&["worktree", "prune"])
-                .await;
-            record.state = WorktreeState::Removed;
-            return record;
+            return self.worktree_vanished(task, record, &branch).await;
         }
-        match self.worktree_changes(&path, &record.base).await {
+        match self.worktree_changes(&path, &record.base, &branch).await {
             Ok(changes) if changes.any() => {
                 record = changes.into_record(record);
                 record.state = WorktreeState::Kept;
@@ -173,6 +176,31 @@ impl Service {
         record
     }
 
+    /// A run ended and its worktree directory is gone (the agent deleted it): kept when its
+    /// branch holds commits (a merge makes the worktree again from it), else removed.
+    async fn worktree_vanished(&self, task: &Task, mut record: Worktree, branch: &str) -> Worktree {
+        warn!(task = %task.id, "the task's worktree directory is gone");
+        let repo = Git::at(Path::new(&record.repo));
+        let _ = repo.run(&["worktree", "prune"]).await;
+        let range = format!("{}..refs/heads/{branch}", record.base);
+        let max = format!("--max-count={LISTED_MAX}");
+        match repo.run(&["rev-list", &max, &range]).await {
+            Ok(commits) if !commits.trim().is_empty() => {
+                record.commits = commits.lines().map(str::to_string).collect();
+                record.head = record.commits.first().cloned();
+                record.state = WorktreeState::Kept;
+            }
+            _ => {
+                let _turn = self.inner.repo_locks.turn(&record.repo).await;
+                if let Err(e) = self.remove_worktree(&record).await {
+                    warn!(task = %task.id, "removing the task's branch failed: {e}");
+                }
+                record.state = WorktreeState::Removed;
+            }
+        }
+        record
+    }
+
     /// The task's worktree record as stored now (the claim may have written it after the
     /// task was read).
     pub(crate) async fn current_worktree(&self, task: &Task) -> Option<Worktree> {
@@ -182,24 +210,28 @@ impl Service {
         }
     }
 
-    /// Removes a worktree (`git worktree remove --force`) and its branch (`git branch -D`).
-    /// Call with the repository's turn held.
+    /// Removes a worktree (`git worktree remove`) and its branch (`git branch -D`). Call with
+    /// the repository's turn held. Errors: the repository is gone, or git refused.
     pub(crate) async fn remove_worktree(&self, record: &Worktree) -> Result<(), GitError> {
-        let repo = Git::at(Path::new(&record.repo));
-        if let Some(path) = &record.path
-            && Path::new(path).exists()
-        {
-            let removed = repo.run(&["worktree", "remove", "--force", path]).await;
-            match removed {
-                Ok(_) => {}
-                // Half made (not registered with git): legate created it, so it may delete it.
-                Err(_) if self.owns_worktree_path(Path::new(path)) => {
-                    let _ = std::fs::remove_dir_all(path);
-                }
-                Err(e) => return Err(e),
+        let repo_dir = Path::new(&record.repo);
+        if !repo_dir.is_dir() {
+            return Err(GitError {
+                command: "git worktree remove".into(),
+                message: format!("the repository {} is gone (moved or deleted)", record.repo),
+                code: None,
+            });
+        }
+        let repo = Git::at(repo_dir);
+        match record.path.as_deref().map(Path::new) {
+            Some(path) if self.owns_worktree_path(path) => self.clear_worktree(&repo, path).await,
+            Some(path) if path.exists() => {
+                let p = path.display().to_string();
+                repo.run(&["worktree", "remove", "--force", &p]).await?;
+            }
+            _ => {
+                let _ = repo.run(&["worktree", "prune"]).await;
             }
         }
-        let _ = repo.run(&["worktree", "prune"]).await;
         if let Some(branch) = &record.branch {
             let reference = format!("refs/heads/{branch}");
             if repo

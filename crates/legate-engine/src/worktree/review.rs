@@ -1,4 +1,6 @@
-//! Reviewing and integrating a task's worktree on request: `diff`, `merge`, `discard`.
+//! Reviewing a task's worktree on request (`diff`, `discard`) and what `merge` shares with
+//! them: which task's worktree a reference means, whether it can be worked on, and recording
+//! its new state.
 //!
 //! Each acts on the newest task of a follow-up chain that shares one worktree (a task whose
 //! record names `continued_by` hands over to that task), and records the new state in every
@@ -6,10 +8,11 @@
 
 use std::path::Path;
 
-use legate_domain::api::{DiffQuery, DiffReport, ErrorCode, MergeReport, MergeRequest, Overlap};
+use legate_domain::api::{DiffQuery, DiffReport, ErrorCode, Overlap};
 use legate_domain::{Task, TaskId, Worktree, WorktreeState};
 
-use super::git::{Git, GitError, identity};
+use super::git::{Git, GitError};
+use super::report::Changes;
 use crate::EngineError;
 use crate::error::ServiceError;
 use crate::followup::FOLLOWS_KEY;
@@ -18,7 +21,8 @@ use crate::service::Service;
 /// The longest follow-up chain walked.
 const CHAIN_MAX: usize = 1000;
 
-fn refused(message: String, hint: impl Into<String>) -> ServiceError {
+/// A refusal about a worktree (code `worktree`).
+pub(super) fn refused(message: String, hint: impl Into<String>) -> ServiceError {
     EngineError::refused(ErrorCode::Worktree, message, hint)
 }
 
@@ -40,14 +44,18 @@ fn gone(id: &TaskId, state: WorktreeState, doing: &str) -> Option<ServiceError> 
     ))
 }
 
-fn git_failed(e: GitError) -> ServiceError {
+/// A git failure as a refusal.
+pub(super) fn git_failed(e: GitError) -> ServiceError {
     refused(e.to_string(), "check the repository with `git status`")
 }
 
 impl Service {
     /// The task whose worktree `reference`'s is (the newest follow-up continuing in it), and
     /// its record. Errors: no such task; a task without a worktree.
-    async fn worktree_task(&self, reference: &str) -> Result<(Task, Worktree), ServiceError> {
+    pub(crate) async fn worktree_task(
+        &self,
+        reference: &str,
+    ) -> Result<(Task, Worktree), ServiceError> {
         let mut task = self.get(reference, false).await?;
         for _ in 0..CHAIN_MAX {
             let Some(record) = task.worktree.clone() else {
@@ -85,8 +93,25 @@ impl Service {
         Ok((!never_ran).then_some(successor))
     }
 
-    /// Refuses work on a worktree that does not exist (any more), or whose task still runs.
-    fn must_exist(task: &Task, record: &Worktree, doing: &str) -> Result<(), ServiceError> {
+    /// [`Service::worktree_task`] read again with its repository's turn held, so two
+    /// requests about one worktree (a merge and a discard) never both act on it.
+    pub(super) async fn worktree_task_locked(
+        &self,
+        reference: &str,
+    ) -> Result<(tokio::sync::OwnedMutexGuard<()>, Task, Worktree), ServiceError> {
+        let (_, first) = self.worktree_task(reference).await?;
+        let turn = self.inner.repo_locks.turn(&first.repo).await;
+        let (task, record) = self.worktree_task(reference).await?;
+        Ok((turn, task, record))
+    }
+
+    /// Refuses work on a worktree that does not exist (any more), whose task still runs, or
+    /// whose repository is gone.
+    pub(super) fn must_exist(
+        task: &Task,
+        record: &Worktree,
+        doing: &str,
+    ) -> Result<(), ServiceError> {
         let id = &task.id;
         if !task.status.is_terminal() {
             return Err(EngineError::refused(
@@ -98,10 +123,87 @@ impl Service {
                 format!("wait for it first (legate wait {id}), or cancel it"),
             ));
         }
-        match gone(id, record.state, doing) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        Self::present(id, record, doing)
+    }
+
+    /// Refuses work on a worktree that does not exist (any more), or whose repository is gone.
+    fn present(id: &TaskId, record: &Worktree, doing: &str) -> Result<(), ServiceError> {
+        if let Some(e) = gone(id, record.state, doing) {
+            return Err(e);
         }
+        if !Path::new(&record.repo).is_dir() {
+            return Err(refused(
+                format!(
+                    "cannot {doing} task {id}: its repository {} is gone (moved or deleted since the task ran)",
+                    record.repo
+                ),
+                format!(
+                    "move the repository back to {}, then try again",
+                    record.repo
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The task's worktree directory, made again from its branch when it was deleted by hand
+    /// (its committed work is on the branch). Call with the repository's turn held.
+    pub(super) async fn restored(
+        &self,
+        task: &Task,
+        record: &Worktree,
+    ) -> Result<String, ServiceError> {
+        let (Some(path), Some(branch)) = (&record.path, &record.branch) else {
+            return Err(refused(
+                format!("task {}'s worktree was never made", task.id),
+                "",
+            ));
+        };
+        if !Path::new(path).is_dir() {
+            let reference = format!("refs/heads/{branch}");
+            let repo = Git::at(Path::new(&record.repo));
+            if !repo
+                .ok(&["rev-parse", "--verify", "--quiet", &reference])
+                .await
+            {
+                return Err(refused(
+                    format!(
+                        "task {}'s worktree {path} and its branch {branch} are both gone: there is nothing left to review",
+                        task.id
+                    ),
+                    format!("record that: legate discard {}", task.id),
+                ));
+            }
+            self.make_worktree(record, Path::new(path), branch)
+                .await
+                .map_err(git_failed)?;
+        }
+        Ok(path.clone())
+    }
+
+    /// The changes in a task's worktree now, when it exists (made again from its branch when
+    /// its directory was deleted); `None` for one merged, discarded or removed.
+    async fn live_changes(
+        &self,
+        task: &Task,
+        record: &Worktree,
+    ) -> Result<Option<Changes>, ServiceError> {
+        if !record.state.exists() {
+            return Ok(None);
+        }
+        Self::present(&task.id, record, "read")?;
+        let path = match &record.path {
+            Some(p) if Path::new(p).is_dir() => p.clone(),
+            _ => {
+                let _turn = self.inner.repo_locks.turn(&record.repo).await;
+                self.restored(task, record).await?
+            }
+        };
+        let branch = record.branch.clone().unwrap_or_default();
+        self.worktree_changes(Path::new(&path), &record.base, &branch)
+            .await
+            .map(Some)
+            .map_err(git_failed)
     }
 
     /// What a task's worktree changed from its base: the patch or its `--stat`, counts read
@@ -111,6 +213,15 @@ impl Service {
         let live = self.live_changes(&task, &record).await?;
         if let Some(other) = &q.against {
             let (other_task, other_record) = self.worktree_task(other).await?;
+            if other_task.id == task.id {
+                return Err(refused(
+                    format!(
+                        "{reference} and {other} are one worktree (task {}: a follow-up continues the other's)",
+                        task.id
+                    ),
+                    "compare two tasks that ran in worktrees of their own",
+                ));
+            }
             if other_record.repo != record.repo {
                 return Err(refused(
                     format!(
@@ -140,21 +251,15 @@ impl Service {
             });
         }
         let stat = if q.stat { "--stat" } else { "--patch" };
-        let text = match live {
+        let (dir, to) = match live {
             Some(changes) => {
-                let path = record.path.clone().unwrap_or_default();
                 let to = changes.tree.clone();
                 record = changes.into_record(record);
-                Git::at(Path::new(&path))
-                    .run(&["diff", stat, "--no-color", &record.base, &to])
-                    .await
-                    .map_err(git_failed)?
+                (record.path.clone().unwrap_or_default(), to)
             }
             None => match (&record.state, &record.head) {
-                (WorktreeState::Merged, Some(head)) => Git::at(Path::new(&record.repo))
-                    .run(&["diff", stat, "--no-color", &record.base, head])
-                    .await
-                    .map_err(git_failed)?,
+                // A merged worktree's commits are in the repository.
+                (WorktreeState::Merged, Some(head)) => (record.repo.clone(), head.clone()),
                 (state, _) => {
                     return Err(gone(&task.id, *state, "diff").unwrap_or_else(|| {
                         refused(
@@ -165,6 +270,20 @@ impl Service {
                 }
             },
         };
+        let args = [
+            "-c",
+            "core.quotePath=false",
+            "diff",
+            stat,
+            "--no-renames",
+            "--no-color",
+            &record.base,
+            &to,
+        ];
+        let text = Git::at(Path::new(&dir))
+            .run(&args)
+            .await
+            .map_err(git_failed)?;
         Ok(DiffReport {
             task: task.id,
             worktree: record,
@@ -173,201 +292,15 @@ impl Service {
         })
     }
 
-    /// The changes in a task's worktree now, when it exists on disk.
-    async fn live_changes(
-        &self,
-        task: &Task,
-        record: &Worktree,
-    ) -> Result<Option<super::report::Changes>, ServiceError> {
-        let Some(path) = record.path.as_deref().filter(|_| record.state.exists()) else {
-            return Ok(None);
-        };
-        if !Path::new(path).is_dir() {
-            return Err(refused(
-                format!("task {}'s worktree {path} is gone", task.id),
-                format!("discard it: legate discard {}", task.id),
-            ));
-        }
-        self.worktree_changes(Path::new(path), &record.base)
-            .await
-            .map(Some)
-            .map_err(git_failed)
-    }
-
-    /// Merges a finished task's work into the current branch of the checkout it was submitted
-    /// in: its uncommitted changes are committed on its branch first (a message naming the
-    /// task), then the branch is merged (or `--squash`ed into one commit), and worktree and
-    /// branch are removed. Refused, with nothing changed, when the checkout has uncommitted
-    /// changes to tracked files or the merge would conflict (the conflicting files named).
-    pub async fn merge(
-        &self,
-        reference: &str,
-        req: MergeRequest,
-    ) -> Result<MergeReport, ServiceError> {
-        let (task, record) = self.worktree_task(reference).await?;
-        Self::must_exist(&task, &record, "merge")?;
-        let _turn = self.inner.repo_locks.turn(&record.repo).await;
-        let repo_dir = Path::new(&record.repo);
-        let repo = Git::at(repo_dir);
-        let changes = self.live_changes(&task, &record).await?.unwrap_or_default();
-        if !changes.any() {
-            return Err(refused(
-                format!("task {}'s worktree holds no change from its base", task.id),
-                format!("discard it instead: legate discard {}", task.id),
-            ));
-        }
-        let dirty = repo
-            .run(&["status", "--porcelain", "--untracked-files=no"])
-            .await
-            .map_err(git_failed)?;
-        if !dirty.trim().is_empty() {
-            let files: Vec<&str> = dirty.lines().map(|l| l.get(3..).unwrap_or(l)).collect();
-            return Err(EngineError::refused(
-                ErrorCode::DirtyCheckout,
-                format!(
-                    "the checkout {} has uncommitted changes ({}): merge needs a clean working tree",
-                    record.repo,
-                    files.join(", ")
-                ),
-                "commit or stash them (git stash), then merge again",
-            ));
-        }
-        let id = &task.id;
-        let message = format!("legate task {id}: {}", task.title);
-        let who = identity(repo_dir).await;
-        // What would be merged, as a commit object that changes nothing yet.
-        let candidate = if changes.uncommitted {
-            let args = [
-                &who[..],
-                &[
-                    "commit-tree",
-                    &changes.tree,
-                    "-p",
-                    &changes.head,
-                    "-m",
-                    &message,
-                ],
-            ]
-            .concat();
-            repo.line(&args).await.map_err(git_failed)?
-        } else {
-            changes.head.clone()
-        };
-        let probe = repo
-            .run(&[
-                "merge-tree",
-                "--write-tree",
-                "--name-only",
-                "--no-messages",
-                "HEAD",
-                &candidate,
-            ])
-            .await;
-        match probe {
-            Ok(_) => {}
-            Err(e) if e.code == Some(1) => {
-                let files: Vec<&str> = e
-                    .message
-                    .lines()
-                    .skip(1)
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                return Err(EngineError::refused(
-                    ErrorCode::MergeConflict,
-                    format!(
-                        "merging task {id} into {} would conflict in: {}; nothing was changed",
-                        record.repo,
-                        files.join(", ")
-                    ),
-                    format!(
-                        "resolve it by hand (git merge {} in the checkout), send a follow-up asking the agent to rebase onto the checkout's HEAD, or discard it",
-                        record.branch.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
-            Err(e) => return Err(git_failed(e)),
-        }
-        let path = record.path.clone().unwrap_or_default();
-        if changes.uncommitted {
-            // The branch takes the commit just checked; the files already match it.
-            Git::at(Path::new(&path))
-                .run(&["reset", "-q", "--mixed", &candidate])
-                .await
-                .map_err(git_failed)?;
-        }
-        self.merge_commit(repo_dir, &candidate, &message, req.squash, &who)
-            .await?;
-        let into = repo
-            .line(&["symbolic-ref", "--short", "-q", "HEAD"])
-            .await
-            .ok();
-        let commit = repo
-            .line(&["rev-parse", "HEAD"])
-            .await
-            .map_err(git_failed)?;
-        let committed_leftovers = changes.uncommitted;
-        let mut record = changes.into_record(record);
-        record.head = Some(candidate);
-        if let Err(e) = self.remove_worktree(&record).await {
-            tracing::warn!(task = %id, "removing the merged worktree failed: {e}");
-        }
-        record.state = WorktreeState::Merged;
-        self.save_chain(&task, &record).await;
-        Ok(MergeReport {
-            task: task.id,
-            worktree: record,
-            into,
-            commit,
-            committed_leftovers,
-        })
-    }
-
-    /// Merges (or squashes and commits) `commit` into the checkout at `repo_dir`; a failure
-    /// is aborted, leaving the checkout as it was.
-    async fn merge_commit(
-        &self,
-        repo_dir: &Path,
-        commit: &str,
-        message: &str,
-        squash: bool,
-        who: &[&str],
-    ) -> Result<(), ServiceError> {
-        let repo = Git::at(repo_dir);
-        let merged = if squash {
-            let squashed = repo.run(&["merge", "--squash", commit]).await;
-            match squashed {
-                Ok(_) => repo
-                    .run(&[who, &["commit", "-q", "-m", message]].concat())
-                    .await
-                    .map(drop),
-                Err(e) => Err(e),
-            }
-        } else {
-            let args = [who, &["merge", "--no-edit", "-m", message, commit]].concat();
-            repo.run(&args).await.map(drop)
-        };
-        if let Err(e) = merged {
-            let undo: &[&str] = if squash {
-                &["reset", "-q", "--merge"]
-            } else {
-                &["merge", "--abort"]
-            };
-            let _ = repo.run(undo).await;
-            return Err(git_failed(e));
-        }
-        Ok(())
-    }
-
     /// Throws a finished task's worktree away: worktree and branch removed, `discarded`.
     pub async fn discard(&self, reference: &str) -> Result<Task, ServiceError> {
-        let (task, mut record) = self.worktree_task(reference).await?;
+        let (turn, task, mut record) = self.worktree_task_locked(reference).await?;
         Self::must_exist(&task, &record, "discard")?;
-        {
-            let _turn = self.inner.repo_locks.turn(&record.repo).await;
-            self.remove_worktree(&record).await.map_err(git_failed)?;
-        }
+        self.remove_worktree(&record).await.map_err(git_failed)?;
         record.state = WorktreeState::Discarded;
+        // Recorded before the turn passes on, so the next request reads the new state.
         self.save_chain(&task, &record).await;
+        drop(turn);
         self.get_by_id(&task.id, false).await
     }
 

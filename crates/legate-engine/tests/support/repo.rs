@@ -112,6 +112,15 @@ impl Engine {
         self.submit_with(isolated(cwd, script)).await
     }
 
+    /// Runs `script` in a worktree of the checkout at `cwd` to its end; the task as it
+    /// ended, which must be without error.
+    pub async fn isolated_done(&self, cwd: &Path, script: &str) -> Task {
+        let t = self.isolated(cwd, script).await;
+        let t = self.finished(std::slice::from_ref(&t.id)).await.remove(0);
+        assert!(t.error.is_none(), "{:?}", t.error);
+        t
+    }
+
     /// The task's worktree record as stored now.
     pub async fn worktree_of(&self, task: &Task) -> legate_domain::Worktree {
         let t = self.svc.get(task.id.as_str(), false).await.unwrap();
