@@ -245,8 +245,10 @@ fn a_daemon_killed_while_git_creates_a_worktree_recovers_it_at_the_next_start() 
     // The user's smudge filter holds git's checkout while `block` exists, as a large
     // checkout takes time: the daemon dies with `git worktree add` half way.
     let (entered, block) = (home.path().join("entered"), home.path().join("block"));
+    let later = home.path().join("later");
     let filter = format!(
-        "touch '{}'; while [ -e '{}' ]; do sleep 0.01; done; cat",
+        "if [ ! -e '{}' ]; then touch '{}'; while [ -e '{}' ]; do sleep 0.01; done; fi; cat",
+        later.display(),
         entered.display(),
         block.display()
     );
@@ -279,11 +281,32 @@ fn a_daemon_killed_while_git_creates_a_worktree_recovers_it_at_the_next_start() 
         })
     };
     assert!(poll_until(Duration::from_secs(30), dead));
-    std::fs::remove_file(&block).unwrap();
+    // The git that `worktree add` started goes on (held in the filter) in the half-made
+    // worktree; later checkouts pass.
+    std::fs::write(&later, "").unwrap();
+    let path = home.path().join("data").join("worktrees").join(&id);
+    let working_there = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path().join("cwd")).ok())
+            .filter(|cwd| cwd.starts_with(&path))
+            .count()
+    };
+    assert!(
+        working_there() > 0,
+        "no git was left working in the worktree"
+    );
 
-    // The next command starts a daemon, which takes the task back, clears the half-made
-    // worktree, makes it again and runs the task in it.
+    // The next command starts a daemon, which takes the task back, kills what was left
+    // working in the half-made worktree, clears it, makes it again and runs the task in it.
     let done = home.wait_all(std::slice::from_ref(&id));
+    assert_eq!(
+        working_there(),
+        0,
+        "the crashed daemon's git is still at work"
+    );
+    std::fs::remove_file(&block).unwrap();
     assert_eq!(done[&id], "succeeded", "{}", home.show(&id));
     let t = home.show(&id);
     assert_eq!(t["attempt"], 2);
@@ -316,4 +339,9 @@ fn a_daemon_killed_while_git_creates_a_worktree_recovers_it_at_the_next_start() 
         "stale worktree entries"
     );
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert_eq!(
+        working_there(),
+        0,
+        "the crashed daemon's git is still at work"
+    );
 }

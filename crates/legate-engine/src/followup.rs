@@ -31,6 +31,13 @@ impl Service {
         caller: &Caller,
     ) -> Result<SubmitResponse, ServiceError> {
         let before = self.get(reference, false).await?;
+        // A merge or discard of its worktree under way finishes first: the follow-up then
+        // sees what it left.
+        let _turn = match &before.worktree {
+            Some(w) => Some(self.inner.repo_locks.turn(&w.repo).await),
+            None => None,
+        };
+        let before = self.get_by_id(&before.id, false).await?;
         let session = resumable_session(&before, self)?;
         let mut metadata = json!({FOLLOWS_KEY: before.id.as_str(), RESUME_KEY: session});
         if let Some(created) = before.metadata.get("session_created_at") {

@@ -30,29 +30,30 @@ impl Service {
     }
 
     /// Splits tasks about to be removed into those that may go and those whose worktree
-    /// still holds work nobody merged or discarded. With `force` none is spared: their
-    /// worktrees and branches are removed first (a task whose worktree cannot be removed
-    /// stays, so no worktree is left without its task).
+    /// still holds work nobody merged or discarded. With `force` their worktrees and branches
+    /// are discarded first; a task whose worktree cannot be (a follow-up still runs in it,
+    /// its repository is gone) stays, so no worktree is left without its task.
     async fn spare_worktrees(&self, ids: Vec<TaskId>, force: bool) -> (Vec<TaskId>, Vec<TaskId>) {
         let (mut go, mut kept) = (Vec::new(), Vec::new());
         for id in ids {
-            let record = match self.inner.store.get(&id, false).await {
-                Ok(Some(t)) => t.worktree,
-                _ => None,
+            let holds_work = match self.inner.store.get(&id, false).await {
+                Ok(Some(t)) => t.worktree.is_some_and(|w| w.state.exists()),
+                _ => false,
             };
-            let Some(record) = record.filter(|w| w.state.exists()) else {
+            if !holds_work {
                 go.push(id);
                 continue;
-            };
+            }
             if !force {
                 kept.push(id);
                 continue;
             }
-            let _turn = self.inner.repo_locks.turn(&record.repo).await;
-            match self.remove_worktree(&record).await {
-                Ok(()) => go.push(id),
+            // Discarded as `legate discard` does: refused while a follow-up still works in
+            // it, and recorded in every task of its chain.
+            match self.discard(id.as_str()).await {
+                Ok(_) => go.push(id),
                 Err(e) => {
-                    warn!(task = %id, "removing the worktree of a pruned task failed: {e}; the task stays");
+                    warn!(task = %id, "the worktree of a pruned task stays: {e}");
                     kept.push(id);
                 }
             }

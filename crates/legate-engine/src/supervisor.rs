@@ -98,7 +98,20 @@ impl Service {
                 .and_then(legate_domain::Timestamp::parse_rfc3339),
             env,
         };
-        let cwd = match self.prepare_worktree(task).await {
+        // A slow checkout (a large repository, a filter fetching files) gives way to a
+        // cancel or a shutdown; what it left half made is cleared by the next claim.
+        let mut stopped = stop.clone();
+        let prepared = tokio::select! {
+            prepared = self.prepare_worktree(task) => prepared,
+            _ = stopped.wait_for(Option::is_some) => {
+                return Outcome::failed(
+                    Status::Canceled,
+                    ErrorKind::Canceled,
+                    "canceled while its worktree was being made",
+                );
+            }
+        };
+        let cwd = match prepared {
             Ok(Some(dir)) => Some(dir),
             Ok(None) => task.cwd.clone().map(PathBuf::from),
             Err(outcome) => return *outcome,

@@ -5,7 +5,9 @@
 
 mod support;
 
-use legate_domain::api::{CancelRequest, DiffQuery, ErrorCode, MergeRequest, SendRequest};
+use legate_domain::api::{
+    CancelRequest, DiffQuery, ErrorCode, MergeRequest, PruneRequest, SendRequest,
+};
 use legate_domain::{Status, TaskEnv, TaskId, WorktreeState};
 use legate_engine::Caller;
 use support::repo::{Repo, isolated};
@@ -65,6 +67,15 @@ async fn a_follow_up_holds_the_worktree_until_it_ran_or_was_canceled_before_runn
         e.to_string().contains(&format!("task {b} is queued")),
         "{e}"
     );
+    // Nor does a forced prune take the worktree from under it.
+    let prune = PruneRequest {
+        older_than_ms: 0,
+        unacked: true,
+        force: true,
+    };
+    let pruned = engine.svc.prune(&prune).await.unwrap();
+    assert_eq!(pruned.kept_worktrees, vec![a.clone()]);
+    assert!(std::path::Path::new(&path).join("a.txt").exists());
 
     // Canceled before it ran: the worktree is the first task's again.
     let cancel = CancelRequest {

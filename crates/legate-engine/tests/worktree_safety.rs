@@ -63,6 +63,25 @@ async fn a_merge_refuses_a_worktree_its_agent_moved_off_its_branch_or_left_mid_m
         .unwrap_err();
     assert!(e.to_string().contains("left a merge unfinished"), "{e}");
     assert_eq!(snapshot(&repo), before);
+
+    // An agent that rewound its branch past where it started.
+    let rewound = engine
+        .isolated_done(
+            &repo.dir,
+            "echo r > r && git add r && git commit -q --amend -m rewritten",
+        )
+        .await;
+    let e = engine
+        .svc
+        .merge(rewound.id.as_str(), MergeRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no longer contains the commit it started from"),
+        "{e}"
+    );
+    assert_eq!(snapshot(&repo), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,11 +165,33 @@ async fn a_merge_refuses_to_overwrite_untracked_or_ignored_files_of_the_checkout
         std::fs::read_to_string(repo.dir.join("local.cfg")).unwrap(),
         "MINE\n"
     );
+
     assert_eq!(repo.head(), head);
     assert_eq!(
         repo.git(&["rev-parse", &branch]),
         tip,
         "leftovers were committed anyway"
+    );
+    // A directory of the task where the checkout has an ignored file.
+    repo.write(".gitignore", "local.cfg\ncache\n");
+    repo.git(&["commit", "-qam", "ignore cache"]);
+    std::fs::remove_file(repo.dir.join("new.txt")).unwrap();
+    let dirs = engine
+        .isolated_done(
+            &repo.dir,
+            "mkdir -p cache/d && echo t > cache/d/x && git add -f cache && git commit -qm dirs",
+        )
+        .await;
+    repo.write("cache", "MY CACHE\n");
+    let e = engine
+        .svc
+        .merge(dirs.id.as_str(), MergeRequest::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("ignored: cache;"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(repo.dir.join("cache")).unwrap(),
+        "MY CACHE\n"
     );
 }
 
@@ -260,7 +301,7 @@ async fn a_merge_and_a_discard_of_one_task_never_both_act() {
         ..DiffQuery::default()
     };
     let e = engine.svc.diff(other.id.as_str(), q).await.unwrap_err();
-    assert!(e.to_string().contains("are one worktree"), "{e}");
+    assert!(e.to_string().contains("share one worktree"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,6 +101,19 @@ pub fn processes_with_env(key: &str, value: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Live processes (other than this one) working in `dir` or below it (their current
+/// directory): what is left of a git a crashed daemon had started there.
+pub fn processes_in(dir: &std::path::Path) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+                && stat(pid).is_some_and(|s| s.state != 'Z')
+        })
+        .collect()
+}
+
 /// Sends `sig` to a process group, ignoring a group that is already gone.
 pub fn signal_group(pgid: i32, sig: Signal) {
     let _ = killpg(Pid::from_raw(pgid), sig);

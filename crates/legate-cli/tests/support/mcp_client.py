@@ -34,8 +34,8 @@ def text(result):
 async def flow(session, legate, home):
     await session.initialize()
     names = sorted(t.name for t in (await session.list_tools()).tools)
-    assert names == ["delegate", "list_agents", "task_cancel", "task_list", "task_result",
-                     "task_send", "task_status", "task_wait"], names
+    assert names == ["delegate", "list_agents", "task_cancel", "task_diff", "task_list",
+                     "task_merge", "task_result", "task_send", "task_status", "task_wait"], names
 
     agents = structured(await session.call_tool("list_agents", {}), "list_agents")
     assert "fake" in [a["name"] for a in agents["agents"]], agents

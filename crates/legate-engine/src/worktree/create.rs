@@ -52,7 +52,17 @@ impl Service {
             .unwrap_or_else(|| Worktree::branch_for(&task.id));
         let made = {
             let _turn = self.inner.repo_locks.turn(&record.repo).await;
-            self.make_worktree(&record, &path, &branch).await
+            let made = self.make_worktree(&record, &path, &branch).await;
+            if made.is_err() && record.path.is_none() {
+                // Nothing of a worktree that could not be made stays behind.
+                let mut leftover = record.clone();
+                leftover.path = Some(path.display().to_string());
+                leftover.branch = Some(branch.clone());
+                if let Err(e) = self.remove_worktree(&leftover).await {
+                    warn!(task = %task.id, "clearing what an unmade worktree left failed: {e}");
+                }
+            }
+            made
         };
         if let Err(e) = made {
             return Err(failed(format!(
@@ -144,7 +154,8 @@ async fn is_complete_worktree(path: &Path) -> bool {
         return false;
     }
     let git = Git::at(path);
-    let top = git.line(&["rev-parse", "--show-toplevel"]).await;
+    let top = git.run(&["rev-parse", "--show-toplevel"]).await;
+    let top = top.map(|t| t.strip_suffix('\n').unwrap_or(&t).to_string());
     let same =
         matches!(&top, Ok(t) if std::fs::canonicalize(t).ok() == std::fs::canonicalize(path).ok());
     if !same {
@@ -162,6 +173,17 @@ impl Service {
     /// git's record of any worktree whose directory is gone. A directory git does not know is
     /// deleted only when legate made it (under its worktrees directory).
     pub(crate) async fn clear_worktree(&self, repo: &Git<'_>, path: &Path) {
+        // A git a crashed daemon started there (`worktree add` runs `reset --hard` in it)
+        // would go on writing: it goes first.
+        if self.owns_worktree_path(path) {
+            for pid in legate_runner::procfs::processes_in(path) {
+                warn!(pid, path = %path.display(), "killing a process left working in an unfinished worktree");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let p = path.display().to_string();
         let _ = repo.run(&["worktree", "unlock", &p]).await;
         let _ = repo

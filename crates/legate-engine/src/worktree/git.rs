@@ -53,10 +53,10 @@ impl<'a> Git<'a> {
         self
     }
 
-    /// Runs `git ARGS`; its standard output, or how it failed. git dies with the daemon: a
-    /// `worktree add` left running by a crashed daemon could otherwise finish (or clean up)
-    /// under the next one's feet.
-    pub async fn run(&self, args: &[&str]) -> Result<String, GitError> {
+    /// `git -C DIR ARGS`: no terminal prompts, C locale, none of the
+    /// [`REPOSITORY_VARIABLES`](legate_domain::worktree::REPOSITORY_VARIABLES), ended with
+    /// the daemon.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("git");
         cmd.arg("-C")
             .arg(self.dir)
@@ -72,16 +72,18 @@ impl<'a> Git<'a> {
             cmd.env(k, v);
         }
         dies_with_parent(&mut cmd);
+        cmd
+    }
+
+    /// Runs `git ARGS`; its standard output, or how it failed. git dies with the daemon (what
+    /// it started itself may not: see `Service::clear_worktree`).
+    pub async fn run(&self, args: &[&str]) -> Result<String, GitError> {
         let command = format!("git {}", args.join(" "));
-        let out = cmd.output().await.map_err(|e| GitError {
-            command: command.clone(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                "git is not installed (not found on the daemon's PATH)".into()
-            } else {
-                format!("cannot run git: {e}")
-            },
-            code: None,
-        })?;
+        let out = self
+            .command(args)
+            .output()
+            .await
+            .map_err(|e| not_run(&command, &e))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -96,6 +98,50 @@ impl<'a> Git<'a> {
         })
     }
 
+    /// Runs `git ARGS` and returns at most `max` bytes of its output, and whether there was
+    /// more (git is then ended), so a huge output never sits whole in the daemon's memory.
+    pub async fn run_capped(&self, args: &[&str], max: usize) -> Result<(String, bool), GitError> {
+        use tokio::io::AsyncReadExt;
+        let command = format!("git {}", args.join(" "));
+        let failed = |message: String| GitError {
+            command: command.clone(),
+            message,
+            code: None,
+        };
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| not_run(&command, &e))?;
+        let mut out = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+            stdout
+                .take(limit)
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| failed(format!("cannot read git's output: {e}")))?;
+        }
+        if out.len() > max {
+            let _ = child.kill().await;
+            out.truncate(max);
+            return Ok((String::from_utf8_lossy(&out).into_owned(), true));
+        }
+        let done = child
+            .wait_with_output()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !done.status.success() {
+            let message = String::from_utf8_lossy(&done.stderr).trim().to_string();
+            return Err(GitError {
+                code: done.status.code(),
+                ..failed(message)
+            });
+        }
+        Ok((String::from_utf8_lossy(&out).into_owned(), false))
+    }
+
     /// Runs `git ARGS` and returns its output's first line, trimmed.
     pub async fn line(&self, args: &[&str]) -> Result<String, GitError> {
         let out = self.run(args).await?;
@@ -105,6 +151,19 @@ impl<'a> Git<'a> {
     /// Whether `git ARGS` succeeds (for `rev-parse --verify`-style questions).
     pub async fn ok(&self, args: &[&str]) -> bool {
         self.run(args).await.is_ok()
+    }
+}
+
+/// Why `command` did not start.
+fn not_run(command: &str, e: &std::io::Error) -> GitError {
+    GitError {
+        command: command.to_string(),
+        message: if e.kind() == std::io::ErrorKind::NotFound {
+            "git is not installed (not found on the daemon's PATH)".into()
+        } else {
+            format!("cannot run git: {e}")
+        },
+        code: None,
     }
 }
 

@@ -38,14 +38,26 @@ pub(crate) async fn locate(cwd: &str, base: Option<&str>) -> Result<Worktree, Se
             "run it from a directory of a checkout (a clone with a work tree)",
         ));
     }
-    let top = git
-        .line(&["rev-parse", "--show-toplevel"])
-        .await
-        .map_err(|e| refused(e.to_string(), "check the repository with `git status`"))?;
-    let prefix = git
-        .line(&["rev-parse", "--show-prefix"])
-        .await
-        .map_err(|e| refused(e.to_string(), "check the repository with `git status`"))?;
+    let path_of = async |what: &str| {
+        let out = git
+            .run(&["rev-parse", what])
+            .await
+            .map_err(|e| refused(e.to_string(), "check the repository with `git status`"))?;
+        // Exactly git's line: a path may end in spaces, and one holding a line break
+        // cannot be told apart from two.
+        let path = out.strip_suffix('\n').unwrap_or(&out).to_string();
+        if path.contains('\n') {
+            return Err(refused(
+                format!(
+                    "the repository's path {path:?} holds a line break, which worktree isolation does not support"
+                ),
+                "rename the directory, or run it without a worktree (--no-worktree)",
+            ));
+        }
+        Ok(path)
+    };
+    let top = path_of("--show-toplevel").await?;
+    let prefix = path_of("--show-prefix").await?;
     let wanted = base.unwrap_or("HEAD");
     if wanted.trim().is_empty() || wanted.starts_with('-') {
         return Err(refused(

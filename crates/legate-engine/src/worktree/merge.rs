@@ -51,6 +51,16 @@ impl Service {
         reference: &str,
         req: MergeRequest,
     ) -> Result<MergeReport, ServiceError> {
+        let (svc, reference) = (self.clone(), reference.to_string());
+        self.to_the_end(async move { svc.merge_now(&reference, req).await })
+            .await
+    }
+
+    async fn merge_now(
+        &self,
+        reference: &str,
+        req: MergeRequest,
+    ) -> Result<MergeReport, ServiceError> {
         let (turn, task, record) = self.worktree_task_locked(reference).await?;
         Self::must_exist(&task, &record, "merge")?;
         let path = self.restored(&task, &record).await?;
@@ -59,13 +69,14 @@ impl Service {
             .worktree_changes(Path::new(&path), &record.base, &branch)
             .await
             .map_err(git_failed)?;
-        check_worktree(&task, &path, &branch, &changes).await?;
+        check_worktree(&task, &path, &branch, &record.base, &changes).await?;
         let repo_path = record.repo.clone();
         let repo_dir = Path::new(&repo_path);
         let repo = Git::at(repo_dir);
         let into = check_checkout(&task, repo_dir, &record.base).await?;
         let id = &task.id;
-        let message = format!("legate task {id}: {}", task.title);
+        let title = legate_domain::terminal::one_line(&task.title);
+        let message = format!("legate task {id}: {title}");
         let who = identity(repo_dir).await;
         // What would be merged, as a commit object that changes nothing yet.
         let candidate = if changes.uncommitted {
@@ -121,14 +132,24 @@ impl Service {
     }
 }
 
-/// The task's worktree is on its branch, has nothing half done, and holds changes.
+/// The task's worktree has nothing half done, is on its branch, which still holds its base,
+/// and holds changes.
 async fn check_worktree(
     task: &Task,
     path: &str,
     branch: &str,
+    base: &str,
     changes: &Changes,
 ) -> Result<(), ServiceError> {
     let id = &task.id;
+    if let Some(what) = in_progress(Path::new(path)).await {
+        return Err(refused(
+            format!("task {id}'s agent left {what} unfinished in its worktree {path}"),
+            format!(
+                "finish or abort it there (e.g. git -C {path} merge --abort), or send a follow-up asking the agent to"
+            ),
+        ));
+    }
     if !changes.on_branch {
         return Err(refused(
             format!(
@@ -139,18 +160,11 @@ async fn check_worktree(
             ),
         ));
     }
-    let unmerged = Git::at(Path::new(path))
+    let git = Git::at(Path::new(path));
+    let unmerged = git
         .run(&["diff", "--name-only", "--diff-filter=U"])
         .await
         .map_err(git_failed)?;
-    if let Some(what) = in_progress(Path::new(path)).await {
-        return Err(refused(
-            format!("task {id}'s agent left {what} unfinished in its worktree {path}"),
-            format!(
-                "finish or abort it there (e.g. git -C {path} merge --abort), or send a follow-up asking the agent to"
-            ),
-        ));
-    }
     if !unmerged.trim().is_empty() {
         let files: Vec<&str> = unmerged.lines().collect();
         return Err(refused(
@@ -159,6 +173,14 @@ async fn check_worktree(
                 files.join(", ")
             ),
             "resolve them there, or send a follow-up asking the agent to",
+        ));
+    }
+    if !git.ok(&["merge-base", "--is-ancestor", base, "HEAD"]).await {
+        return Err(refused(
+            format!(
+                "task {id}'s branch {branch} no longer contains the commit it started from ({base}): its agent rewrote history, and a merge would not do what its diff shows"
+            ),
+            "merge it by hand, or send a follow-up asking the agent to rebuild its work on top of its start",
         ));
     }
     if !changes.any() {
@@ -283,9 +305,26 @@ async fn check_merge(
         .map_err(git_failed)?;
     let mut blocked = Vec::new();
     for name in changed.split('\0').filter(|n| !n.is_empty()) {
-        let on_disk = repo_dir.join(name).symlink_metadata().is_ok();
-        if on_disk && !repo.ok(&["ls-files", "--error-unmatch", "--", name]).await {
-            blocked.push(name.to_string());
+        // The file itself, or a file where the task has a directory on the way to it.
+        let mut at = String::new();
+        for part in name.split('/') {
+            if !at.is_empty() {
+                at.push('/');
+            }
+            at.push_str(part);
+            let whole = at.len() == name.len();
+            let Ok(meta) = repo_dir.join(&at).symlink_metadata() else {
+                break;
+            };
+            if (whole || !meta.is_dir())
+                && !repo.ok(&["ls-files", "--error-unmatch", "--", &at]).await
+                && !blocked.contains(&at)
+            {
+                blocked.push(at.clone());
+            }
+            if !meta.is_dir() {
+                break;
+            }
         }
     }
     if !blocked.is_empty() {

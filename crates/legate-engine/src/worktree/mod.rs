@@ -62,6 +62,22 @@ impl Service {
         path.parent() == Some(self.worktrees_dir().as_path())
     }
 
+    /// Runs `job` to its end even when the request that started it is dropped (its client
+    /// went away, or the daemon began to stop, which waits for it): a merge stopped half way
+    /// would leave the checkout half merged.
+    pub(crate) async fn to_the_end<T: Send + 'static>(
+        &self,
+        job: impl std::future::Future<Output = Result<T, crate::ServiceError>> + Send + 'static,
+    ) -> Result<T, crate::ServiceError> {
+        self.inner.supervisors.spawn(job).await.unwrap_or_else(|e| {
+            Err(crate::EngineError::refused(
+                legate_domain::api::ErrorCode::Internal,
+                format!("the worktree operation failed inside legate: {e}"),
+                "",
+            ))
+        })
+    }
+
     /// Writes a task's worktree record (whole) into its metadata.
     pub(crate) async fn save_worktree(&self, id: &TaskId, record: &Worktree) {
         if let Err(e) = self

@@ -18,6 +18,9 @@ use crate::error::ServiceError;
 use crate::followup::FOLLOWS_KEY;
 use crate::service::Service;
 
+/// The most bytes of a diff's text returned.
+const DIFF_MAX: usize = 16 << 20;
+
 /// The longest follow-up chain walked.
 const CHAIN_MAX: usize = 1000;
 
@@ -203,7 +206,15 @@ impl Service {
         self.worktree_changes(Path::new(&path), &record.base, &branch)
             .await
             .map(Some)
-            .map_err(git_failed)
+            .map_err(|e| {
+                refused(
+                    format!("cannot read task {}'s worktree {path}: {e}", task.id),
+                    format!(
+                        "if its repository was moved or replaced, move it back to {}",
+                        record.repo
+                    ),
+                )
+            })
     }
 
     /// What a task's worktree changed from its base: the patch or its `--stat`, counts read
@@ -216,7 +227,7 @@ impl Service {
             if other_task.id == task.id {
                 return Err(refused(
                     format!(
-                        "{reference} and {other} are one worktree (task {}: a follow-up continues the other's)",
+                        "{reference} and {other} share one worktree (that of task {}, the newest of their follow-up chain)",
                         task.id
                     ),
                     "compare two tasks that ran in worktrees of their own",
@@ -280,10 +291,17 @@ impl Service {
             &record.base,
             &to,
         ];
-        let text = Git::at(Path::new(&dir))
-            .run(&args)
+        let (mut text, cut) = Git::at(Path::new(&dir))
+            .run_capped(&args, DIFF_MAX)
             .await
             .map_err(git_failed)?;
+        if cut {
+            text.push_str(&format!(
+                "\n… (cut at {} MiB: for all of it, run `git diff {} {to}` in {dir})\n",
+                DIFF_MAX >> 20,
+                record.base
+            ));
+        }
         Ok(DiffReport {
             task: task.id,
             worktree: record,
@@ -294,6 +312,12 @@ impl Service {
 
     /// Throws a finished task's worktree away: worktree and branch removed, `discarded`.
     pub async fn discard(&self, reference: &str) -> Result<Task, ServiceError> {
+        let (svc, reference) = (self.clone(), reference.to_string());
+        self.to_the_end(async move { svc.discard_now(&reference).await })
+            .await
+    }
+
+    async fn discard_now(&self, reference: &str) -> Result<Task, ServiceError> {
         let (turn, task, mut record) = self.worktree_task_locked(reference).await?;
         Self::must_exist(&task, &record, "discard")?;
         self.remove_worktree(&record).await.map_err(git_failed)?;
