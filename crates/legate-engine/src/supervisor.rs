@@ -99,17 +99,25 @@ impl Service {
             env,
         };
         // A slow checkout (a large repository, a filter fetching files) gives way to a
-        // cancel or a shutdown; what it left half made is cleared by the next claim.
+        // cancel or a shutdown.
         let mut stopped = stop.clone();
         let prepared = tokio::select! {
-            prepared = self.prepare_worktree(task) => prepared,
-            _ = stopped.wait_for(Option::is_some) => {
-                return Outcome::failed(
-                    Status::Canceled,
-                    ErrorKind::Canceled,
-                    "canceled while its worktree was being made",
-                );
+            prepared = self.prepare_worktree(task) => Some(prepared),
+            _ = stopped.wait_for(Option::is_some) => None,
+        };
+        let Some(prepared) = prepared else {
+            // Given up half way: what git made so far goes (a shutdown leaves it to the next
+            // start's recovery, which does the same).
+            let shutdown = *stop.borrow() == Some(StopReason::Shutdown);
+            if let Some(record) = task.worktree.as_ref().filter(|_| !shutdown) {
+                let _turn = self.inner.repo_locks.turn(&record.repo).await;
+                self.clear_unmade(task).await;
             }
+            return Outcome::failed(
+                Status::Canceled,
+                ErrorKind::Canceled,
+                "canceled while its worktree was being made",
+            );
         };
         let cwd = match prepared {
             Ok(Some(dir)) => Some(dir),

@@ -109,6 +109,16 @@ async fn a_merge_refuses_a_checkout_mid_merge_detached_or_lacking_the_base() {
     );
     repo.git(&["merge", "--abort"]);
 
+    // A cherry-pick of several commits stopped half way (git's sequencer).
+    std::fs::create_dir(repo.dir.join(".git/sequencer")).unwrap();
+    let e = merge().await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("cherry-pick or revert of several commits"),
+        "{e}"
+    );
+    std::fs::remove_dir(repo.dir.join(".git/sequencer")).unwrap();
+
     repo.git(&["checkout", "-q", "--detach"]);
     let e = merge().await.unwrap_err();
     assert!(e.to_string().contains("detached HEAD"), "{e}");
@@ -192,6 +202,30 @@ async fn a_merge_refuses_to_overwrite_untracked_or_ignored_files_of_the_checkout
     assert_eq!(
         std::fs::read_to_string(repo.dir.join("cache")).unwrap(),
         "MY CACHE\n"
+    );
+
+    // The task's file where the checkout has a directory holding an ignored file.
+    std::fs::create_dir(repo.dir.join("sub")).unwrap();
+    repo.write("sub/x", "x\n");
+    repo.write(".gitignore", "local.cfg\ncache\n*.log\n");
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-qm", "sub"]);
+    let flat = engine
+        .isolated_done(
+            &repo.dir,
+            "git rm -q -r sub && echo file > sub && git add sub && git commit -qm flat",
+        )
+        .await;
+    repo.write("sub/mine.log", "MINE\n");
+    let e = engine
+        .svc
+        .merge(flat.id.as_str(), MergeRequest::default())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("sub/mine.log"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(repo.dir.join("sub/mine.log")).unwrap(),
+        "MINE\n"
     );
 }
 

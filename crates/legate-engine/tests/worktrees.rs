@@ -344,3 +344,37 @@ async fn a_git_lock_that_stays_taken_fails_the_task_with_its_own_kind() {
     assert!(!marker.exists(), "the agent ran without its worktree");
     assert_eq!(repo.worktree_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_canceled_while_git_checks_out_leaves_nothing_behind() {
+    let engine = Engine::start(EIGHT).await;
+    let repo = Repo::init(&engine.path("repo"));
+    // The user's smudge filter holds the checkout, as a large one takes time.
+    let (entered, block) = (engine.path("entered"), engine.path("block"));
+    let filter = format!(
+        "touch '{}'; while [ -e '{}' ]; do sleep 0.01; done; cat",
+        entered.display(),
+        block.display()
+    );
+    repo.git(&["config", "filter.hold.smudge", &filter]);
+    std::fs::write(repo.dir.join(".git/info/attributes"), "* filter=hold\n").unwrap();
+    std::fs::write(&block, "").unwrap();
+    let t = engine.isolated(&repo.dir, "true").await;
+    support::poll_until("git checking out", || entered.exists()).await;
+    let cancel = legate_domain::api::CancelRequest {
+        ids: vec![t.id.to_string()],
+        ..Default::default()
+    };
+    engine.svc.cancel(&cancel).await.unwrap();
+    let t = engine.finished(std::slice::from_ref(&t.id)).await.remove(0);
+    assert_eq!(t.status, Status::Canceled);
+    let path = engine.path("worktrees").join(t.id.as_str());
+    assert!(
+        legate_runner::procfs::processes_in(&path).is_empty(),
+        "git still works there"
+    );
+    std::fs::remove_file(&block).unwrap();
+    assert!(!path.exists());
+    assert!(repo.task_branches().is_empty());
+    assert_eq!(repo.worktree_count(), 1);
+}

@@ -105,11 +105,19 @@ pub async fn prune(
                 .iter()
                 .map(ToString::to_string)
                 .collect();
-            outln!(
-                "kept {} finished task(s) whose worktree holds unmerged changes: {} (legate merge or legate discard them; --force removes them, worktree and all)",
-                ids.len(),
-                ids.join(" ")
-            );
+            if force {
+                outln!(
+                    "kept {} finished task(s) whose worktree could not be discarded (a follow-up still works in it, or its repository is gone): {} (legate discard ID says why)",
+                    ids.len(),
+                    ids.join(" ")
+                );
+            } else {
+                outln!(
+                    "kept {} finished task(s) whose worktree holds unmerged changes: {} (legate merge or legate discard them; --force removes them, worktree and all)",
+                    ids.len(),
+                    ids.join(" ")
+                );
+            }
         }
     }
     Ok(exit::OK)

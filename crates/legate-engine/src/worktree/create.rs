@@ -53,14 +53,8 @@ impl Service {
         let made = {
             let _turn = self.inner.repo_locks.turn(&record.repo).await;
             let made = self.make_worktree(&record, &path, &branch).await;
-            if made.is_err() && record.path.is_none() {
-                // Nothing of a worktree that could not be made stays behind.
-                let mut leftover = record.clone();
-                leftover.path = Some(path.display().to_string());
-                leftover.branch = Some(branch.clone());
-                if let Err(e) = self.remove_worktree(&leftover).await {
-                    warn!(task = %task.id, "clearing what an unmade worktree left failed: {e}");
-                }
+            if made.is_err() {
+                self.clear_unmade(task).await;
             }
             made
         };
@@ -195,25 +189,37 @@ impl Service {
         let _ = repo.run(&["worktree", "prune"]).await;
     }
 
+    /// Removes what the task's own worktree, whose making failed or was given up, left: the
+    /// git still working in it, its directory and its new branch (which holds no commit: no
+    /// agent ran). Nothing for a task that took over another's worktree (a follow-up). Call
+    /// with the repository's turn held.
+    pub(crate) async fn clear_unmade(&self, task: &Task) {
+        let Some(record) = task.worktree.as_ref().filter(|w| w.path.is_none()) else {
+            return;
+        };
+        let mut leftover = record.clone();
+        leftover.path = Some(self.worktree_path(&task.id).display().to_string());
+        leftover.branch = Some(Worktree::branch_for(&task.id));
+        if let Err(e) = self.remove_worktree(&leftover).await {
+            warn!(task = %task.id, "clearing what an unmade worktree left failed: {e}");
+        }
+    }
+
     /// After a run was interrupted (a crash, a shutdown): a task that goes back to the queue
     /// keeps its worktree for its next attempt; one that does not has its worktree reported
     /// like a finished run's (kept with its changes, removed when there are none), and a
     /// worktree its claim had only begun to create is cleared.
     pub(crate) async fn settle_worktree(&self, task: &Task) {
-        let Some(mut record) = task.worktree.clone() else {
+        let Some(record) = task.worktree.clone() else {
             return;
         };
         if task.status != Status::Interrupted {
             return;
         }
         match record.state {
-            WorktreeState::Pending if record.path.is_none() => {
-                record.path = Some(self.worktree_path(&task.id).display().to_string());
-                record.branch = Some(Worktree::branch_for(&task.id));
+            WorktreeState::Pending => {
                 let _turn = self.inner.repo_locks.turn(&record.repo).await;
-                if let Err(e) = self.remove_worktree(&record).await {
-                    warn!(task = %task.id, "clearing an unfinished worktree failed: {e}");
-                }
+                self.clear_unmade(task).await;
             }
             WorktreeState::Active => {
                 let record = self.summarise_worktree(task, record).await;

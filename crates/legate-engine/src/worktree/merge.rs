@@ -25,6 +25,7 @@ const IN_PROGRESS: &[(&str, &str)] = &[
     ("CHERRY_PICK_HEAD", "a cherry-pick"),
     ("REVERT_HEAD", "a revert"),
     ("BISECT_LOG", "a bisect"),
+    ("sequencer", "a cherry-pick or revert of several commits"),
 ];
 
 /// What git is in the middle of in the checkout or worktree at `dir`, if anything.
@@ -321,6 +322,21 @@ async fn check_merge(
                 && !blocked.contains(&at)
             {
                 blocked.push(at.clone());
+            }
+            if whole && meta.is_dir() {
+                // The task's file where the checkout has a directory: what is in it that git
+                // does not track would go.
+                for listing in [
+                    &["ls-files", "-o", "--", &at][..],
+                    &["ls-files", "-o", "-i", "--exclude-standard", "--", &at],
+                ] {
+                    let found = repo.run(listing).await.map_err(git_failed)?;
+                    for f in found.lines().filter(|f| !f.is_empty()) {
+                        if !blocked.iter().any(|b| b == f) {
+                            blocked.push(f.to_string());
+                        }
+                    }
+                }
             }
             if !meta.is_dir() {
                 break;
