@@ -96,6 +96,9 @@ pub enum WorktreeState {
 }
 
 impl WorktreeState {
+    /// The states in which the worktree and its branch exist.
+    pub const EXISTING: [WorktreeState; 2] = [WorktreeState::Active, WorktreeState::Kept];
+
     /// The name used in JSON (`pending`, `active`, …).
     pub fn as_str(self) -> &'static str {
         self.into()
@@ -104,7 +107,7 @@ impl WorktreeState {
     /// Whether the worktree and its branch still exist (so it can be diffed, merged or
     /// discarded).
     pub fn exists(self) -> bool {
-        matches!(self, WorktreeState::Active | WorktreeState::Kept)
+        WorktreeState::EXISTING.contains(&self)
     }
 }
 

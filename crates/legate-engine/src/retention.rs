@@ -21,33 +21,31 @@ impl Service {
             .store
             .prune_candidates(Some(before), req.unacked)
             .await?;
-        let ids: Vec<TaskId> = found.tasks.into_iter().map(|(id, _)| id).collect();
-        let (ids, kept) = self.spare_worktrees(ids, req.force).await;
+        let mut ids: Vec<TaskId> = found.tasks.into_iter().map(|(id, _)| id).collect();
+        let (discarded, kept) = self.spare_worktrees(found.with_worktree, req.force).await;
+        ids.extend(discarded);
         let mut report = self.remove_tasks(&ids, req.unacked).await?;
         report.kept_unacked = found.kept_unacked;
         report.kept_worktrees = kept;
         Ok(report)
     }
 
-    /// Splits tasks about to be removed into those that may go and those whose worktree
-    /// still holds work nobody merged or discarded. With `force` their worktrees and branches
-    /// are discarded first; a task whose worktree cannot be (a follow-up still runs in it,
-    /// its repository is gone) stays, so no worktree is left without its task.
+    /// What becomes of tasks old enough to go whose worktree still holds work nobody merged
+    /// or discarded: kept, or with `force` discarded first (the tasks that may then go, and
+    /// those kept). A worktree that cannot be discarded (a follow-up still works in it, its
+    /// repository is gone) keeps its task, so no worktree is left without its task.
     async fn spare_worktrees(&self, ids: Vec<TaskId>, force: bool) -> (Vec<TaskId>, Vec<TaskId>) {
+        if !force {
+            if !ids.is_empty() {
+                info!(
+                    "kept {} finished task(s) whose worktree holds unmerged changes (merge or discard them, or prune --force)",
+                    ids.len()
+                );
+            }
+            return (Vec::new(), ids);
+        }
         let (mut go, mut kept) = (Vec::new(), Vec::new());
         for id in ids {
-            let holds_work = match self.inner.store.get(&id, false).await {
-                Ok(Some(t)) => t.worktree.is_some_and(|w| w.state.exists()),
-                _ => false,
-            };
-            if !holds_work {
-                go.push(id);
-                continue;
-            }
-            if !force {
-                kept.push(id);
-                continue;
-            }
             // Discarded as `legate discard` does: refused while a follow-up still works in
             // it, and recorded in every task of its chain.
             match self.discard(id.as_str()).await {
@@ -57,12 +55,6 @@ impl Service {
                     kept.push(id);
                 }
             }
-        }
-        if !kept.is_empty() && !force {
-            info!(
-                "kept {} finished task(s) whose worktree holds unmerged changes (merge or discard them, or prune --force)",
-                kept.len()
-            );
         }
         (go, kept)
     }
@@ -105,11 +97,10 @@ impl Service {
             let mut used = dir_size_deep(&self.inner.settings.logs_dir);
             if used > cap {
                 let found = self.inner.store.prune_candidates(None, false).await?;
-                let ids = found.tasks.into_iter().map(|(id, _)| id).collect();
-                let (ids, kept) = self.spare_worktrees(ids, false).await;
+                let (_, kept) = self.spare_worktrees(found.with_worktree, false).await;
                 total.kept_worktrees.extend(kept);
                 let mut doomed = Vec::new();
-                for id in ids {
+                for (id, _) in found.tasks {
                     if used <= cap {
                         break;
                     }

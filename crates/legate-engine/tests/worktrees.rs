@@ -6,15 +6,70 @@
 mod support;
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use legate_domain::api::{ErrorCode, SubmitRequest};
-use legate_domain::{ErrorKind, Isolation, Status, Task, WorktreeState};
+use legate_domain::{ErrorKind, Isolation, Status, Task, TaskId, WorktreeState};
 use legate_engine::Caller;
 use support::repo::{Repo, isolated};
 use support::{Engine, held_until};
 
 const EIGHT: &str = "[limits]\nmax_running = 8\n";
 const ONE: &str = "[limits]\nmax_running = 1\n";
+
+/// A task in a worktree of a fresh repository, queued behind one that holds the only slot, so
+/// a test can change things between its submission and its claim.
+struct HeldBack {
+    engine: Engine,
+    repo: Repo,
+    blocker: TaskId,
+    task: Task,
+    /// Made by the task's script as soon as it runs.
+    ran: PathBuf,
+}
+
+impl HeldBack {
+    /// `script` (after touching [`HeldBack::ran`]), submitted and left queued.
+    async fn new(script: &str) -> HeldBack {
+        let engine = Engine::start(ONE).await;
+        let repo = Repo::init(&engine.path("repo"));
+        let blocker = engine.submit("sh", &held_until(&engine.path("go"))).await;
+        let ran = engine.path("ran");
+        let script = format!("touch '{}' && {script}", ran.display());
+        let task = engine.isolated(&repo.dir, &script).await;
+        assert_eq!(task.status, Status::Queued);
+        HeldBack {
+            engine,
+            repo,
+            blocker,
+            task,
+            ran,
+        }
+    }
+
+    /// The worktree path the task will get.
+    fn path(&self) -> PathBuf {
+        self.engine.path("worktrees").join(self.task.id.as_str())
+    }
+
+    /// Lets the task be claimed; the task as it ended.
+    async fn release(&self) -> Task {
+        std::fs::write(self.engine.path("go"), "").unwrap();
+        let ids = [self.blocker.clone(), self.task.id.clone()];
+        self.engine.finished(&ids).await.remove(1)
+    }
+
+    /// Lets the task be claimed, and checks that it failed for want of its worktree, saying
+    /// `says`, without its agent running.
+    async fn fails_without_running(&self, says: &str) {
+        let t = self.release().await;
+        assert_eq!(t.status, Status::Failed);
+        let e = t.error.unwrap();
+        assert_eq!(e.kind, ErrorKind::WorktreeFailed);
+        assert!(e.message.contains(says), "{}", e.message);
+        assert!(!self.ran.exists(), "the agent ran without its worktree");
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_tasks_at_once_each_commit_on_their_own_branch_and_leave_the_checkout_alone() {
@@ -85,29 +140,20 @@ async fn an_unchanged_run_leaves_nothing_and_runs_at_the_tasks_place_in_the_repo
     assert_eq!(w.subdir, "sub");
     let path = w.path.unwrap();
     assert!(t.result.unwrap().contains(&format!("{path}/sub")));
-    assert!(
-        !std::path::Path::new(&path).exists(),
-        "the worktree is still there"
-    );
+    assert!(!Path::new(&path).exists(), "the worktree is still there");
     assert!(repo.task_branches().is_empty());
     assert_eq!(repo.worktree_count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_base_is_the_checkouts_head_at_submit_not_at_claim() {
-    let engine = Engine::start(ONE).await;
-    let repo = Repo::init(&engine.path("repo"));
-    let go = engine.path("go");
-    let blocker = engine.submit("sh", &held_until(&go)).await;
+    let held = HeldBack::new("git rev-parse HEAD").await;
+    let (engine, repo) = (&held.engine, &held.repo);
     let asked_at = repo.head();
-    let t = engine.isolated(&repo.dir, "git rev-parse HEAD").await;
-    assert_eq!(t.status, Status::Queued);
     // The user goes on working before the task starts.
     repo.write("README", "later\n");
     repo.git(&["commit", "-qam", "later"]);
-    std::fs::write(&go, "").unwrap();
-    let done = engine.finished(&[blocker, t.id.clone()]).await;
-    let t = &done[1];
+    let t = held.release().await;
     assert_eq!(t.worktree.as_ref().unwrap().base, asked_at);
     assert!(
         t.result.as_deref().unwrap().contains(&asked_at),
@@ -217,22 +263,9 @@ async fn bad_requests_for_a_worktree_are_refused_and_store_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_gone_before_the_claim_fails_the_task_without_running_it_elsewhere() {
-    let engine = Engine::start(ONE).await;
-    let repo = Repo::init(&engine.path("repo"));
-    let go = engine.path("go");
-    let blocker = engine.submit("sh", &held_until(&go)).await;
-    let marker = engine.path("ran");
-    let t = engine
-        .isolated(&repo.dir, &format!("touch '{}'", marker.display()))
-        .await;
-    std::fs::remove_dir_all(&repo.dir).unwrap();
-    std::fs::write(&go, "").unwrap();
-    let t = engine.finished(&[blocker, t.id]).await.remove(1);
-    assert_eq!(t.status, Status::Failed);
-    let e = t.error.unwrap();
-    assert_eq!(e.kind, ErrorKind::WorktreeFailed);
-    assert!(e.message.contains("is gone"), "{}", e.message);
-    assert!(!marker.exists(), "the agent ran without its worktree");
+    let held = HeldBack::new("true").await;
+    std::fs::remove_dir_all(&held.repo.dir).unwrap();
+    held.fails_without_running("is gone").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,49 +287,40 @@ async fn a_run_stopped_by_a_shutdown_keeps_its_changes_in_its_worktree() {
     let w = t.worktree.unwrap();
     assert_eq!(w.state, WorktreeState::Kept);
     assert_eq!(w.files, vec!["draft.txt".to_string()]);
-    assert!(
-        std::path::Path::new(&w.path.unwrap())
-            .join("draft.txt")
-            .exists()
-    );
+    assert!(Path::new(&w.path.unwrap()).join("draft.txt").exists());
 }
 
 /// A task that commits `x`, claimed after `leave` put at its worktree's path (and branch)
-/// what a crash would have left; the engine (its directory holds the worktree) and the task as
-/// it ended, which must have succeeded.
-async fn claimed_after(leave: impl FnOnce(&Repo, &std::path::Path, &str)) -> (Engine, Task) {
-    let engine = Engine::start(ONE).await;
-    let repo = Repo::init(&engine.path("repo"));
-    let go = engine.path("go");
-    let blocker = engine.submit("sh", &held_until(&go)).await;
-    let t = engine
-        .isolated(&repo.dir, "echo x > x && git add x && git commit -qm x")
-        .await;
-    let path = engine.path("worktrees").join(t.id.as_str());
-    leave(&repo, &path, &format!("legate/{}", t.id));
-    std::fs::write(&go, "").unwrap();
-    let t = engine.finished(&[blocker, t.id]).await.remove(1);
+/// what a crash would have left; it must have succeeded, as if nothing had been there.
+async fn claimed_after(leave: impl FnOnce(&Repo, &Path, &str)) -> (HeldBack, Task) {
+    let held = HeldBack::new("echo x > x && git add x && git commit -qm x").await;
+    leave(
+        &held.repo,
+        &held.path(),
+        &format!("legate/{}", held.task.id),
+    );
+    let t = held.release().await;
     assert_eq!(t.status, Status::Succeeded, "{:?}", t.error);
     let w = t.worktree.clone().unwrap();
     assert_eq!(
         (w.state, w.files),
         (WorktreeState::Kept, vec!["x".to_string()])
     );
-    assert_eq!(repo.worktree_count(), 2);
-    assert_eq!(repo.git(&["worktree", "prune", "--dry-run", "-v"]), "");
-    (engine, t)
+    assert_eq!(held.repo.worktree_count(), 2);
+    assert_eq!(held.repo.git(&["worktree", "prune", "--dry-run", "-v"]), "");
+    (held, t)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_crash_left_half_made_at_the_worktree_path_is_cleared_and_made_again() {
     // The task's branch made and its directory half written, unknown to git.
-    let (_engine, t) = claimed_after(|repo, path, branch| {
+    let (_held, t) = claimed_after(|repo, path, branch| {
         std::fs::create_dir_all(path).unwrap();
         std::fs::write(path.join("junk"), "").unwrap();
         repo.git(&["branch", branch]);
     })
     .await;
-    let path = std::path::PathBuf::from(t.worktree.unwrap().path.unwrap());
+    let path = PathBuf::from(t.worktree.unwrap().path.unwrap());
     assert!(
         !path.join("junk").exists(),
         "the half-made directory was used as it was"
@@ -305,44 +329,31 @@ async fn what_a_crash_left_half_made_at_the_worktree_path_is_cleared_and_made_ag
     // As a `git worktree add` killed half way leaves it: registered, locked "initializing",
     // its checkout incomplete.
     let mut admin = String::new();
-    let (_engine, t) = claimed_after(|repo, path, branch| {
+    let (_held, t) = claimed_after(|repo, path, branch| {
         let p = path.display().to_string();
         repo.git(&["worktree", "add", "-q", "-b", branch, &p]);
         admin = support::repo::git_in(path, &["rev-parse", "--absolute-git-dir"]);
-        std::fs::write(std::path::Path::new(&admin).join("locked"), "initializing").unwrap();
+        std::fs::write(Path::new(&admin).join("locked"), "initializing").unwrap();
         std::fs::remove_file(path.join("README")).unwrap();
     })
     .await;
-    let path = std::path::PathBuf::from(t.worktree.unwrap().path.unwrap());
+    let path = PathBuf::from(t.worktree.unwrap().path.unwrap());
     assert!(
         path.join("README").exists(),
         "the half-made checkout was used"
     );
-    assert!(!std::path::Path::new(&admin).join("locked").exists());
+    assert!(!Path::new(&admin).join("locked").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_lock_that_stays_taken_fails_the_task_with_its_own_kind() {
-    let engine = Engine::start(ONE).await;
-    let repo = Repo::init(&engine.path("repo"));
-    let go = engine.path("go");
-    let blocker = engine.submit("sh", &held_until(&go)).await;
-    let marker = engine.path("ran");
-    let t = engine
-        .isolated(&repo.dir, &format!("touch '{}'", marker.display()))
-        .await;
+    let held = HeldBack::new("true").await;
     // Another git process holds the lock of the branch the task's worktree needs.
-    let refs = repo.dir.join(".git/refs/heads/legate");
+    let refs = held.repo.dir.join(".git/refs/heads/legate");
     std::fs::create_dir_all(&refs).unwrap();
-    std::fs::write(refs.join(format!("{}.lock", t.id)), "").unwrap();
-    std::fs::write(&go, "").unwrap();
-    let t = engine.finished(&[blocker, t.id]).await.remove(1);
-    assert_eq!(t.status, Status::Failed);
-    let e = t.error.unwrap();
-    assert_eq!(e.kind, ErrorKind::WorktreeFailed);
-    assert!(e.message.contains(".lock"), "{}", e.message);
-    assert!(!marker.exists(), "the agent ran without its worktree");
-    assert_eq!(repo.worktree_count(), 1);
+    std::fs::write(refs.join(format!("{}.lock", held.task.id)), "").unwrap();
+    held.fails_without_running(".lock").await;
+    assert_eq!(held.repo.worktree_count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

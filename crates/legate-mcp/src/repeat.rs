@@ -56,11 +56,10 @@ pub fn call_key(args: &DelegateArgs) -> String {
     let timeout = args.timeout_secs.map(u64::to_le_bytes);
     field(timeout.as_ref().map(|t| t.as_slice()));
     field(args.key.as_deref().map(str::as_bytes));
-    let isolation = args.isolation.map(|i| match i {
-        crate::shapes::IsolationArg::None => &b"none"[..],
-        crate::shapes::IsolationArg::Worktree => &b"worktree"[..],
-    });
-    field(isolation);
+    let isolation: Option<&'static str> = args
+        .isolation
+        .map(|i| legate_domain::Isolation::from(i).into());
+    field(isolation.map(str::as_bytes));
     field(args.base.as_deref().map(str::as_bytes));
     h.finalize()
         .iter()

@@ -118,6 +118,15 @@ pub enum IsolationArg {
     Worktree,
 }
 
+impl From<IsolationArg> for legate_domain::Isolation {
+    fn from(i: IsolationArg) -> Self {
+        match i {
+            IsolationArg::None => legate_domain::Isolation::None,
+            IsolationArg::Worktree => legate_domain::Isolation::Worktree,
+        }
+    }
+}
+
 /// `task_diff`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

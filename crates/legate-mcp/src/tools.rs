@@ -17,9 +17,8 @@ use rmcp::{tool, tool_router};
 use crate::repeat::{CALL_KEY, call_key};
 use crate::server::{LegateMcp, ToolError};
 use crate::shapes::{
-    AgentInfo, Agents, Answer, DelegateArgs, Delegated, DiffArgs, Diffed, GatherMode, IsolationArg,
-    ListArgs, Listed, MergeArgs, Merged, OneTask, Reply, ResultArgs, SendArgs, TaskRef, Tasks,
-    WaitArgs,
+    AgentInfo, Agents, Answer, DelegateArgs, Delegated, DiffArgs, Diffed, GatherMode, ListArgs,
+    Listed, MergeArgs, Merged, OneTask, Reply, ResultArgs, SendArgs, TaskRef, Tasks, WaitArgs,
 };
 use crate::view::{task_view, worktree_view};
 
@@ -478,10 +477,7 @@ impl LegateMcp {
                 }
                 (!m.is_empty()).then_some(serde_json::Value::Object(m))
             },
-            isolation: args.isolation.map(|i| match i {
-                IsolationArg::None => Isolation::None,
-                IsolationArg::Worktree => Isolation::Worktree,
-            }),
+            isolation: args.isolation.map(Isolation::from),
             base: args.base,
             ..SubmitRequest::default()
         };

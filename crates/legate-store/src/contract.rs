@@ -131,6 +131,10 @@ pub struct PruneCandidates {
     pub tasks: Vec<(TaskId, Timestamp)>,
     /// How many old enough were left out because their inbox entry is unread.
     pub kept_unacked: u64,
+    /// Those old enough (and acknowledged unless asked) left out of `tasks` because their git
+    /// worktree still exists ([`legate_domain::WorktreeState::exists`]): work nobody merged or
+    /// discarded yet.
+    pub with_worktree: Vec<TaskId>,
 }
 
 /// The newest output of a task as the engine running it last stored it: a bounded tail of its
@@ -248,7 +252,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Task>, StoreError>;
 
     /// Finished tasks that finished before `before` (`None`: any time), excluding unread inbox
-    /// entries unless `unacked`.
+    /// entries unless `unacked`; those whose worktree still exists are listed apart.
     async fn prune_candidates(
         &self,
         before: Option<Timestamp>,

@@ -4,6 +4,7 @@
 //! tracked files unchanged, the task's base in its history, no untracked or ignored file the
 //! merge would overwrite) and the merge itself (`git merge-tree`, conflicts named).
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use legate_domain::api::{ErrorCode, MergeReport, MergeRequest};
@@ -28,17 +29,19 @@ const IN_PROGRESS: &[(&str, &str)] = &[
     ("sequencer", "a cherry-pick or revert of several commits"),
 ];
 
-/// What git is in the middle of in the checkout or worktree at `dir`, if anything.
+/// What git is in the middle of in the checkout or worktree at `dir`, if anything (one git
+/// call for every mark).
 async fn in_progress(dir: &Path) -> Option<&'static str> {
-    let git = Git::at(dir);
-    for (mark, what) in IN_PROGRESS {
-        if let Ok(p) = git.line(&["rev-parse", "--git-path", mark]).await
-            && dir.join(p).exists()
-        {
-            return Some(what);
-        }
+    let mut args = vec!["rev-parse"];
+    for (mark, _) in IN_PROGRESS {
+        args.extend(["--git-path", mark]);
     }
-    None
+    let paths = Git::at(dir).run(&args).await.ok()?;
+    IN_PROGRESS
+        .iter()
+        .zip(paths.lines())
+        .find(|(_, path)| dir.join(path).exists())
+        .map(|((_, what), _)| *what)
 }
 
 impl Service {
@@ -304,6 +307,17 @@ async fn check_merge(
         .run(&["diff", "--name-only", "--no-renames", "-z", base, candidate])
         .await
         .map_err(git_failed)?;
+    // What the checkout tracks, read once (a task may change thousands of files).
+    let index = repo.run(&["ls-files", "-z"]).await.map_err(git_failed)?;
+    let index: BTreeSet<&str> = index.split('\0').filter(|n| !n.is_empty()).collect();
+    let tracked = |at: &str| {
+        let under = format!("{at}/");
+        index.contains(at)
+            || index
+                .range(under.as_str()..)
+                .next()
+                .is_some_and(|p| p.starts_with(&under))
+    };
     let mut blocked = Vec::new();
     for name in changed.split('\0').filter(|n| !n.is_empty()) {
         // The file itself, or a file where the task has a directory on the way to it.
@@ -317,24 +331,19 @@ async fn check_merge(
             let Ok(meta) = repo_dir.join(&at).symlink_metadata() else {
                 break;
             };
-            if (whole || !meta.is_dir())
-                && !repo.ok(&["ls-files", "--error-unmatch", "--", &at]).await
-                && !blocked.contains(&at)
-            {
+            if (whole || !meta.is_dir()) && !tracked(&at) && !blocked.contains(&at) {
                 blocked.push(at.clone());
             }
             if whole && meta.is_dir() {
                 // The task's file where the checkout has a directory: what is in it that git
-                // does not track would go.
-                for listing in [
-                    &["ls-files", "-o", "--", &at][..],
-                    &["ls-files", "-o", "-i", "--exclude-standard", "--", &at],
-                ] {
-                    let found = repo.run(listing).await.map_err(git_failed)?;
-                    for f in found.lines().filter(|f| !f.is_empty()) {
-                        if !blocked.iter().any(|b| b == f) {
-                            blocked.push(f.to_string());
-                        }
+                // does not track (ignored or not) would go.
+                let found = repo
+                    .run(&["ls-files", "-o", "--", &at])
+                    .await
+                    .map_err(git_failed)?;
+                for f in found.lines().filter(|f| !f.is_empty()) {
+                    if !blocked.iter().any(|b| b == f) {
+                        blocked.push(f.to_string());
                     }
                 }
             }

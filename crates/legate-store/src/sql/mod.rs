@@ -118,11 +118,14 @@ impl Dialect {
         }
     }
 
-    /// An expression: the text of field `key` of the JSON object in `column` (NULL when absent).
-    pub(crate) fn field(self, column: &str, key: &str) -> String {
+    /// An expression: the text at `path` in the JSON object in `column` (NULL when absent);
+    /// `path` is a key, or keys joined by dots for nested objects (`worktree.state`).
+    pub(crate) fn field(self, column: &str, path: &str) -> String {
         match self {
-            Dialect::Sqlite => format!("json_extract({column}, '$.{key}')"),
-            Dialect::Postgres => format!("({column}::jsonb)->>'{key}'"),
+            Dialect::Sqlite => format!("json_extract({column}, '$.{path}')"),
+            Dialect::Postgres => {
+                format!("({column}::jsonb)#>>'{{{}}}'", path.replace('.', ","))
+            }
         }
     }
 

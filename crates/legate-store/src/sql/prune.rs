@@ -1,6 +1,6 @@
 //! Finding and removing finished tasks that retention no longer keeps.
 
-use legate_domain::{TaskId, Timestamp};
+use legate_domain::{TaskId, Timestamp, WorktreeState};
 
 use super::{Sql, args};
 use crate::rows::{TERMINAL, parse_id};
@@ -16,19 +16,25 @@ fn acked(unacked: bool) -> &'static str {
 }
 
 /// Finished tasks older than `before` (all when `None`), acknowledged unless `unacked`, in
-/// the order they finished; and how many unacknowledged ones were kept.
+/// the order they finished, apart from those whose worktree still exists; and how many
+/// unacknowledged ones were kept.
 pub(crate) async fn prune_candidates(
     conn: &mut impl Sql,
     before: Option<Timestamp>,
     unacked: bool,
 ) -> Result<PruneCandidates, StoreError> {
     let cutoff = before.map_or(i64::MAX, |b| b.millis());
-    let sql = format!(
-        "SELECT id, finished_at FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1 \
-         AND {TERMINAL}{} ORDER BY finished_at, seq",
+    let state = conn.dialect().field("metadata", "worktree.state");
+    let old = format!(
+        "FROM tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND {TERMINAL}{}",
         acked(unacked)
     );
-    let rows = conn.text_ints(&sql, &args![cutoff]).await?;
+    let [active, kept] = WorktreeState::EXISTING.map(WorktreeState::as_str);
+    let holds = format!("COALESCE({state}, '') IN ($2, $3)");
+    let sql = format!("SELECT id, finished_at {old} AND NOT {holds} ORDER BY finished_at, seq");
+    let rows = conn.text_ints(&sql, &args![cutoff, active, kept]).await?;
+    let sql = format!("SELECT id {old} AND {holds} ORDER BY finished_at, seq");
+    let with_worktree = conn.texts(&sql, &args![cutoff, active, kept]).await?;
     let kept_unacked = if unacked {
         0
     } else {
@@ -45,6 +51,10 @@ pub(crate) async fn prune_candidates(
             .map(|(id, at)| Ok((parse_id(&id)?, Timestamp(at))))
             .collect::<Result<_, StoreError>>()?,
         kept_unacked: kept_unacked as u64,
+        with_worktree: with_worktree
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<Result<_, StoreError>>()?,
     })
 }
 

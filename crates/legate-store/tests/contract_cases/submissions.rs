@@ -147,9 +147,18 @@ pub async fn a_worktree_record_is_patched_whole_and_shown_as_its_own_field(s: Ar
     );
     assert_eq!(done.metadata["keep"], 1, "other metadata stays");
 
+    // Retention sees a task whose worktree still exists apart from the rest.
+    let all = legate_domain::Timestamp(i64::MAX);
+    let c = s.prune_candidates(Some(all), true).await.unwrap();
+    assert!(c.tasks.iter().all(|(t, _)| *t != id), "{:?}", c.tasks);
+    assert_eq!(c.with_worktree, vec![id.clone()]);
+
     record.state = WorktreeState::Merged;
     s.patch_metadata(&id, record.as_metadata()).await.unwrap();
     assert_eq!(get(&*s, &id).await.worktree, Some(record));
+    let c = s.prune_candidates(Some(all), true).await.unwrap();
+    assert!(c.tasks.iter().any(|(t, _)| *t == id));
+    assert!(c.with_worktree.is_empty());
     assert!(
         s.patch_metadata(
             &legate_domain::TaskId::parse("zzzzzzzz").unwrap(),
